@@ -56,7 +56,10 @@ impl fmt::Display for Error {
                 "length truncated: long form needs {needed} more byte(s), {available} remain"
             ),
             ErrorKind::IndefiniteLength => {
-                write!(f, "indefinite length (80) is not allowed: expected a definite length")
+                write!(
+                    f,
+                    "indefinite length (80) is not allowed: expected a definite length"
+                )
             }
             ErrorKind::LengthTooLong { bytes } => write!(
                 f,

@@ -159,9 +159,13 @@ fn parse_level(parser: Parser<'_>, depth: usize) -> Result<Vec<Tlv>, Error> {
 
 fn find_tags<'t>(list: &'t [Tlv], path: &[Tag]) -> Option<&'t Tlv> {
     let (first, rest) = path.split_first()?;
-    list.iter()
-        .filter(|t| t.tag == *first)
-        .find_map(|t| if rest.is_empty() { Some(t) } else { find_tags(t.children(), rest) })
+    list.iter().filter(|t| t.tag == *first).find_map(|t| {
+        if rest.is_empty() {
+            Some(t)
+        } else {
+            find_tags(t.children(), rest)
+        }
+    })
 }
 
 /// Finds an object by a path such as `"70/57"` or `"6F/A5/88"` from the top level of
@@ -174,8 +178,13 @@ pub fn find_path<'t>(list: &'t [Tlv], path: &str) -> Option<&'t Tlv> {
 /// Depth-first search for the first object with `tag` anywhere in the tree.
 pub fn find_recursive(list: &[Tlv], tag: impl Into<Tag>) -> Option<&Tlv> {
     let tag = tag.into();
-    list.iter()
-        .find_map(|t| if t.tag == tag { Some(t) } else { find_recursive(t.children(), tag) })
+    list.iter().find_map(|t| {
+        if t.tag == tag {
+            Some(t)
+        } else {
+            find_recursive(t.children(), tag)
+        }
+    })
 }
 
 /// Builds a constructed object:
@@ -238,9 +247,24 @@ mod tests {
         let data = hex::decode(FCI).unwrap();
         let tree = Tlv::parse_all(&data).unwrap();
         assert_eq!(tree.len(), 1);
-        assert_eq!(find_path(&tree, "6F/84").unwrap().value_bytes().unwrap(), b"1PAY.SYS.DDF01");
-        assert_eq!(find_path(&tree, "6F/A5/5F2D").unwrap().value_bytes().unwrap(), b"en");
-        assert_eq!(find_recursive(&tree, 0x88u32).unwrap().value_bytes().unwrap(), &[2]);
+        assert_eq!(
+            find_path(&tree, "6F/84").unwrap().value_bytes().unwrap(),
+            b"1PAY.SYS.DDF01"
+        );
+        assert_eq!(
+            find_path(&tree, "6F/A5/5F2D")
+                .unwrap()
+                .value_bytes()
+                .unwrap(),
+            b"en"
+        );
+        assert_eq!(
+            find_recursive(&tree, 0x88u32)
+                .unwrap()
+                .value_bytes()
+                .unwrap(),
+            &[2]
+        );
         assert!(find_path(&tree, "6F/88").is_none());
         assert_eq!(Tlv::encode_all(&tree), data);
     }

@@ -33,7 +33,9 @@ impl<'a> TlvRef<'a> {
 /// Decodes a BER length at the start of `data`: returns (length, bytes used).
 /// `base` is added to error offsets.
 pub fn parse_length(data: &[u8], base: usize) -> Result<(usize, usize), Error> {
-    let first = *data.first().ok_or(Error::at(base, ErrorKind::MissingLength))?;
+    let first = *data
+        .first()
+        .ok_or(Error::at(base, ErrorKind::MissingLength))?;
     match first {
         0x00..=0x7F => Ok((usize::from(first), 1)),
         0x80 => Err(Error::at(base, ErrorKind::IndefiniteLength)),
@@ -156,17 +158,31 @@ mod tests {
         assert_eq!(parse_length(&[0x05], 0).unwrap(), (5, 1));
         assert_eq!(parse_length(&[0x81, 0x80], 0).unwrap(), (128, 2));
         assert_eq!(parse_length(&[0x82, 0x01, 0x00], 0).unwrap(), (256, 3));
-        assert_eq!(parse_length(&[0x80], 4).unwrap_err().kind, ErrorKind::IndefiniteLength);
+        assert_eq!(
+            parse_length(&[0x80], 4).unwrap_err().kind,
+            ErrorKind::IndefiniteLength
+        );
         let e = parse_length(&[0x82, 0x01], 10).unwrap_err();
         assert_eq!(e.offset, 11);
-        assert!(matches!(e.kind, ErrorKind::LengthTooLong { .. } | ErrorKind::TruncatedLength { .. }));
-        assert!(matches!(parse_length(&[0x85, 1, 1, 1, 1, 1], 0).unwrap_err().kind, ErrorKind::LengthTooLong { bytes: 5 }));
-        assert_eq!(parse_length(&[], 3).unwrap_err(), Error::at(3, ErrorKind::MissingLength));
+        assert!(matches!(
+            e.kind,
+            ErrorKind::LengthTooLong { .. } | ErrorKind::TruncatedLength { .. }
+        ));
+        assert!(matches!(
+            parse_length(&[0x85, 1, 1, 1, 1, 1], 0).unwrap_err().kind,
+            ErrorKind::LengthTooLong { bytes: 5 }
+        ));
+        assert_eq!(
+            parse_length(&[], 3).unwrap_err(),
+            Error::at(3, ErrorKind::MissingLength)
+        );
     }
 
     #[test]
     fn padding_skipped_and_offsets() {
-        let data = [0x00, 0x5A, 0x01, 0x11, 0xFF, 0xFF, 0x9F, 0x02, 0x01, 0x22, 0x00];
+        let data = [
+            0x00, 0x5A, 0x01, 0x11, 0xFF, 0xFF, 0x9F, 0x02, 0x01, 0x22, 0x00,
+        ];
         let objs: Vec<_> = parse(&data).collect::<Result<_, _>>().unwrap();
         assert_eq!(objs.len(), 2);
         assert_eq!(objs[0].tag, Tag::new(0x5A));
@@ -178,9 +194,18 @@ mod tests {
 
     #[test]
     fn value_beyond_buffer() {
-        let e = parse(&[0x70, 0x05, 0x5A, 0x01]).next().unwrap().unwrap_err();
+        let e = parse(&[0x70, 0x05, 0x5A, 0x01])
+            .next()
+            .unwrap()
+            .unwrap_err();
         assert_eq!(e.offset, 2);
-        assert_eq!(e.kind, ErrorKind::ValueBeyondBuffer { length: 5, available: 2 });
+        assert_eq!(
+            e.kind,
+            ErrorKind::ValueBeyondBuffer {
+                length: 5,
+                available: 2
+            }
+        );
         assert!(e.to_string().contains("offset 2"));
     }
 

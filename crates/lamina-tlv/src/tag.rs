@@ -55,7 +55,7 @@ impl Tag {
 
     /// The first byte of the encoded tag.
     pub const fn first_byte(self) -> u8 {
-        (self.0 >> (8 * (self.len() - 1))) as u8
+        self.0.to_be_bytes()[4 - self.len()]
     }
 
     /// The tag's class.
@@ -88,7 +88,9 @@ impl Tag {
     /// Decodes a tag at the start of `data`; returns the tag and its byte count.
     /// `base` is added to error offsets.
     pub fn from_bytes(data: &[u8], base: usize) -> Result<(Tag, usize), Error> {
-        let first = *data.first().ok_or(Error::at(base, ErrorKind::TruncatedTag))?;
+        let first = *data
+            .first()
+            .ok_or(Error::at(base, ErrorKind::TruncatedTag))?;
         let mut n = u32::from(first);
         let mut used = 1;
         if first & 0x1F == 0x1F {
@@ -162,13 +164,13 @@ pub fn parse_path(path: &str) -> Result<Vec<Tag>, Error> {
 /// Appends the minimal BER length encoding of `len` (short form below 128,
 /// otherwise `81`–`84` followed by the big-endian length).
 pub fn encode_length(len: usize, out: &mut Vec<u8>) {
+    let bytes = (len as u64).to_be_bytes();
     if len < 0x80 {
-        out.push(len as u8);
+        out.push(bytes[7]);
     } else {
-        let bytes = (len as u64).to_be_bytes();
         let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        let n = 8 - skip;
-        out.push(0x80 | n as u8);
+        // 8 - skip is 1..=8, so it fits the low bits of the length-of-length byte
+        out.push(0x80 | (8 - skip).to_be_bytes()[7]);
         out.extend_from_slice(&bytes[skip..]);
     }
 }
@@ -180,9 +182,18 @@ mod tests {
     #[test]
     fn tag_forms() {
         assert_eq!(Tag::from_bytes(&[0x5A], 0).unwrap(), (Tag(0x5A), 1));
-        assert_eq!(Tag::from_bytes(&[0x9F, 0x02, 0x06], 0).unwrap(), (Tag(0x9F02), 2));
-        assert_eq!(Tag::from_bytes(&[0xDF, 0x81, 0x15], 0).unwrap(), (Tag(0xDF8115), 3));
-        assert_eq!(Tag::from_bytes(&[0xDF, 0x81, 0x81, 0x01], 0).unwrap(), (Tag(0xDF818101), 4));
+        assert_eq!(
+            Tag::from_bytes(&[0x9F, 0x02, 0x06], 0).unwrap(),
+            (Tag(0x9F02), 2)
+        );
+        assert_eq!(
+            Tag::from_bytes(&[0xDF, 0x81, 0x15], 0).unwrap(),
+            (Tag(0xDF8115), 3)
+        );
+        assert_eq!(
+            Tag::from_bytes(&[0xDF, 0x81, 0x81, 0x01], 0).unwrap(),
+            (Tag(0xDF818101), 4)
+        );
         let e = Tag::from_bytes(&[0x9F, 0x81, 0x81, 0x81, 0x81, 0x01], 7).unwrap_err();
         assert_eq!(e.offset, 7);
         assert!(matches!(e.kind, ErrorKind::TagTooLong { .. }));

@@ -268,13 +268,10 @@ pub fn pad(data: &[u8], block: usize, method: Padding) -> Vec<u8> {
 
 /// Removes ISO/IEC 9797-1 method 2 padding.
 pub fn unpad_method2(data: &[u8]) -> Result<&[u8]> {
-    let end = data
-        .iter()
-        .rposition(|&b| b != 0)
-        .ok_or(Error::Invalid {
-            what: "padding",
-            reason: "no 80 marker byte",
-        })?;
+    let end = data.iter().rposition(|&b| b != 0).ok_or(Error::Invalid {
+        what: "padding",
+        reason: "no 80 marker byte",
+    })?;
     if data[end] != 0x80 {
         return Err(Error::Invalid {
             what: "padding",
@@ -320,17 +317,20 @@ pub fn aes_cmac(key: &[u8], data: &[u8]) -> Result<[u8; 16]> {
     use cmac::{Cmac, Mac};
     let tag = match key.len() {
         16 => {
-            let mut m = <Cmac<aes::Aes128> as KeyInit>::new_from_slice(key).map_err(|_| aes_len(16))?;
+            let mut m =
+                <Cmac<aes::Aes128> as KeyInit>::new_from_slice(key).map_err(|_| aes_len(16))?;
             m.update(data);
             m.finalize().into_bytes()
         }
         24 => {
-            let mut m = <Cmac<aes::Aes192> as KeyInit>::new_from_slice(key).map_err(|_| aes_len(24))?;
+            let mut m =
+                <Cmac<aes::Aes192> as KeyInit>::new_from_slice(key).map_err(|_| aes_len(24))?;
             m.update(data);
             m.finalize().into_bytes()
         }
         32 => {
-            let mut m = <Cmac<aes::Aes256> as KeyInit>::new_from_slice(key).map_err(|_| aes_len(32))?;
+            let mut m =
+                <Cmac<aes::Aes256> as KeyInit>::new_from_slice(key).map_err(|_| aes_len(32))?;
             m.update(data);
             m.finalize().into_bytes()
         }
@@ -472,7 +472,10 @@ mod tests {
 
     #[test]
     fn cbc_roundtrip() {
-        for (alg, key) in [(Algorithm::Tdes, h("0123456789ABCDEFFEDCBA9876543210")), (Algorithm::Aes, vec![7; 32])] {
+        for (alg, key) in [
+            (Algorithm::Tdes, h("0123456789ABCDEFFEDCBA9876543210")),
+            (Algorithm::Aes, vec![7; 32]),
+        ] {
             let data = vec![0x5A; alg.block_size() * 3];
             let iv = vec![1; alg.block_size()];
             let c = cbc_encrypt(alg, &key, &iv, &data).unwrap();

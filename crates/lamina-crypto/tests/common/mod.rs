@@ -52,16 +52,20 @@ impl Record {
     }
     /// The record's name, or its line number.
     pub fn name(&self) -> String {
-        self.opt("name").map_or_else(|| format!("line {}", self.line), str::to_owned)
+        self.opt("name")
+            .map_or_else(|| format!("line {}", self.line), str::to_owned)
     }
 }
 
 /// Loads `tests/vectors/<file>`; asserts it names its source and has records.
 pub fn load(file: &str) -> Vec<Record> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "vectors", file].iter().collect();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "vectors", file]
+        .iter()
+        .collect();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
-        text.lines().any(|l| l.trim_start().starts_with("# Source:")),
+        text.lines()
+            .any(|l| l.trim_start().starts_with("# Source:")),
         "{file}: vector files must name their source in a `# Source:` line"
     );
     let mut out = Vec::new();
@@ -80,9 +84,12 @@ pub fn load(file: &str) -> Vec<Record> {
         let (k, v) = l
             .split_once('=')
             .unwrap_or_else(|| panic!("{file}:{}: expected `key = value`", i + 1));
-        cur.get_or_insert_with(|| Record { line: i + 1, fields: BTreeMap::new() })
-            .fields
-            .insert(k.trim().to_owned(), v.trim().to_owned());
+        cur.get_or_insert_with(|| Record {
+            line: i + 1,
+            fields: BTreeMap::new(),
+        })
+        .fields
+        .insert(k.trim().to_owned(), v.trim().to_owned());
     }
     if let Some(r) = cur.take() {
         out.push(r);

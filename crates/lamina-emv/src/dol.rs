@@ -100,6 +100,12 @@ impl Dol {
         self.entries.iter().map(|e| e.len).sum()
     }
 
+    /// Builds the concatenated value (EMV Book 3 §5.4) with formats from the EMV
+    /// dictionary ([`crate::dict::format_of`]; unknown tags are treated as binary).
+    pub fn build(&self, source: &(impl DataSource + ?Sized)) -> Vec<u8> {
+        self.build_with(source, |t| crate::dict::format_of(t.number()))
+    }
+
     /// Builds the concatenated value with formats given by `format_of`.
     pub fn build_with(
         &self,
@@ -233,6 +239,24 @@ mod tests {
         let src = vec![(Tag::new(0x9F37), vec![0x12, 0x34])];
         let dol = Dol::parse(&[0x9F, 0x37, 0x04]).unwrap();
         assert_eq!(dol.build_with(src.as_slice(), fmt), vec![0x12, 0x34, 0, 0]);
+    }
+
+    #[test]
+    fn build_uses_the_dictionary() {
+        // 9F02 is n (left pad), 9F4E is ans (right pad), 5A is cn (F pad)
+        let dol = Dol::parse(&hex::decode("9F02069F4E045A0A").unwrap()).unwrap();
+        let src = vec![
+            (Tag::new(0x9F02), vec![0x10, 0x00]),
+            (Tag::new(0x9F4E), b"AB".to_vec()),
+            (
+                Tag::new(0x5A),
+                vec![0x54, 0x13, 0x33, 0x00, 0x00, 0x00, 0x00, 0x10],
+            ),
+        ];
+        assert_eq!(
+            hex::encode_upper(dol.build(src.as_slice())),
+            "0000000010004142000054133300000000 10FFFF".replace(' ', "")
+        );
     }
 
     #[test]

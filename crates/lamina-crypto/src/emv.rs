@@ -37,7 +37,7 @@ use crate::{Error, Result};
 // ---------------------------------------------------------------------------
 
 /// Decimal digit values of a PAN (12–19 digits, ISO/IEC 7812-1).
-fn pan_digits(pan: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn pan_digits(pan: &str) -> Result<Zeroizing<Vec<u8>>> {
     let bad = Error::Invalid {
         what: "PAN",
         reason: "must be 12 to 19 decimal digits",

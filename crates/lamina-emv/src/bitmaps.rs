@@ -15,7 +15,9 @@
 //! | '9F40' | Additional Terminal Capabilities   | EMV 4.4 Book 4 Annex A3 (Tables 28-32)  |
 //! | '9F66' | Terminal Transaction Qualifiers    | EMV Contactless Book A 5.7; Book C-3    |
 //! | '9F6C' | Card Transaction Qualifiers        | EMV Contactless Book C-3 Annex A.2      |
-//! | '9F27' | Cryptogram Information Data        | EMV 4.4 Book 3 §6.5.5.4 (Table 15)      |
+//! | '9F27' | Cryptogram Information Data        | EMV 4.4 Book 3 §6.5.5.4                 |
+//! | '9F35' | Terminal Type                      | EMV 4.4 Book 4 Annex A1 (Table 24)      |
+//! | '9F5B' | Issuer Script Results              | EMV 4.4 Book 4 Annex A5 (Table 34)      |
 //! | —      | Lamina CVR (inside '9F10')         | Lamina's own definition, see [`Cvr`]    |
 //!
 //! The Issuer and Terminal Action Codes ('9F0D', '9F0E', '9F0F', 'DF8120'-'DF8122') have the
@@ -1142,10 +1144,86 @@ fn wrong_length(expected: usize, actual: usize) -> Explained {
     )
 }
 
+/// Explains a one-byte element coded as byte `byte` of `table` (the Book C-2 tags that carry
+/// one byte of Terminal Capabilities: 'DF8117', 'DF8118', 'DF8119', 'DF811F').
+fn explain_byte_of(value: &[u8], table: &[BitDef], byte: usize) -> Vec<Explained> {
+    let one: Vec<BitDef> = table
+        .iter()
+        .filter(|d| d.byte == byte)
+        .map(|d| BitDef { byte: 1, ..*d })
+        .collect();
+    fixed::<1>(value, &one)
+}
+
+/// Explains Terminal Type '9F35' (EMV 4.4 Book 4 Annex A1, Table 24).
+fn explain_terminal_type(value: &[u8]) -> Vec<Explained> {
+    let [tt] = value else {
+        return vec![wrong_length(1, value.len())];
+    };
+    let control = match tt >> 4 {
+        1 => "Financial institution",
+        2 => "Merchant",
+        3 => "Cardholder",
+        _ => "RFU",
+    };
+    let environment = match tt & 0x0F {
+        1 => "Attended, online only",
+        2 => "Attended, offline with online capability",
+        3 => "Attended, offline only",
+        4 => "Unattended, online only",
+        5 => "Unattended, offline with online capability",
+        6 => "Unattended, offline only",
+        _ => "RFU",
+    };
+    vec![
+        Explained::new("Operational control", control),
+        Explained::new("Environment", environment),
+    ]
+}
+
+/// Explains Issuer Script Results (EMV 4.4 Book 4 Annex A5, Table 34; tag '9F5B' in Book
+/// C-3): 5 bytes per script, one entry per script.
+fn explain_script_results(value: &[u8]) -> Vec<Explained> {
+    if value.is_empty() || value.len() % 5 != 0 {
+        return vec![Explained::new(
+            "Length",
+            format!(
+                "wrong length: expected a non-zero multiple of 5 bytes, got {}",
+                value.len()
+            ),
+        )];
+    }
+    value
+        .chunks_exact(5)
+        .enumerate()
+        .map(|(i, c)| {
+            let b1 = c.first().copied().unwrap_or(0);
+            let result = match b1 >> 4 {
+                0 => "script not performed",
+                1 => "script processing failed",
+                2 => "script processing successful",
+                _ => "RFU",
+            };
+            let seq = match b1 & 0x0F {
+                0 => "sequence number not specified".to_owned(),
+                0x0F => "sequence number 15 or above".to_owned(),
+                n => format!("sequence number {n}"),
+            };
+            Explained::new(
+                format!("Script {}", i + 1),
+                format!(
+                    "{result}, {seq}, script identifier {}",
+                    hex(c.get(1..).unwrap_or(&[]))
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Tags [`explain`] knows.
 pub const EXPLAINED_TAGS: &[u32] = &[
-    0x82, 0x8E, 0x95, 0x9B, 0x9F07, 0x9F0D, 0x9F0E, 0x9F0F, 0x9F27, 0x9F33, 0x9F34, 0x9F40, 0x9F66,
-    0x9F6C, 0xDF8120, 0xDF8121, 0xDF8122,
+    0x82, 0x8E, 0x95, 0x9B, 0x9F07, 0x9F0D, 0x9F0E, 0x9F0F, 0x9F27, 0x9F33, 0x9F34, 0x9F35, 0x9F40,
+    0x9F5B, 0x9F66, 0x9F6C, 0xDF8117, 0xDF8118, 0xDF8119, 0xDF811F, 0xDF8120, 0xDF8121, 0xDF8122,
 ];
 
 /// Explains the value of a bitmap-like tag for humans (used by the CLI).
@@ -1153,7 +1231,10 @@ pub const EXPLAINED_TAGS: &[u32] = &[
 /// * bitmaps: one entry per set bit, label "Byte B bit N", detail the meaning ("RFU" for bits
 ///   the table does not name);
 /// * CVM List '8E': one entry for amounts X/Y, then one per CV Rule;
-/// * CVM Results '9F34' and CID '9F27': decoded fields;
+/// * CVM Results '9F34', CID '9F27', Terminal Type '9F35': decoded fields;
+/// * Issuer Script Results '9F5B': one entry per script;
+/// * Book C-2 one-byte capability tags 'DF8117'-'DF8119', 'DF811F': as the matching byte of
+///   Terminal Capabilities;
 /// * a value of the wrong length: one entry saying so.
 ///
 /// Returns `None` for a tag not in [`EXPLAINED_TAGS`]. Never panics.
@@ -1177,6 +1258,11 @@ pub fn explain(tag: u32, value: &[u8]) -> Option<Vec<Explained>> {
             Ok(r) => r.explain(),
             Err(_) => vec![wrong_length(3, value.len())],
         },
+        0x9F35 => explain_terminal_type(value),
+        0x9F5B => explain_script_results(value),
+        0xDF8117 => explain_byte_of(value, TERMINAL_CAPABILITIES_BITS, 1),
+        0xDF8118 | 0xDF8119 => explain_byte_of(value, TERMINAL_CAPABILITIES_BITS, 2),
+        0xDF811F => explain_byte_of(value, TERMINAL_CAPABILITIES_BITS, 3),
         0x9F27 => match value {
             [cid] => explain_cid(*cid),
             _ => vec![wrong_length(1, value.len())],

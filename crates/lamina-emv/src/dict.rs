@@ -550,7 +550,11 @@ pub fn render_value(tag: u32, value: &[u8]) -> Option<String> {
         } else {
             country_alpha(code)
         };
-        let shown = digits.get(digits.len().saturating_sub(3)..).unwrap_or("");
+        // n 3 in two bytes: drop the one leading pad zero only.
+        let shown = match digits.strip_prefix('0') {
+            Some(rest) if digits.len() == 4 => rest,
+            _ => digits.as_str(),
+        };
         return Some(match alpha {
             Some(a) => format!("{shown} ({a})"),
             None => shown.to_owned(),

@@ -392,6 +392,61 @@ fn book4_annex_e_examples() {
 }
 
 #[test]
+fn book4_annex_e_terminal_types() {
+    // Source: EMV 4.4 Book 4 Annex E, Tables 41-43 (Terminal Type '22', '14', '26'), decoded
+    // per Annex A1 Table 24; the examples describe the same characteristics.
+    let cases = [
+        ("22", "Merchant", "Attended, offline with online capability"),
+        ("14", "Financial institution", "Unattended, online only"),
+        ("26", "Merchant", "Unattended, offline only"),
+    ];
+    for (v, control, env) in cases {
+        assert_eq!(
+            details(&explain(0x9F35, &h(v)).unwrap()),
+            [control, env],
+            "{v}"
+        );
+    }
+    assert_eq!(labels(&explain(0x9F35, &h("2222")).unwrap()), ["Length"]);
+}
+
+#[test]
+fn issuer_script_results() {
+    let e = explain(0x9F5B, &h("200000000011AABBCCDD")).unwrap();
+    assert_eq!(
+        details(&e),
+        [
+            "script processing successful, sequence number not specified, script identifier 00000000",
+            "script processing failed, sequence number 1, script identifier AABBCCDD"
+        ]
+    );
+    assert_eq!(labels(&e), ["Script 1", "Script 2"]);
+    assert_eq!(
+        labels(&explain(0x9F5B, &h("20000000")).unwrap()),
+        ["Length"]
+    );
+    assert_eq!(labels(&explain(0x9F5B, &[]).unwrap()), ["Length"]);
+}
+
+#[test]
+fn kernel2_capability_bytes() {
+    assert_eq!(
+        details(&explain(0xDF8118, &h("60")).unwrap()),
+        ["Enciphered PIN for online verification", "Signature"]
+    );
+    assert_eq!(
+        details(&explain(0xDF8119, &h("08")).unwrap()),
+        ["No CVM Required"]
+    );
+    assert_eq!(
+        details(&explain(0xDF8117, &h("E0")).unwrap()),
+        ["Manual key entry", "Magnetic stripe", "IC with contacts"]
+    );
+    assert_eq!(details(&explain(0xDF811F, &h("08")).unwrap()), ["CDA"]);
+    assert_eq!(labels(&explain(0xDF811F, &h("0808")).unwrap()), ["Length"]);
+}
+
+#[test]
 fn every_named_bit_round_trips_through_typed_wrappers() {
     macro_rules! check {
         ($ty:ty, $bit:ty, $tag:expr) => {

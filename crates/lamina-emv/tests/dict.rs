@@ -244,6 +244,11 @@ fn render_numeric_dates_and_codes() {
     );
     assert_eq!(render_value(0x5F28, &h("0999")).as_deref(), Some("999"));
     assert_eq!(render_value(0x5F2A, &h("0A78")), None, "not BCD");
+    assert_eq!(
+        render_value(0x5F2A, &h("1978")).as_deref(),
+        Some("1978"),
+        "no digit is dropped"
+    );
     assert_eq!(render_value(0x9C, &h("00")).as_deref(), Some("00"));
     assert_eq!(render_value(0x81, &h("000003E8")).as_deref(), Some("1000"));
     assert_eq!(

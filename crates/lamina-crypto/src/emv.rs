@@ -479,7 +479,8 @@ pub struct CvnProfile {
     /// Cryptogram MAC.
     pub mac: AcMac,
     /// Minimum length of the cryptogram input data (the standard prefix
-    /// 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 is 33 bytes).
+    /// 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 is 33 bytes); shorter data is
+    /// rejected as a likely CDOL mismatch.
     pub min_data_len: usize,
     /// Documentation of the expected cryptogram input (built by the caller from
     /// the CDOL).
@@ -547,7 +548,7 @@ pub const CVN_PROFILES: [CvnProfile; 5] = [
         mk_derivation: MkDerivation::OptionA,
         session: SessionKeyDerivation::Mastercard,
         mac: AcMac::Alg3(Padding::Method2),
-        min_data_len: 33,
+        min_data_len: 39,
         data_layout: "9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 ‖ CVR (6 bytes of 9F10)",
         arpc: ArpcMethod::Method1,
         arpc_key: ArpcKey::SessionKey,
@@ -583,7 +584,7 @@ pub const CVN_PROFILES: [CvnProfile; 5] = [
         mk_derivation: MkDerivation::OptionA,
         session: SessionKeyDerivation::Common,
         mac: AcMac::AesCmac,
-        min_data_len: 33,
+        min_data_len: 0,
         data_layout: "CDOL1/CDOL2 data as built by the terminal (no fixed layout)",
         arpc: ArpcMethod::Method2,
         arpc_key: ArpcKey::SessionKey,

@@ -137,7 +137,7 @@ macro_rules! bitmap {
         $(#[$emeta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
         pub enum $bit {
-            $( $(#[$vmeta])* #[doc = concat!("Byte ", $byte, ", mask ", $mask, ": ", $meaning, ".")] $variant, )+
+            $( $(#[$vmeta])* #[doc = concat!("Byte ", $byte, ", mask ", stringify!($mask), ": ", $meaning, ".")] $variant, )+
         }
 
         impl $bit {
@@ -269,6 +269,7 @@ bitmap! {
     DdaFailed = (1, 0x08, "DDA failed"),
     CdaFailed = (1, 0x04, "CDA failed"),
     SdaSelected = (1, 0x02, "SDA selected"),
+    /// RFU before EMV 4.4.
     XdaSelected = (1, 0x01, "XDA selected"),
     DifferentApplicationVersions = (2, 0x80, "ICC and terminal have different application versions"),
     ExpiredApplication = (2, 0x40, "Expired application"),
@@ -282,6 +283,7 @@ bitmap! {
     PinTryLimitExceeded = (3, 0x20, "PIN Try Limit exceeded"),
     PinPadNotPresentOrNotWorking = (3, 0x10, "PIN entry required and PIN pad not present or not working"),
     PinNotEntered = (3, 0x08, "PIN entry required, PIN pad present, but PIN was not entered"),
+    /// EMV 4.3: "Online PIN entered".
     OnlineCvmCaptured = (3, 0x04, "Online CVM captured"),
     BiometricCaptureDeviceNotWorking = (3, 0x02, "Biometric required but Biometric capture device not working"),
     BiometricSubtypeBypassed = (3, 0x01, "Biometric required, Biometric capture device present, but Biometric Subtype entry was bypassed"),
@@ -327,6 +329,7 @@ bitmap! {
     enum AipBit;
     /// AIP bit table (EMV 4.4 Book 3 Annex C1; Book C-2 Annex A.1.16).
     table AIP_BITS;
+    /// RFU before EMV 4.4.
     XdaSupported = (1, 0x80, "XDA supported"),
     SdaSupported = (1, 0x40, "SDA supported"),
     DdaSupported = (1, 0x20, "DDA supported"),

@@ -79,6 +79,14 @@ fn aes_cmac_rfc4493_sp800_38b() {
 }
 
 #[test]
+fn tdes_cmac_sp800_38b() {
+    for r in common::load("sym_tdes_cmac.txt") {
+        let mac = sym::tdes_cmac(&r.hex("key"), &r.hex("message")).unwrap();
+        assert_eq!(mac.to_vec(), r.hex("mac"), "{}", r.name());
+    }
+}
+
+#[test]
 fn iso9797_mac_algorithms_1_and_3() {
     for r in common::load("sym_mac.txt") {
         let padding = match r.num("padding") {

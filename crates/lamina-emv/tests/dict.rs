@@ -64,13 +64,10 @@ fn exact_book3_names() {
     let cases: &[(u32, &str)] = &[
         (0x6F, "File Control Information (FCI) Template"),
         (0x84, "Dedicated File (DF) Name"),
-        (0xA5, "File Control Information (FCI) Proprietary Template"),
+        (0xA5, "FCI Proprietary Template"),
         (0x88, "Short File Identifier (SFI)"),
         (0x5F2D, "Language Preference"),
-        (
-            0xBF0C,
-            "File Control Information (FCI) Issuer Discretionary Data",
-        ),
+        (0xBF0C, "FCI Issuer Discretionary Data"),
         (0x4F, "Application Dedicated File (ADF) Name"),
         (0x5A, "Application Primary Account Number (PAN)"),
         (0x70, "READ RECORD Response Message Template"),

@@ -1,0 +1,6 @@
+//! One module per top-level command.
+
+pub mod apdu;
+pub mod demo;
+pub mod dol;
+pub mod tlv;

@@ -1,0 +1,206 @@
+//! Runs the `lamina` binary: the codec tools' output, JSON and error exits.
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+
+fn lamina() -> Command {
+    Command::cargo_bin("lamina").unwrap()
+}
+
+const FCI: &str = "6F1A840E315041592E5359532E4444463031A5088801025F2D02656E";
+
+#[test]
+fn tlv_decode_prints_the_fci_tree_with_names() {
+    let out = lamina().args(["tlv", "decode", FCI]).assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for name in [
+        "File Control Information (FCI) Template",
+        "Dedicated File (DF) Name",
+        "FCI Proprietary Template",
+        "Short File Identifier (SFI)",
+        "Language Preference",
+    ] {
+        assert!(text.contains(name), "missing {name} in\n{text}");
+    }
+    // nesting is shown by indentation
+    assert!(
+        text.contains("\n    88 Short File Identifier (SFI)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tlv_decode_json_has_the_same_tree() {
+    let out = lamina()
+        .args(["tlv", "decode", "--json", FCI])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v[0]["tag"], "6F");
+    assert_eq!(v[0]["name"], "File Control Information (FCI) Template");
+    assert_eq!(v[0]["children"][0]["name"], "Dedicated File (DF) Name");
+    assert_eq!(
+        v[0]["children"][1]["children"][0]["name"],
+        "Short File Identifier (SFI)"
+    );
+    assert_eq!(v[0]["children"][1]["children"][0]["value"], "02");
+    assert_eq!(
+        v[0]["children"][1]["children"][1]["name"],
+        "Language Preference"
+    );
+    assert_eq!(v[0]["children"][1]["name"], "FCI Proprietary Template");
+}
+
+#[test]
+fn malformed_tlv_exits_2_naming_the_offset() {
+    for (hex, offset) in [
+        ("6F1A84", "offset 2"),         // length beyond buffer
+        ("9F02", "offset 2"),           // missing length
+        ("9F0281", "offset 3"),         // truncated long-form length
+        ("9F818181810100", "offset 0"), // 5-byte tag
+        ("70", "offset 1"),
+    ] {
+        let out = lamina().args(["tlv", "decode", hex]).assert().code(2);
+        let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(err.contains(offset), "{hex}: {err}");
+        assert!(!err.contains("panicked"), "{hex}: {err}");
+    }
+    lamina().args(["tlv", "decode", "6F1"]).assert().code(2);
+    lamina().args(["tlv", "decode", "XY"]).assert().code(2);
+}
+
+#[test]
+fn tlv_encode_from_lines_and_json() {
+    let out = lamina()
+        .args([
+            "tlv",
+            "encode",
+            "6F\n  84 315041592E5359532E4444463031\n  A5\n    88 02\n    5F2D \"en\"",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).trim(),
+        FCI
+    );
+    let out = lamina()
+        .args([
+            "tlv",
+            "encode",
+            "--json",
+            r#"{"9F02": "000000001000", "5F2A": "0978"}"#,
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["hex"], "9F02060000000010005F2A020978");
+    lamina()
+        .args(["tlv", "encode", "{\"9F\": \"00\"}"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn pan_is_masked_unless_revealed() {
+    let out = lamina()
+        .args(["tlv", "decode", "5A085413330000000010"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("541333******0010"), "{text}");
+    assert!(!text.contains("5413330000000010"), "{text}");
+    let out = lamina()
+        .args(["tlv", "decode", "--reveal-pan", "5A085413330000000010"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("5413330000000010"));
+}
+
+#[test]
+fn bitmaps_are_explained() {
+    let out = lamina()
+        .args(["tlv", "decode", "95050000008000"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("floor limit"));
+}
+
+#[test]
+fn apdu_decode_command_response_and_status() {
+    let out = lamina()
+        .args([
+            "apdu",
+            "decode",
+            "--json",
+            "00A404000E315041592E5359532E444446303100",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["instruction"], "SELECT");
+    assert_eq!(v["case"], "Case4");
+    assert_eq!(v["data_text"], "1PAY.SYS.DDF01");
+    assert_eq!(v["le"], 256);
+
+    let out = lamina()
+        .args([
+            "apdu",
+            "decode",
+            "--response",
+            "--json",
+            &format!("{FCI}9000"),
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["status"]["sw"], "9000");
+    assert_eq!(v["data_tlv"][0]["tag"], "6F");
+
+    let out = lamina().args(["apdu", "decode", "6A82"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("not found"));
+
+    // a VERIFY never shows its PIN block
+    let out = lamina()
+        .args(["apdu", "decode", "0020008008241234FFFFFFFFFF"])
+        .assert()
+        .success();
+    assert!(!String::from_utf8_lossy(&out.get_output().stdout).contains("241234"));
+
+    lamina().args(["apdu", "decode", "00A404"]).assert().code(2);
+    lamina()
+        .args(["apdu", "decode", "00A4040007A0000000"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn dol_build_applies_the_padding_rules() {
+    let out = lamina()
+        .args([
+            "dol",
+            "build",
+            "--json",
+            "--dol",
+            "9F02069F37049F4E04",
+            "--data",
+            "9F02=1000",
+            "--data",
+            "9F4E=4142",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        v["data"],
+        "000000001000".to_owned() + "00000000" + "41420000"
+    );
+    assert_eq!(v["entries"][1]["supplied"], false);
+    lamina()
+        .args(["dol", "build", "--dol", "9F02", "--data", "9F02=10"])
+        .assert()
+        .code(2);
+    lamina()
+        .args(["dol", "build", "--dol", "9F0206", "--data", "9F02"])
+        .assert()
+        .code(2);
+}

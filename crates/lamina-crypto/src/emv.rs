@@ -392,6 +392,15 @@ pub enum Cvn {
     /// SKD, EMV padding, ARPC method 1 under the session key, common-derivation
     /// script keys from the ARQC, Mastercard script encryption.
     Interac133,
+    /// EMV Common Core Definitions (Book 2 Annex A1 with the CCD options, TDES):
+    /// common session key (SU-46), method 2 padding, data = the standard prefix ‖
+    /// IAD (Book 2 Table CCD 3), ARPC method 2, common-derivation script keys from
+    /// the ARQC, script MAC over header ‖ data, EMV script encipherment (always
+    /// padded). The cryptogram and ARPC are checked end to end against an
+    /// HSM-confirmed chain vector with R = ATC ‖ 00… and real CDOL data, and the
+    /// script encipherment against an HSM-confirmed CCD PIN change record; the
+    /// script MAC (whose Lc counts data and MAC) has no end-to-end CCD vector.
+    EmvCcd,
     /// EMV AES: common session key, AES-CMAC truncated to 8 bytes, ARPC method 2.
     /// *Modelled on* EMV Book 2's AES option; not a scheme profile and not
     /// vector-checked.
@@ -502,7 +511,7 @@ pub struct CvnProfile {
 const STANDARD_PREFIX: &str = "9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36";
 
 /// The CVN table (one row per [`Cvn`]).
-pub const CVN_PROFILES: [CvnProfile; 5] = [
+pub const CVN_PROFILES: [CvnProfile; 6] = [
     CvnProfile {
         cvn: Cvn::Visa10,
         scheme: "Visa",
@@ -573,6 +582,24 @@ pub const CVN_PROFILES: [CvnProfile; 5] = [
         script_keys: ScriptKeyDerivation::Common,
         script_mac_data: ScriptMacData::HeaderData,
         script_encryption: ScriptEncryption::Mastercard,
+        pin_block: ChangePinBlock::Iso2,
+    },
+    CvnProfile {
+        cvn: Cvn::EmvCcd,
+        scheme: "EMV CCD",
+        number: None,
+        vector_checked: false,
+        algorithm: Algorithm::Tdes,
+        mk_derivation: MkDerivation::OptionA,
+        session: SessionKeyDerivation::Common,
+        mac: AcMac::Alg3(Padding::Method2),
+        min_data_len: 33,
+        data_layout: "9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 ‖ 9F10 (full IAD)",
+        arpc: ArpcMethod::Method2,
+        arpc_key: ArpcKey::SessionKey,
+        script_keys: ScriptKeyDerivation::Common,
+        script_mac_data: ScriptMacData::HeaderData,
+        script_encryption: ScriptEncryption::Emv,
         pin_block: ChangePinBlock::Iso2,
     },
     CvnProfile {
@@ -1127,6 +1154,7 @@ mod tests {
             Cvn::Visa18,
             Cvn::Mastercard16,
             Cvn::Interac133,
+            Cvn::EmvCcd,
             Cvn::EmvAes,
         ] {
             assert_eq!(CVN_PROFILES.iter().filter(|p| p.cvn == cvn).count(), 1);

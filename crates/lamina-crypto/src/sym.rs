@@ -30,9 +30,17 @@ impl Algorithm {
     }
 }
 
-/// A secret key: zeroized on drop, never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret key: zeroized on drop, never printed, compared in constant time.
+#[derive(Clone)]
 pub struct SecretKey(Zeroizing<Vec<u8>>);
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SecretKey {}
 
 impl SecretKey {
     /// Wraps key bytes.

@@ -16,7 +16,7 @@
 //!
 //! Values are taken verbatim after the first `=` (trimmed); an empty value is allowed.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

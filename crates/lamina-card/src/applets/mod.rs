@@ -1,0 +1,3 @@
+//! Small applets shipped with the OS.
+
+pub mod counter;

@@ -1,1 +1,138 @@
-fn main() {}
+//! Criterion benchmarks for lamina-crypto.
+//!
+//! Sample sizes and measurement times are kept small so the whole run stays
+//! well under a minute: `cargo bench -p lamina-crypto --bench crypto`.
+//! Use `-- --quick` for an even shorter run, `-- --test` to only check they run.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use lamina_crypto::pki::{self, PublicExponent, RsaKeyPair};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// EMV RSA key sizes benchmarked (Book 2 §11.2 allows up to 1984 bits).
+const RSA_BITS: [usize; 3] = [1024, 1408, 1984];
+
+fn configure() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(700))
+}
+
+/// A message representative as EMV signs it: `6A ‖ … ‖ BC`, below the modulus.
+fn representative(len: usize) -> Vec<u8> {
+    let mut m: Vec<u8> = (0..len)
+        .map(|i| u8::try_from(i % 251).unwrap_or(0))
+        .collect();
+    if let Some(first) = m.first_mut() {
+        *first = 0x6A;
+    }
+    if let Some(last) = m.last_mut() {
+        *last = 0xBC;
+    }
+    m
+}
+
+/// Raw RSA private operation (card/issuer/CA signing) and public operation
+/// (terminal recovery) per modulus size; e = 3 and e = 65537 for the public op.
+fn rsa(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let keys: Vec<(usize, PublicExponent, RsaKeyPair)> = RSA_BITS
+        .iter()
+        .flat_map(|&bits| [(bits, PublicExponent::Three), (bits, PublicExponent::F4)])
+        .map(|(bits, e)| {
+            let k = RsaKeyPair::generate(&mut rng, bits, e).expect("key generation");
+            (bits, e, k)
+        })
+        .collect();
+
+    let mut g = c.benchmark_group("rsa_sign_private_op");
+    for (bits, e, key) in keys.iter().filter(|(_, e, _)| *e == PublicExponent::Three) {
+        let msg = representative(key.modulus_len());
+        g.bench_with_input(
+            BenchmarkId::new(format!("e{}", e.value()), bits),
+            &msg,
+            |b, msg| b.iter(|| key.private_op(&mut rng, black_box(msg)).expect("sign")),
+        );
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("rsa_recover_public_op");
+    for (bits, e, key) in &keys {
+        let msg = representative(key.modulus_len());
+        let sig = key.private_op(&mut rng, &msg).expect("sign");
+        let pk = key.public_key();
+        g.bench_with_input(
+            BenchmarkId::new(format!("e{}", e.value()), bits),
+            &sig,
+            |b, sig| b.iter(|| pk.public_op(black_box(sig)).expect("recover")),
+        );
+    }
+    g.finish();
+}
+
+/// Terminal-side offline data authentication costs: issuer certificate under a
+/// 1984-bit CA key, then DDA with a 1408-bit ICC key (e = 3 throughout).
+fn oda(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(2);
+    let today = pki::Date::new(2026, 1, 1).expect("date");
+    let ca = pki::CaKeyPair::generate(
+        &mut rng,
+        [0xA0, 0, 0, 0x99, 0x99],
+        0xF0,
+        1984,
+        PublicExponent::Three,
+        pki::Date::new(2099, 12, 31).expect("date"),
+    )
+    .expect("CA key");
+    let issuer = RsaKeyPair::generate(&mut rng, 1984, PublicExponent::Three).expect("issuer key");
+    let icc = RsaKeyPair::generate(&mut rng, 1408, PublicExponent::Three).expect("ICC key");
+    let pan = pki::Pan::from_digits("5413330089010010").expect("pan");
+    let cert = ca
+        .certify_issuer(
+            &mut rng,
+            &pki::IssuerCertificateContent {
+                issuer_identifier: pki::issuer_identifier_from_pan(&pan, 6).expect("id"),
+                expiry: pki::CertExpiry::new(12, 2030).expect("expiry"),
+                serial_number: [0, 0, 1],
+                public_key: issuer.public_key().clone(),
+            },
+        )
+        .expect("certificate");
+    let capk = ca.public_key();
+    let ddol = [1u8, 2, 3, 4];
+    let dd = pki::dda_icc_dynamic_data(&[9; 8]).expect("dynamic data");
+
+    let mut g = c.benchmark_group("emv_oda");
+    g.bench_function("issuer_certificate_verify_1984", |b| {
+        b.iter(|| {
+            pki::verify_issuer_certificate(
+                &capk,
+                black_box(&cert.certificate),
+                &cert.remainder,
+                &cert.exponent,
+                &pan,
+                today,
+            )
+            .expect("verify")
+        })
+    });
+    g.bench_function("dda_sign_1408", |b| {
+        b.iter(|| pki::sign_dynamic_data(&icc, &mut rng, black_box(&dd), &ddol).expect("sign"))
+    });
+    let sdad = pki::sign_dynamic_data(&icc, &mut rng, &dd, &ddol).expect("sign");
+    g.bench_function("dda_verify_1408", |b| {
+        b.iter(|| pki::verify_dda(icc.public_key(), black_box(&sdad), &ddol).expect("verify"))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = configure();
+    targets = rsa, oda
+}
+criterion_main!(benches);

@@ -29,6 +29,9 @@ enum Command {
     /// Data object list tools: build the data a PDOL/CDOL/DDOL asks for.
     #[command(subcommand)]
     Dol(cmd::dol::DolCommand),
+    /// Payment cryptography calculator: keys, cryptograms, PIN blocks, DUKPT, certificates.
+    #[command(subcommand)]
+    Crypto(Box<cmd::crypto::CryptoCommand>),
 }
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
         Command::Tlv(c) => cmd::tlv::run(c),
         Command::Apdu(c) => cmd::apdu::run(c),
         Command::Dol(c) => cmd::dol::run(c),
+        Command::Crypto(c) => cmd::crypto::run(*c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

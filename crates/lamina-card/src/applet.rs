@@ -54,6 +54,7 @@ pub trait Applet: Send {
 /// How an applet instance is installed: its AID, directory entry data and
 /// install parameters. This is the registry entry stored in the card image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Install {
     /// Application identifier (hex in the image).
     #[serde(with = "aid_hex")]

@@ -130,7 +130,8 @@ impl PowerCut {
 }
 
 /// One journal or atomic-buffer entry: a record's new value (`None` = removed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
     /// Namespace (`"os"` or an applet AID in hex).
     pub ns: String,
@@ -141,8 +142,23 @@ pub struct Entry {
     pub value: Option<Vec<u8>>,
 }
 
+impl core::fmt::Debug for Entry {
+    /// Shows the value's length only: records may hold keys or PINs.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Entry")
+            .field("ns", &self.ns)
+            .field("key", &self.key)
+            .field(
+                "value",
+                &self.value.as_ref().map(|v| format!("<{} bytes>", v.len())),
+            )
+            .finish()
+    }
+}
+
 /// The transaction journal as stored in NVM.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Journal {
     /// True once the commit mark is written: recovery rolls forward.
     pub committed: bool,
@@ -158,6 +174,7 @@ impl Journal {
 
 /// The persistent content of the NVM (what a card image stores).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NvmContent {
     /// Committed records: namespace → key → value (hex in the image).
     pub records: BTreeMap<String, BTreeMap<String, HexBytes>>,

@@ -62,7 +62,7 @@ impl TryFrom<&Command> for Cmd {
                 if p1p2 != (0x00, 0x80) {
                     return Err(StatusWord::INCORRECT_P1P2);
                 }
-                if !(4..=12).contains(&c.data.len()) {
+                if !(1..=16).contains(&c.data.len()) {
                     return Err(StatusWord::WRONG_LENGTH);
                 }
                 return Ok(Cmd::Verify(c.data.clone()));

@@ -8,7 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use lamina_crypto::emv::{self, ArpcMethod, ArpcResponse, Cvn, MkDerivation};
 use lamina_crypto::pki::{self, PublicExponent, RsaKeyPair};
+use lamina_crypto::sym::Algorithm;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -20,6 +22,8 @@ fn configure() -> Criterion {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_millis(700))
+        .nresamples(5_000)
+        .without_plots()
 }
 
 /// A message representative as EMV signs it: `6A ‖ … ‖ BC`, below the modulus.
@@ -130,9 +134,86 @@ fn oda(c: &mut Criterion) {
     g.finish();
 }
 
+/// CVN profiles benchmarked for ARQC and ARPC.
+const CVNS: [(&str, Cvn); 4] = [
+    ("visa_cvn18", Cvn::Visa18),
+    ("mastercard_cvn16", Cvn::Mastercard16),
+    ("emv_ccd", Cvn::EmvCcd),
+    ("emv_aes", Cvn::EmvAes),
+];
+
+/// ICC master key for AC of a profile, derived from a fixed test IMK.
+fn mk_ac(cvn: Cvn) -> Vec<u8> {
+    let p = cvn.profile();
+    let imk = [
+        0x0123_4567_89AB_CDEFu64.to_be_bytes(),
+        0xFEDC_BA98_7654_3210u64.to_be_bytes(),
+    ]
+    .concat();
+    let mk = emv::derive_icc_mk(
+        p.algorithm,
+        MkDerivation::OptionA,
+        &imk,
+        "5413330089010010",
+        0x01,
+    )
+    .expect("ICC master key");
+    mk.as_bytes().to_vec()
+}
+
+/// Card-side ARQC generation and issuer-side verification (session key
+/// derivation included, as a host does per transaction).
+fn arqc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("arqc_generate_verify");
+    for (name, cvn) in CVNS {
+        let mk = mk_ac(cvn);
+        let data = vec![0x5A; cvn.profile().min_data_len.max(40)];
+        let (atc, un) = (0x0042u16, [0xDE, 0xAD, 0xBE, 0xEF]);
+        g.bench_function(BenchmarkId::new("generate", name), |b| {
+            b.iter(|| emv::generate_ac(cvn, &mk, atc, un, black_box(&data)).expect("AC"))
+        });
+        let ac = emv::generate_ac(cvn, &mk, atc, un, &data).expect("AC");
+        g.bench_function(BenchmarkId::new("verify", name), |b| {
+            b.iter(|| emv::verify_ac(cvn, &mk, atc, un, black_box(&data), &ac).expect("verify"))
+        });
+    }
+    g.finish();
+}
+
+/// Issuer-side ARPC generation (method from the profile).
+fn arpc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("arpc");
+    for (name, cvn) in CVNS {
+        let mk = mk_ac(cvn);
+        let (atc, un, arqc) = (0x0042u16, [1, 2, 3, 4], [0xA5u8; 8]);
+        let response = match cvn.profile().arpc {
+            ArpcMethod::Method1 => ArpcResponse::Method1 { arc: *b"00" },
+            _ => ArpcResponse::Method2 {
+                csu: [0x00, 0x82, 0x00, 0x00],
+                proprietary: &[],
+            },
+        };
+        g.bench_function(BenchmarkId::new("generate", name), |b| {
+            b.iter(|| {
+                emv::generate_arpc(cvn, &mk, atc, un, black_box(&arqc), response).expect("ARPC")
+            })
+        });
+    }
+    // the bare ARPC method 1 primitive (no session key)
+    let key = [0x11u8; 16];
+    g.bench_function("method1_tdes_primitive", |b| {
+        b.iter(|| {
+            emv::arpc_method1(Algorithm::Tdes, &key, black_box(&[0xA5; 8]), *b"00").expect("ARPC")
+        })
+    });
+    g.finish();
+}
+
+// TODO(dukpt_derive): add once `dukpt.rs` exposes its public API.
+
 criterion_group! {
     name = benches;
     config = configure();
-    targets = rsa, oda
+    targets = rsa, oda, arqc, arpc
 }
 criterion_main!(benches);

@@ -1,1 +1,15 @@
-//! (in progress)
+//! # lamina-host — Lamina's issuer and acquirer host
+//!
+//! * [`store`]: storage behind one interface, SQLite (WAL) or PostgreSQL, same migrations;
+//! * [`keys`]: host keys and the PAN vault (keyed hash + AES-GCM, never the plain PAN);
+//! * [`clock`]: injected time.
+//!
+//! See `docs/host.md` for the design and the ISO 8583 usage.
+
+pub mod clock;
+pub mod error;
+pub mod keys;
+pub mod ledger;
+pub mod store;
+
+pub use error::{HostError, Result};

@@ -1,0 +1,549 @@
+//! Double-entry ledger: accounts, postings, authorization holds, balances and the
+//! invariant check.
+//!
+//! Every money movement is an *entry*: a set of postings (account, signed amount in minor
+//! units, ISO 4217 currency) summing to zero. An account's `ledger_balance` is the sum of
+//! its postings and is updated in the same transaction as the postings; `held` is the sum
+//! of its active authorization holds. For a cardholder account
+//! `available = ledger_balance + credit_limit - held`.
+//!
+//! Sign convention: a positive posting increases the account's balance (money the
+//! account holder has, or is owed); a purchase debits the cardholder (−) and credits the
+//! issuer settlement account (+); settlement moves that to the merchant (net) and the fee
+//! account.
+
+use serde::Serialize;
+use sqlx::{Any, AnyConnection, Row};
+
+use crate::error::{HostError, Result, invalid};
+use crate::store::{Store, new_id};
+
+/// Kinds of ledger accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// A cardholder's account (debit or credit).
+    Cardholder,
+    /// A merchant's account (credited at settlement).
+    Merchant,
+    /// The issuer's settlement account (captured, not yet settled funds).
+    Settlement,
+    /// Fee income.
+    Fees,
+    /// Source of opening balances (the issuer's equity/funding account).
+    Funding,
+}
+
+impl AccountKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Cardholder => "cardholder",
+            AccountKind::Merchant => "merchant",
+            AccountKind::Settlement => "settlement",
+            AccountKind::Fees => "fees",
+            AccountKind::Funding => "funding",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "cardholder" => AccountKind::Cardholder,
+            "merchant" => AccountKind::Merchant,
+            "settlement" => AccountKind::Settlement,
+            "fees" => AccountKind::Fees,
+            "funding" => AccountKind::Funding,
+            _ => return None,
+        })
+    }
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Identifier.
+    pub id: String,
+    /// Kind.
+    pub kind: AccountKind,
+    /// Display name.
+    pub name: String,
+    /// Merchant id for merchant accounts.
+    pub external_ref: Option<String>,
+    /// ISO 4217 numeric currency.
+    pub currency: String,
+    /// Sum of postings.
+    pub ledger_balance: i64,
+    /// Sum of active holds.
+    pub held: i64,
+    /// Credit limit (0 for debit accounts).
+    pub credit_limit: i64,
+    /// `active`, `blocked` or `closed`.
+    pub status: String,
+    /// Per-card daily approved amount limit (0 = none).
+    pub daily_amount_limit: i64,
+    /// Per-card daily approved count limit (0 = none).
+    pub daily_count_limit: i64,
+}
+
+impl Account {
+    /// Funds available to authorize: ledger balance + credit limit − holds.
+    pub fn available(&self) -> i64 {
+        self.ledger_balance
+            .saturating_add(self.credit_limit)
+            .saturating_sub(self.held)
+    }
+}
+
+const ACCOUNT_COLS: &str = "id, kind, name, external_ref, currency, ledger_balance, held, \
+     credit_limit, status, daily_amount_limit, daily_count_limit";
+
+fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Account {
+        id: row.try_get("id")?,
+        kind: AccountKind::parse(&kind)
+            .ok_or_else(|| HostError::Corrupt(format!("account kind {kind}")))?,
+        name: row.try_get("name")?,
+        external_ref: row.try_get("external_ref")?,
+        currency: row.try_get("currency")?,
+        ledger_balance: row.try_get("ledger_balance")?,
+        held: row.try_get("held")?,
+        credit_limit: row.try_get("credit_limit")?,
+        status: row.try_get("status")?,
+        daily_amount_limit: row.try_get("daily_amount_limit")?,
+        daily_count_limit: row.try_get("daily_count_limit")?,
+    })
+}
+
+/// Parameters of a new cardholder account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Display name.
+    pub name: String,
+    /// ISO 4217 numeric currency code (3 digits).
+    pub currency: String,
+    /// Credit limit (0 = debit account).
+    pub credit_limit: i64,
+    /// Opening balance, posted from the funding account.
+    pub opening_balance: i64,
+    /// Daily approved amount limit per card (0 = none).
+    pub daily_amount_limit: i64,
+    /// Daily approved count limit per card (0 = none).
+    pub daily_count_limit: i64,
+}
+
+/// Checks an ISO 4217 numeric currency code.
+pub fn check_currency(c: &str) -> Result<()> {
+    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(invalid("currency", "ISO 4217 numeric code, 3 digits"))
+    }
+}
+
+/// Reads an account (no lock).
+pub async fn get_account(conn: &mut AnyConnection, id: &str) -> Result<Option<Account>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"));
+    let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+/// Reads an account, locking its row on PostgreSQL (`FOR UPDATE`).
+pub async fn lock_account(
+    store: &Store,
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Account>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1{}",
+        store.for_update()
+    ));
+    let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+/// Lists accounts, optionally of one kind.
+pub async fn list_accounts(store: &Store, kind: Option<AccountKind>) -> Result<Vec<Account>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE ($1 = '' OR kind = $1) ORDER BY created_at, id"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(kind.map(AccountKind::as_str).unwrap_or(""))
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter().map(account_from_row).collect()
+}
+
+#[allow(clippy::too_many_arguments)] // one column each; private
+async fn insert_account(
+    conn: &mut AnyConnection,
+    kind: AccountKind,
+    name: &str,
+    external_ref: Option<&str>,
+    currency: &str,
+    credit_limit: i64,
+    limits: (i64, i64),
+    now: i64,
+) -> Result<String> {
+    let id = new_id("acc");
+    sqlx::query(
+        "INSERT INTO accounts (id, kind, name, external_ref, currency, ledger_balance, held, \
+         credit_limit, status, daily_amount_limit, daily_count_limit, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, 0, $6, 'active', $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(kind.as_str())
+    .bind(name)
+    .bind(external_ref)
+    .bind(currency)
+    .bind(credit_limit)
+    .bind(limits.0)
+    .bind(limits.1)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The system account of `kind` (settlement, fees, funding, or a merchant by its
+/// `external_ref`) for a currency, created on first use.
+pub async fn system_account(
+    conn: &mut AnyConnection,
+    kind: AccountKind,
+    external_ref: &str,
+    currency: &str,
+    now: i64,
+) -> Result<String> {
+    let find = || {
+        sqlx::query(
+            "SELECT id FROM accounts WHERE kind = $1 AND external_ref = $2 AND currency = $3",
+        )
+        .bind(kind.as_str())
+        .bind(external_ref.to_owned())
+        .bind(currency.to_owned())
+    };
+    if let Some(row) = find().fetch_optional(&mut *conn).await? {
+        return Ok(row.try_get("id")?);
+    }
+    let name = format!("{} {external_ref}", kind.as_str());
+    insert_account(
+        conn,
+        kind,
+        &name,
+        Some(external_ref),
+        currency,
+        0,
+        (0, 0),
+        now,
+    )
+    .await
+}
+
+/// Creates a cardholder account and posts its opening balance from the funding account.
+pub async fn create_account(store: &Store, new: &NewAccount, now: i64) -> Result<Account> {
+    check_currency(&new.currency)?;
+    if new.credit_limit < 0
+        || new.opening_balance < 0
+        || new.daily_amount_limit < 0
+        || new.daily_count_limit < 0
+    {
+        return Err(invalid(
+            "account",
+            "amounts and limits must not be negative",
+        ));
+    }
+    let mut w = store.begin_write().await?;
+    let id = insert_account(
+        &mut w.tx,
+        AccountKind::Cardholder,
+        &new.name,
+        None,
+        &new.currency,
+        new.credit_limit,
+        (new.daily_amount_limit, new.daily_count_limit),
+        now,
+    )
+    .await?;
+    if new.opening_balance > 0 {
+        let funding = system_account(
+            &mut w.tx,
+            AccountKind::Funding,
+            "issuer",
+            &new.currency,
+            now,
+        )
+        .await?;
+        post_entry(
+            &mut w.tx,
+            &[
+                (funding.as_str(), -new.opening_balance),
+                (id.as_str(), new.opening_balance),
+            ],
+            &new.currency,
+            None,
+            "opening balance",
+            now,
+        )
+        .await?;
+    }
+    let acc = get_account(&mut w.tx, &id)
+        .await?
+        .ok_or(HostError::NotFound("account"))?;
+    w.commit().await?;
+    Ok(acc)
+}
+
+/// Posts one balanced entry: inserts the postings and updates each account's
+/// `ledger_balance`. Refuses an entry that does not sum to zero or names an account of
+/// another currency.
+pub async fn post_entry(
+    conn: &mut AnyConnection,
+    legs: &[(&str, i64)],
+    currency: &str,
+    transaction_id: Option<&str>,
+    memo: &str,
+    now: i64,
+) -> Result<String> {
+    let sum = legs
+        .iter()
+        .try_fold(0i64, |acc, (_, a)| acc.checked_add(*a));
+    if sum != Some(0) || legs.len() < 2 {
+        return Err(invalid("ledger entry", "postings must sum to zero"));
+    }
+    let entry = new_id("ent");
+    for (account, amount) in legs {
+        if *amount == 0 {
+            continue;
+        }
+        let updated = sqlx::query(
+            "UPDATE accounts SET ledger_balance = ledger_balance + $1 WHERE id = $2 AND currency = $3",
+        )
+        .bind(*amount)
+        .bind(*account)
+        .bind(currency)
+        .execute(&mut *conn)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(invalid(
+                "ledger entry",
+                "account missing or in another currency",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO postings (id, entry_id, transaction_id, account_id, amount, currency, memo, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(new_id("pst"))
+        .bind(&entry)
+        .bind(transaction_id)
+        .bind(*account)
+        .bind(*amount)
+        .bind(currency)
+        .bind(memo)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(entry)
+}
+
+/// Places an authorization hold on an account for a transaction.
+pub async fn place_hold(
+    conn: &mut AnyConnection,
+    transaction_id: &str,
+    account_id: &str,
+    amount: i64,
+    currency: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO holds (id, transaction_id, account_id, amount, currency, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6)",
+    )
+    .bind(new_id("hld"))
+    .bind(transaction_id)
+    .bind(account_id)
+    .bind(amount)
+    .bind(currency)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE accounts SET held = held + $1 WHERE id = $2")
+        .bind(amount)
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends a transaction's active hold (`captured` or `released`), returning its amount
+/// (`None` if there was no active hold).
+pub async fn end_hold(
+    conn: &mut AnyConnection,
+    transaction_id: &str,
+    captured: bool,
+) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT account_id, amount FROM holds WHERE transaction_id = $1 AND status = 'active'",
+    )
+    .bind(transaction_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let account: String = row.try_get("account_id")?;
+    let amount: i64 = row.try_get("amount")?;
+    let res =
+        sqlx::query("UPDATE holds SET status = $1 WHERE transaction_id = $2 AND status = 'active'")
+            .bind(if captured { "captured" } else { "released" })
+            .bind(transaction_id)
+            .execute(&mut *conn)
+            .await?;
+    if res.rows_affected() != 1 {
+        return Ok(None);
+    }
+    sqlx::query("UPDATE accounts SET held = held - $1 WHERE id = $2")
+        .bind(amount)
+        .bind(&account)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(amount))
+}
+
+/// One posting, for statements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Posting {
+    /// Entry the posting belongs to.
+    pub entry_id: String,
+    /// Transaction, if any.
+    pub transaction_id: Option<String>,
+    /// Signed amount.
+    pub amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// Memo.
+    pub memo: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// An account's postings, oldest first.
+pub async fn postings(store: &Store, account_id: &str) -> Result<Vec<Posting>> {
+    let rows = sqlx::query(
+        "SELECT entry_id, transaction_id, amount, currency, memo, created_at FROM postings \
+         WHERE account_id = $1 ORDER BY created_at, id",
+    )
+    .bind(account_id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Posting {
+                entry_id: r.try_get("entry_id")?,
+                transaction_id: r.try_get("transaction_id")?,
+                amount: r.try_get("amount")?,
+                currency: r.try_get("currency")?,
+                memo: r.try_get("memo")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Result of [`check_ledger`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct LedgerReport {
+    /// Number of accounts checked.
+    pub accounts: i64,
+    /// Number of postings.
+    pub postings: i64,
+    /// Currencies whose postings do not sum to zero: (currency, sum).
+    pub unbalanced_currencies: Vec<(String, i64)>,
+    /// Entries whose postings do not sum to zero.
+    pub unbalanced_entries: Vec<String>,
+    /// Accounts whose stored balance differs from their postings: (id, stored, postings).
+    pub balance_mismatches: Vec<(String, i64, i64)>,
+    /// Accounts whose stored `held` differs from their active holds: (id, stored, holds).
+    pub hold_mismatches: Vec<(String, i64, i64)>,
+    /// Postings in a currency other than their account's.
+    pub currency_mismatches: i64,
+}
+
+impl LedgerReport {
+    /// True if every invariant holds.
+    pub fn ok(&self) -> bool {
+        self.unbalanced_currencies.is_empty()
+            && self.unbalanced_entries.is_empty()
+            && self.balance_mismatches.is_empty()
+            && self.hold_mismatches.is_empty()
+            && self.currency_mismatches == 0
+    }
+}
+
+/// Verifies the ledger invariants: postings sum to zero per currency and per entry;
+/// every account's balance equals the sum of its postings and its `held` the sum of its
+/// active holds; postings are in their account's currency.
+pub async fn check_ledger(store: &Store) -> Result<LedgerReport> {
+    let pool = store.pool();
+    let mut report = LedgerReport::default();
+    let one = |sql: &'static str| sqlx::query::<Any>(sql);
+    report.accounts = one("SELECT COUNT(*) AS n FROM accounts")
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
+    report.postings = one("SELECT COUNT(*) AS n FROM postings")
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
+    for row in one(
+        "SELECT currency, CAST(SUM(amount) AS BIGINT) AS s FROM postings GROUP BY currency \
+         HAVING SUM(amount) <> 0 ORDER BY currency",
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        report
+            .unbalanced_currencies
+            .push((row.try_get("currency")?, row.try_get("s")?));
+    }
+    for row in one(
+        "SELECT entry_id FROM postings GROUP BY entry_id HAVING SUM(amount) <> 0 ORDER BY entry_id",
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        report.unbalanced_entries.push(row.try_get("entry_id")?);
+    }
+    for row in one(
+        "SELECT a.id AS id, a.ledger_balance AS stored, \
+         COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p WHERE p.account_id = a.id), 0) AS actual \
+         FROM accounts a ORDER BY a.id",
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        let (stored, actual): (i64, i64) = (row.try_get("stored")?, row.try_get("actual")?);
+        if stored != actual {
+            report.balance_mismatches.push((row.try_get("id")?, stored, actual));
+        }
+    }
+    for row in one(
+        "SELECT a.id AS id, a.held AS stored, \
+         COALESCE((SELECT CAST(SUM(h.amount) AS BIGINT) FROM holds h WHERE h.account_id = a.id AND h.status = 'active'), 0) AS actual \
+         FROM accounts a ORDER BY a.id",
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        let (stored, actual): (i64, i64) = (row.try_get("stored")?, row.try_get("actual")?);
+        if stored != actual {
+            report.hold_mismatches.push((row.try_get("id")?, stored, actual));
+        }
+    }
+    report.currency_mismatches = one(
+        "SELECT COUNT(*) AS n FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.currency <> p.currency",
+    )
+    .fetch_one(pool)
+    .await?
+    .try_get("n")?;
+    Ok(report)
+}

@@ -1,0 +1,246 @@
+//! Storage: one interface, two backends (SQLite file with WAL, PostgreSQL by URL) over
+//! sqlx's `Any` driver, so every query is the same SQL text on both. The schema is
+//! `migrations/*.sql`, embedded and applied by sqlx's migrator on connect.
+//!
+//! Write transactions go through [`Store::begin_write`]:
+//! * SQLite: an in-process writer lock (fair FIFO instead of busy-polling) plus
+//!   `BEGIN IMMEDIATE`, which takes the database write lock up front so a second
+//!   process on the same file waits instead of failing a lock upgrade;
+//! * PostgreSQL: a plain transaction in which account and card rows are read with
+//!   `SELECT ... FOR UPDATE` ([`Store::for_update`]), so two host processes on one
+//!   database serialize on the rows they change.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, SqlSafeStr, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::error::{HostError, Result};
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (embedded, one file, WAL journal).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// SQLite durability: `PRAGMA synchronous` (SQLite documentation, "PRAGMA synchronous").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// FULL: every commit is fsynced before it returns (durable).
+    #[default]
+    Full,
+    /// NORMAL: in WAL mode commits survive a process crash but the last ones may be
+    /// lost on power failure.
+    Normal,
+}
+
+/// Options for [`Store::connect_with`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Maximum pool connections.
+    pub max_connections: u32,
+    /// SQLite synchronous mode.
+    pub sqlite_sync: SqliteSync,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            sqlite_sync: SqliteSync::Full,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The database: a connection pool and its backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A write transaction (see the module documentation for the locking per backend).
+#[derive(Debug)]
+pub struct WriteTx {
+    /// The transaction; use `&mut *tx.tx` as the executor.
+    pub tx: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The embedded migrations, in order.
+pub fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("init"),
+        MigrationType::Simple,
+        include_str!("../migrations/0001_init.sql").into_sql_str(),
+        false,
+    )])
+}
+
+/// Normalizes a database URL: `sqlite://path` gets `mode=rwc` (create if missing).
+fn normalize_url(url: &str) -> Result<(Backend, String)> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.trim_start_matches("//");
+        if rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory") {
+            // An in-memory database is private to each pooled connection.
+            return Err(HostError::Invalid {
+                what: "database URL",
+                reason: "in-memory SQLite is not supported (each pooled connection would \
+                         see its own database); use a file"
+                    .into(),
+            });
+        }
+        let sep = if rest.contains('?') { '&' } else { '?' };
+        let with_mode = if rest.contains("mode=") {
+            rest.to_owned()
+        } else {
+            format!("{rest}{sep}mode=rwc")
+        };
+        Ok((Backend::Sqlite, format!("sqlite://{with_mode}")))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_owned()))
+    } else {
+        Err(HostError::UnsupportedUrl)
+    }
+}
+
+impl Store {
+    /// Connects with default options and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// Connects (`sqlite://PATH` or `postgres://...`) and applies the migrations.
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let connect = AnyConnectOptions::from_str(&url)?;
+        let sync = options.sqlite_sync;
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        match sync {
+                            SqliteSync::Full => conn.execute("PRAGMA synchronous = FULL").await?,
+                            SqliteSync::Normal => {
+                                conn.execute("PRAGMA synchronous = NORMAL").await?
+                            }
+                        };
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        if backend == Backend::Sqlite {
+            // The journal mode is persistent in the file: set once.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        migrator().run(&pool).await?;
+        Ok(Store {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `" FOR UPDATE"` on PostgreSQL, empty on SQLite (whose `BEGIN IMMEDIATE` already
+    /// holds the database write lock).
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Begins a write transaction.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        match self.backend {
+            Backend::Sqlite => {
+                let guard = Arc::clone(&self.write_lock).lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _guard: Some(guard),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            }),
+        }
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A new random identifier `prefix_` ‖ 20 hex digits (80 random bits).
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 10];
+    rand::fill(&mut b);
+    format!("{prefix}_{}", hex::encode(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            normalize_url("sqlite://x.db").unwrap(),
+            (Backend::Sqlite, "sqlite://x.db?mode=rwc".into())
+        );
+        assert_eq!(
+            normalize_url("sqlite:///tmp/x.db?mode=ro").unwrap().1,
+            "sqlite:///tmp/x.db?mode=ro"
+        );
+        assert!(normalize_url("sqlite::memory:").is_err());
+        assert!(normalize_url("mysql://x").is_err());
+        assert_eq!(
+            normalize_url("postgres://u@h/db").unwrap().0,
+            Backend::Postgres
+        );
+        assert_ne!(new_id("t"), new_id("t"));
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of lamina-host: every storage-level test runs on SQLite and on a
+//! private PostgreSQL cluster (see `host/pg.rs`).
+
+#[path = "host/common.rs"]
+mod common;
+#[path = "host/ledger.rs"]
+mod ledger;
+#[path = "host/pg.rs"]
+mod pg;

@@ -1,5 +1,6 @@
 //! Integration tests of lamina-host: every storage-level test runs on SQLite and on a
 //! private PostgreSQL cluster (see `host/pg.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test binary
 
 #[path = "host/common.rs"]
 mod common;

@@ -171,6 +171,61 @@ pub fn parse_atr(atr: &[u8]) -> Result<AtrInfo, AtrError> {
     })
 }
 
+/// The parts of an ATS (ISO/IEC 14443-4 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtsInfo {
+    /// FSCI (b4–b1 of T0): the card's maximum frame size code.
+    pub fsci: u8,
+    /// TA(1), TB(1), TC(1) when present.
+    pub ta: Option<u8>,
+    /// TB(1): FWI (high nibble) and SFGI (low nibble).
+    pub tb: Option<u8>,
+    /// TC(1): b2 CID supported, b1 NAD supported.
+    pub tc: Option<u8>,
+    /// Historical bytes.
+    pub historical: Vec<u8>,
+}
+
+/// Decodes an ATS without CRC (ISO/IEC 14443-4 §5.2). `TL = 01` (no T0) gives the
+/// defaults: FSCI 2, no interface bytes.
+pub fn parse_ats(ats: &[u8]) -> Result<AtsInfo, AtrError> {
+    let tl = usize::from(*ats.first().ok_or(AtrError::Truncated(0))?);
+    if ats.len() < tl || tl == 0 {
+        return Err(AtrError::Truncated(ats.len()));
+    }
+    if ats.len() > tl {
+        return Err(AtrError::Trailing(ats.len() - tl));
+    }
+    let Some(&t0) = ats.get(1) else {
+        return Ok(AtsInfo {
+            fsci: 2,
+            ta: None,
+            tb: None,
+            tc: None,
+            historical: Vec::new(),
+        });
+    };
+    let mut pos = 2;
+    let mut take = |bit: u8| -> Result<Option<u8>, AtrError> {
+        if t0 & bit == 0 {
+            return Ok(None);
+        }
+        let b = *ats.get(pos).ok_or(AtrError::Truncated(pos))?;
+        pos += 1;
+        Ok(Some(b))
+    };
+    let ta = take(0x10)?;
+    let tb = take(0x20)?;
+    let tc = take(0x40)?;
+    Ok(AtsInfo {
+        fsci: t0 & 0x0F,
+        ta,
+        tb,
+        tc,
+        historical: ats.get(pos..).unwrap_or_default().to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +240,14 @@ mod tests {
         let ats = ats(b"LAMINA");
         assert_eq!(usize::from(ats[0]), ats.len());
         assert_eq!(&ats[1..5], &[0x78, 0x80, 0x70, 0x02]);
+        let info = parse_ats(&ats).unwrap();
+        assert_eq!(
+            (info.fsci, info.ta, info.tb, info.tc),
+            (8, Some(0x80), Some(0x70), Some(0x02))
+        );
+        assert_eq!(info.historical, b"LAMINA");
+        assert!(parse_ats(&ats[..4]).is_err());
+        assert_eq!(parse_ats(&[1]).unwrap().fsci, 2);
         let mut bad = atr.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert!(matches!(parse_atr(&bad), Err(AtrError::BadTck(_))));

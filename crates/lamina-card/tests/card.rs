@@ -1068,3 +1068,110 @@ mod property {
         }
     }
 }
+
+// ---------------------------------------------------------------- scenarios and vectors
+
+/// Runs every `tests/scenarios/*.txt` file: `power contact|contactless [t0|t1]`,
+/// `> APDU`, `< response` (`<+` continues it; `< * SW` checks only the status word).
+#[test]
+fn scenario_files() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            text.starts_with("# Source:"),
+            "{name}: needs a # Source: line"
+        );
+        // (apdu, expected, any_data)
+        let mut steps: Vec<(usize, String, String, bool)> = Vec::new();
+        let mut ch = EmulatedCard::new(make_card());
+        let run = |steps: &mut Vec<(usize, String, String, bool)>, ch: &mut EmulatedCard| {
+            for (line, apdu, want, any) in steps.drain(..) {
+                let got = ch.transmit(&h(&apdu)).unwrap();
+                let want = h(&want);
+                if any {
+                    assert_eq!(got[got.len() - 2..], want[..], "{name}:{line}");
+                } else {
+                    assert_eq!(
+                        hex::encode_upper(&got),
+                        hex::encode_upper(&want),
+                        "{name}:{line}"
+                    );
+                }
+            }
+        };
+        let mut exchanges = 0;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (op, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match op {
+                "power" => {
+                    run(&mut steps, &mut ch);
+                    let words: Vec<&str> = rest.split_whitespace().collect();
+                    let proto = if words.get(1) == Some(&"t0") {
+                        Protocol::T0
+                    } else {
+                        Protocol::T1
+                    };
+                    ch = EmulatedCard::new(make_card()).with_contact_protocol(proto);
+                    let iface = match words[0] {
+                        "contact" => Interface::Contact,
+                        "contactless" => Interface::Contactless,
+                        other => panic!("{name}:{}: interface {other}", n + 1),
+                    };
+                    ch.power_on(iface).unwrap();
+                }
+                ">" => {
+                    steps.push((n + 1, rest.to_owned(), String::new(), false));
+                    exchanges += 1;
+                }
+                "<" => {
+                    let last = steps.last_mut().expect("< without >");
+                    match rest.strip_prefix("* ") {
+                        Some(sw) => (last.2, last.3) = (sw.to_owned(), true),
+                        None => last.2 = rest.to_owned(),
+                    }
+                }
+                "<+" => steps.last_mut().expect("<+ without <").2.push_str(rest),
+                other => panic!("{name}:{}: unknown line {other}", n + 1),
+            }
+        }
+        run(&mut steps, &mut ch);
+        eprintln!("scenario {name}: {exchanges} exchanges");
+    }
+}
+
+#[test]
+fn ats_matches_published_default() {
+    let text = include_str!("vectors/ats.txt");
+    let mut n = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (hist, want) = line.split_once('|').unwrap();
+        assert_eq!(atr::ats(&h(hist)), h(want));
+        let info = atr::parse_ats(&h(want)).unwrap();
+        assert_eq!(info.historical, h(hist));
+        n += 1;
+    }
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn card_is_send() {
+    fn send<T: Send>() {}
+    send::<Card>();
+    send::<EmulatedCard>();
+}

@@ -289,6 +289,17 @@ impl Spec {
         self.fields.get(&number)
     }
 
+    /// The longest message this spec can produce: MTI, both bitmaps and every field at its
+    /// maximum length with its prefix. A good [`crate::Deframer`] limit.
+    pub fn max_message_len(&self) -> usize {
+        4 + 2 * crate::codec::BITMAP_LEN
+            + self
+                .fields
+                .values()
+                .map(|r| r.length.prefix_digits() + r.max)
+                .sum::<usize>()
+    }
+
     /// All rows in field order.
     pub fn fields(&self) -> impl Iterator<Item = &FieldSpec> {
         self.fields.values()
@@ -351,6 +362,8 @@ mod tests {
         assert_eq!(spec.field(2).unwrap().notation(), "n..19");
         assert_eq!(spec.field(55).unwrap().notation(), "b...255");
         assert_eq!(spec.field(53).unwrap().notation(), "b..12");
+        // docs/iso8583.md section 8 quotes this figure.
+        assert_eq!(spec.max_message_len(), 4756);
     }
 
     fn row(extra: &str) -> String {

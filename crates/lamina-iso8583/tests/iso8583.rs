@@ -537,6 +537,12 @@ fn docs_field_table_matches_spec() {
         assert_eq!(cells[7], r.mask.as_str(), "DE {n} mask");
         seen.push(n);
     }
+    let max = spec().max_message_len();
+    let quoted = format!("{},{:03} bytes", max / 1000, max % 1000);
+    assert!(
+        doc.contains(&quoted),
+        "docs/iso8583.md should quote {quoted}"
+    );
     let all: Vec<u8> = spec().fields().map(|r| r.number).collect();
     assert_eq!(seen, all, "docs/iso8583.md field table");
 }

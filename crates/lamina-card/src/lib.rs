@@ -63,7 +63,8 @@
 //! 1. malformed length fields (not a valid case 1–4 APDU) → `6700`;
 //! 2. card blocked → `6A81` for every command;
 //! 3. class: `FF` and `20`–`3F` → `6E00`; logical channels other than 0 → `6881`;
-//!    command chaining → `6884`;
+//!    command chaining → `6884`; secure messaging on SELECT, GET RESPONSE or
+//!    MANAGE CHANNEL → `6882` (other commands with SM go to the applet);
 //! 4. interindustry GET RESPONSE (`00 C0`) → remaining data (`6985` when none);
 //! 5. interindustry SELECT (`00 A4`): P1 must be `04` (by DF name) and P2 `00`
 //!    (first) / `02` (next occurrence), optionally `0C` (no FCI) → else `6A86`;
@@ -71,7 +72,9 @@
 //!    prefixes (partial selection), among the PSE (contact), the PPSE
 //!    (contactless) and the applets available on the interface whose life cycle is
 //!    not `Installed`, in installation order; next occurrence searches after the
-//!    current DF; no match → `6A82` (selection unchanged);
+//!    current DF; no match → `6A82` (selection unchanged); on a match the current
+//!    applet is deselected first, and if the new applet's `select` refuses, no DF
+//!    stays selected;
 //! 6. MANAGE CHANNEL → `6881` (one channel only);
 //! 7. everything else goes to the selected applet; with the PSE selected, READ
 //!    RECORD reads the directory (SFI 1, one entry per record, `6A83` after the

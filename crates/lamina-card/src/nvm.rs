@@ -123,6 +123,14 @@ impl PowerCut {
         PowerCut { after: k }
     }
 
+    /// Lose power *on* the `n`-th low-level write (1-based): that write and all
+    /// later ones do not happen. `on_write(n)` is `after_writes(n - 1)`.
+    pub const fn on_write(n: u64) -> Self {
+        PowerCut {
+            after: n.saturating_sub(1),
+        }
+    }
+
     /// Number of writes allowed to land.
     pub const fn writes_allowed(self) -> u64 {
         self.after
@@ -548,6 +556,10 @@ impl<'a> Namespace<'a> {
     /// an abort or a tear later in the command does not undo it. For counters that
     /// must never repeat (ATC) and PIN try counter decrements, written before the
     /// action they protect.
+    ///
+    /// Do not also write the same key inside the open transaction: reads inside
+    /// the transaction see the journaled value, and a commit would overwrite the
+    /// `write_now` value with it.
     pub fn write_now(&mut self, key: &str, value: &[u8]) -> Result<(), NvmError> {
         self.nvm.write_now(self.ns, key, Some(value))
     }

@@ -401,6 +401,13 @@ impl Card {
                 return sw.to_bytes().to_vec();
             }
         };
+        // Secure messaging (CLA b4-b3) is the applet's business; the OS's own
+        // commands do not support it.
+        let os_command = matches!(cmd.ins, 0xA4 | 0xC0 | 0x70);
+        if class == Class::Interindustry && os_command && cmd.cla & 0x0C != 0 {
+            s.pending = None;
+            return StatusWord(0x6882).to_bytes().to_vec();
+        }
         // 4. GET RESPONSE continues the previous response.
         if class == Class::Interindustry && cmd.ins == 0xC0 {
             return get_response(s, &cmd);
@@ -584,11 +591,14 @@ impl Card {
         if rr.sfi != PSE_DIRECTORY_SFI {
             return Err(StatusWord::FILE_NOT_FOUND);
         }
+        let index = usize::from(rr.record)
+            .checked_sub(1)
+            .ok_or(StatusWord::INCORRECT_P1P2)?;
         let inst = self
             .installs
             .iter()
             .filter(|i| self.listed(i, iface))
-            .nth(usize::from(rr.record) - 1)
+            .nth(index)
             .ok_or(StatusWord::RECORD_NOT_FOUND)?;
         let rec = Tlv::constructed(0x70u32, vec![Self::directory_entry(inst)]);
         Ok(Response::new(rec.encode(), StatusWord::OK))

@@ -56,6 +56,16 @@ impl Applet for Leaky {
                 nvm.begin()?;
                 Ok(Response::status(StatusWord::OK))
             }
+            // A long response: P1 P2 = length.
+            0x05 => {
+                let n = usize::from(u16::from_be_bytes([cmd.p1, cmd.p2]));
+                Ok(Response::new(
+                    (0..n)
+                        .map(|i| u8::try_from(i % 251).unwrap())
+                        .collect::<Vec<_>>(),
+                    StatusWord::OK,
+                ))
+            }
             // Read own records back.
             0x04 => {
                 let keys = nvm.keys().join(",");
@@ -541,6 +551,12 @@ fn os_level_status_words() {
         "chaining"
     );
     assert_eq!(sw(&mut ch, "0070000001"), 0x6881, "MANAGE CHANNEL");
+    assert_eq!(
+        sw(&mut ch, "0CA4040008F04C414D494E410100"),
+        0x6882,
+        "SM on SELECT"
+    );
+    assert_eq!(sw(&mut ch, "0CC0000010"), 0x6882, "SM on GET RESPONSE");
     assert_eq!(
         sw(&mut ch, "00C0000010"),
         0x6985,
@@ -1174,4 +1190,48 @@ fn card_is_send() {
     fn send<T: Send>() {}
     send::<Card>();
     send::<EmulatedCard>();
+}
+
+#[test]
+fn long_responses_chain_under_t1_and_t0() {
+    let image = {
+        let mut card = Card::new(rom(), SeededRng::new(0));
+        card.install(Install::new(aid(A1), "test.leaky")).unwrap();
+        card.save_image()
+    };
+    let expected: Vec<u8> = (0..300usize)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    for proto in [Protocol::T1, Protocol::T0] {
+        let card = Card::load_image(rom(), SeededRng::new(0), &image).unwrap();
+        let mut ch = EmulatedCard::new(card).with_contact_protocol(proto);
+        ch.power_on(Interface::Contact).unwrap();
+        select(&mut ch, A1, 0);
+        // Short Le 00 = 256.
+        let cmd = Command::new(0x80, 0x05, 0x01, 0x2C).with_le(256);
+        let r = lamina_apdu::t0::exchange(&cmd, 8, |c| {
+            Response::parse(&ch.transmit(&c.to_bytes().unwrap()).unwrap())
+        })
+        .unwrap();
+        assert_eq!((r.sw, &r.data), (StatusWord::OK, &expected), "{proto:?}");
+        if proto == Protocol::T1 {
+            let first = tx(&mut ch, "8005012C00");
+            assert_eq!((first.data.len(), first.sw.0), (256, 0x612C));
+            // Extended Le gets everything at once.
+            let r = tx(&mut ch, "8005012C 000000");
+            assert_eq!((r.data, r.sw), (expected.clone(), StatusWord::OK));
+        } else {
+            assert_eq!(
+                sw(&mut ch, "8005012C00"),
+                0x6100,
+                "T=0: 256 or more available"
+            );
+        }
+    }
+}
+
+#[test]
+fn power_cut_on_write_is_one_based() {
+    assert_eq!(PowerCut::on_write(1), PowerCut::after_writes(0));
+    assert_eq!(PowerCut::on_write(5).writes_allowed(), 4);
 }

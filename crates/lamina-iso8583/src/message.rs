@@ -11,6 +11,7 @@ use lamina_tlv::Tlv;
 
 use crate::mask::render_field;
 use crate::mti::Mti;
+use crate::response::ResponseCode;
 use crate::spec::Spec;
 
 /// The value of one data element.
@@ -163,6 +164,12 @@ impl Message {
     /// Numbers of the present data elements, ascending.
     pub fn numbers(&self) -> impl Iterator<Item = u8> + '_ {
         self.fields.keys().copied()
+    }
+
+    /// Field 39 as a [`ResponseCode`] (`None` if absent or not two letters/digits).
+    pub fn response_code(&self) -> Option<ResponseCode> {
+        self.get_str(39)
+            .and_then(|s| ResponseCode::from_bytes(s.as_bytes()).ok())
     }
 
     /// Sets field 55 to the BER-TLV encoding of `objects` (EMV Book 3 Annex B; EMV Book 4

@@ -680,6 +680,8 @@ fn non_numeric_in_n_field_keeps_decoding_for_the_partial() {
     let resp = e.partial().format_error_response().unwrap();
     assert_eq!(resp.mti, Mti::FINANCIAL_RESPONSE);
     assert_eq!(resp.get_str(39), Some("30"));
+    assert_eq!(resp.response_code(), Some(ResponseCode::FORMAT_ERROR));
+    assert_eq!(small_0200().response_code(), None);
     assert_eq!(resp.get_str(11), Some("000042"));
     assert_eq!(resp.get_str(41), Some("LAMT0001"));
     assert!(!resp.has(4), "the bad field is not echoed");

@@ -423,6 +423,19 @@ fn report(json_out: bool, value: Value) -> Result<()> {
     emit(&out)
 }
 
+/// Reports `v`; when a `--verify` value was checked, adds `verified` and exits 1
+/// on a mismatch.
+fn report_checked(json_out: bool, mut v: Value, verified: Option<bool>, what: &str) -> Result<()> {
+    if let Some(ok) = verified {
+        v["verified"] = json!(ok);
+    }
+    report(json_out, v)?;
+    if verified == Some(false) {
+        anyhow::bail!("{what} does not verify");
+    }
+    Ok(())
+}
+
 /// Maps a library error to an input error naming the argument.
 fn arg_err(what: &str) -> impl Fn(lamina_crypto::Error) -> anyhow::Error + '_ {
     move |e| bad(format!("{what}: {e}"))
@@ -534,18 +547,15 @@ fn ac(a: AcArgs) -> Result<()> {
     let (atc, un) = (atc_arg(&a.atc)?, fixed(&a.un, "--un")?);
     let ac =
         emv::generate_ac(cvn, mk.as_bytes(), atc, un, &data).map_err(arg_err("--data/--mk"))?;
-    let mut v = json!({ "cvn": format!("{cvn:?}"), "ac": hx(&ac) });
-    if let Some(given) = &a.verify {
-        let given = hex_arg(given, "--verify")?;
-        let ok = emv::verify_ac(cvn, mk.as_bytes(), atc, un, &data, &given).is_ok();
-        v["verified"] = json!(ok);
-        report(a.json, v)?;
-        if !ok {
-            anyhow::bail!("cryptogram does not verify");
+    let verified = match &a.verify {
+        Some(given) => {
+            let given = hex_arg(given, "--verify")?;
+            Some(emv::verify_ac(cvn, mk.as_bytes(), atc, un, &data, &given).is_ok())
         }
-        return Ok(());
-    }
-    report(a.json, v)
+        None => None,
+    };
+    let v = json!({ "cvn": format!("{cvn:?}"), "ac": hx(&ac) });
+    report_checked(a.json, v, verified, "cryptogram")
 }
 
 fn arpc(a: ArpcArgs) -> Result<()> {
@@ -570,22 +580,19 @@ fn arpc(a: ArpcArgs) -> Result<()> {
     };
     let arpc = emv::generate_arpc(cvn, mk.as_bytes(), atc, un, &arqc, response)
         .map_err(arg_err("--arc/--csu"))?;
-    let mut v = json!({
+    let verified = match &a.verify {
+        Some(given) => {
+            let given = hex_arg(given, "--verify")?;
+            Some(emv::verify_arpc(cvn, mk.as_bytes(), atc, un, &arqc, response, &given).is_ok())
+        }
+        None => None,
+    };
+    let v = json!({
         "cvn": format!("{cvn:?}"),
         "method": format!("{:?}", cvn.profile().arpc),
         "arpc": hx(&arpc),
     });
-    if let Some(given) = &a.verify {
-        let given = hex_arg(given, "--verify")?;
-        let ok = emv::verify_arpc(cvn, mk.as_bytes(), atc, un, &arqc, response, &given).is_ok();
-        v["verified"] = json!(ok);
-        report(a.json, v)?;
-        if !ok {
-            anyhow::bail!("ARPC does not verify");
-        }
-        return Ok(());
-    }
-    report(a.json, v)
+    report_checked(a.json, v, verified, "ARPC")
 }
 
 fn pan_arg(p: &Option<String>) -> Result<Option<pin::Pan>> {
@@ -681,17 +688,9 @@ fn cvv_cmd(a: CvvArgs) -> Result<()> {
         CvvKind::Icvv => (cvv::icvv(&cvk, &a.pan, &a.expiry), "999"),
     };
     let code = code.map_err(arg_err("--cvk/--pan/--expiry/--service-code"))?;
-    let mut v = json!({ "kind": format!("{:?}", a.kind), "service_code": service_code, "value": code.as_str() });
-    if let Some(given) = &a.verify {
-        let ok = code.matches(given);
-        v["verified"] = json!(ok);
-        report(a.json, v)?;
-        if !ok {
-            anyhow::bail!("value does not verify");
-        }
-        return Ok(());
-    }
-    report(a.json, v)
+    let v = json!({ "kind": format!("{:?}", a.kind), "service_code": service_code, "value": code.as_str() });
+    let verified = a.verify.as_deref().map(|given| code.matches(given));
+    report_checked(a.json, v, verified, "value")
 }
 
 fn cvns(a: JsonFlag) -> Result<()> {
@@ -924,11 +923,13 @@ fn cert_recover(a: CertRecoverArgs) -> Result<()> {
     let exponent = hex_arg(&a.exponent, "--exponent")?;
     let pan = pki::Pan::from_digits(&a.pan).map_err(|e| bad(format!("--pan: {e}")))?;
     let today = today_arg(&a.today)?;
-    let v = match a.kind {
+    // Recovery failures are input errors; a recovered certificate that fails a check
+    // is reported with the reason and exits 1.
+    let cert_err = |e: pki::PkiError| bad(format!("--cert: {e}"));
+    let (mut v, outcome) = match a.kind {
         CertKind::Issuer => {
-            let r = pki::recover_issuer_certificate(&signer, &cert)
-                .map_err(|e| bad(format!("--cert: {e}")))?;
-            let mut v = json!({
+            let r = pki::recover_issuer_certificate(&signer, &cert).map_err(cert_err)?;
+            let v = json!({
                 "kind": "issuer",
                 "issuer_identifier": hx(&r.issuer_identifier()),
                 "expiry_mmyy": hx(&r.expiry_bytes()),
@@ -937,22 +938,14 @@ fn cert_recover(a: CertRecoverArgs) -> Result<()> {
                 "exponent_length": r.exponent_length(),
                 "hash": hx(r.hash_result()),
             });
-            match r.verify(&remainder, &exponent, &pan, today) {
-                Ok(k) => {
-                    v["verified"] = json!(true);
-                    v["public_key_modulus"] = json!(hx(k.public_key.modulus()));
-                }
-                Err(e) => {
-                    v["verified"] = json!(false);
-                    v["failure"] = json!(e.to_string());
-                }
-            }
-            v
+            let outcome = r
+                .verify(&remainder, &exponent, &pan, today)
+                .map(|k| hx(k.public_key.modulus()));
+            (v, outcome)
         }
         CertKind::Icc => {
-            let r = pki::recover_icc_certificate(&signer, &cert)
-                .map_err(|e| bad(format!("--cert: {e}")))?;
-            let mut v = json!({
+            let r = pki::recover_icc_certificate(&signer, &cert).map_err(cert_err)?;
+            let v = json!({
                 "kind": "icc",
                 "expiry_mmyy": hx(&r.expiry_bytes()),
                 "serial_number": hx(&r.serial_number()),
@@ -961,23 +954,15 @@ fn cert_recover(a: CertRecoverArgs) -> Result<()> {
                 "hash": hx(r.hash_result()),
             });
             let sda = hex_arg(&a.static_data, "--static-data")?;
-            match r.verify(&remainder, &exponent, &pan, &sda, today) {
-                Ok(k) => {
-                    v["verified"] = json!(true);
-                    v["public_key_modulus"] = json!(hx(k.public_key.modulus()));
-                }
-                Err(e) => {
-                    v["verified"] = json!(false);
-                    v["failure"] = json!(e.to_string());
-                }
-            }
-            v
+            let outcome = r
+                .verify(&remainder, &exponent, &pan, &sda, today)
+                .map(|k| hx(k.public_key.modulus()));
+            (v, outcome)
         }
     };
-    let ok = v["verified"] == json!(true);
-    report(a.json, v)?;
-    if !ok {
-        anyhow::bail!("certificate does not verify");
+    match &outcome {
+        Ok(modulus) => v["public_key_modulus"] = json!(modulus),
+        Err(e) => v["failure"] = json!(e.to_string()),
     }
-    Ok(())
+    report_checked(a.json, v, Some(outcome.is_ok()), "certificate")
 }

@@ -75,6 +75,16 @@ pub struct Install {
     /// Install parameters for the class (hex in the image).
     #[serde(default)]
     pub params: HexBytes,
+    /// Extra BER-TLV objects appended to this application's `61` entry in the
+    /// PSE directory (e.g. `73` Directory Discretionary Template; EMV Book 1
+    /// §12.2.3 Table 47).
+    #[serde(default, skip_serializing_if = "HexBytes::is_empty")]
+    pub pse_entry_extra: HexBytes,
+    /// Extra BER-TLV objects appended to this application's `61` entry in the
+    /// PPSE FCI (e.g. `9F2A` Kernel Identifier, `9F0A` Application Selection
+    /// Registered Proprietary Data; EMV Contactless Book B §3.3.1).
+    #[serde(default, skip_serializing_if = "HexBytes::is_empty")]
+    pub ppse_entry_extra: HexBytes,
 }
 
 impl Install {
@@ -89,6 +99,8 @@ impl Install {
             priority: None,
             interfaces: vec![Interface::Contact, Interface::Contactless],
             params: HexBytes::default(),
+            pse_entry_extra: HexBytes::default(),
+            ppse_entry_extra: HexBytes::default(),
         }
     }
 
@@ -120,6 +132,47 @@ impl Install {
     pub fn params(mut self, p: impl Into<Vec<u8>>) -> Self {
         self.params = HexBytes(p.into());
         self
+    }
+
+    /// Sets extra TLV objects for the PSE directory entry.
+    pub fn pse_entry_extra(mut self, tlv: impl Into<Vec<u8>>) -> Self {
+        self.pse_entry_extra = HexBytes(tlv.into());
+        self
+    }
+
+    /// Sets extra TLV objects for the PPSE directory entry (e.g. `9F2A01 02`).
+    pub fn ppse_entry_extra(mut self, tlv: impl Into<Vec<u8>>) -> Self {
+        self.ppse_entry_extra = HexBytes(tlv.into());
+        self
+    }
+
+    /// Checks the entry: label and preferred name 1–16 printable ASCII characters
+    /// (EMV Book 3 Annex A: format ans 1–16), the extra directory data well-formed
+    /// BER-TLV.
+    pub fn validate(&self) -> Result<(), String> {
+        let ans =
+            |s: &str| (1..=16).contains(&s.len()) && s.bytes().all(|b| (0x20..=0x7E).contains(&b));
+        if !ans(&self.label) {
+            return Err(format!(
+                "label {:?}: expected 1-16 printable ASCII characters",
+                self.label
+            ));
+        }
+        if let Some(n) = &self.preferred_name
+            && !ans(n)
+        {
+            return Err(format!(
+                "preferred name {n:?}: expected 1-16 printable ASCII characters"
+            ));
+        }
+        for (what, v) in [
+            ("PSE", &self.pse_entry_extra),
+            ("PPSE", &self.ppse_entry_extra),
+        ] {
+            lamina_tlv::Tlv::parse_all(&v.0)
+                .map_err(|e| format!("{what} directory extra data: {e}"))?;
+        }
+        Ok(())
     }
 
     /// True if the application is available on `iface`.

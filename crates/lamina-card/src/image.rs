@@ -11,7 +11,8 @@
 //!   "chip": { "historical_bytes": "4C414D494E41", "pse": true, "ppse": true },
 //!   "applets": [
 //!     { "aid": "F04C414D494E4101", "class": "lamina.counter", "label": "COUNTER",
-//!       "priority": 1, "interfaces": ["contact", "contactless"], "params": "1234" }
+//!       "priority": 1, "interfaces": ["contact", "contactless"], "params": "1234",
+//!       "ppse_entry_extra": "9F2A0102" }
 //!   ],
 //!   "nvm": {
 //!     "records": {
@@ -62,6 +63,9 @@ pub enum ImageError {
     /// Two applets with the same AID.
     #[error("card image installs AID {0} twice")]
     DuplicateAid(String),
+    /// An applet entry with a bad label, preferred name or directory data.
+    #[error("card image applet {0}: {1}")]
+    BadInstall(String, String),
 }
 
 /// Chip-level configuration.

@@ -54,7 +54,8 @@
 //! 6. Register the class in a [`Rom`] (`Rom::new().with_class("lamina.emv", |i|
 //!    Box::new(EmvApplet::new(i)))`) and install instances with [`Install`]
 //!    (AID, label `50`, priority `87`, preferred name `9F12`, interfaces, install
-//!    parameters). The OS builds the PSE/PPSE directories from these entries.
+//!    parameters, extra directory-entry TLVs such as `9F2A` Kernel Identifier).
+//!    The OS builds the PSE/PPSE directories from these entries.
 //!
 //! ## What the OS answers itself
 //!

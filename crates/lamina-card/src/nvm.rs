@@ -198,6 +198,13 @@ pub struct NvmContent {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HexBytes(pub Vec<u8>);
 
+impl HexBytes {
+    /// True if there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl core::fmt::Debug for HexBytes {
     /// Shows only the length: records may hold keys or PIN data.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

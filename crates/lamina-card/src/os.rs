@@ -40,6 +40,9 @@ pub enum CardError {
     /// An applet with this AID is already installed.
     #[error("AID {0} already installed")]
     DuplicateAid(Aid),
+    /// An install entry with a bad label, preferred name or directory data.
+    #[error("install entry: {0}")]
+    BadInstall(String),
     /// Installing or changing state needs the card to be powered off.
     #[error("the card must be powered off for this operation")]
     Powered,
@@ -217,6 +220,7 @@ impl Card {
         if self.rom.class(&install.class).is_none() {
             return Err(CardError::UnknownClass(install.class));
         }
+        install.validate().map_err(CardError::BadInstall)?;
         if self.installs.iter().any(|i| i.aid == install.aid) {
             return Err(CardError::DuplicateAid(install.aid));
         }
@@ -558,6 +562,9 @@ impl Card {
         if let Some(p) = inst.priority {
             b = b.primitive(0x87u32, vec![p]);
         }
+        for t in Tlv::parse_all(&inst.pse_entry_extra.0).unwrap_or_default() {
+            b = b.child(t);
+        }
         b.build()
     }
 
@@ -574,6 +581,9 @@ impl Card {
                     .primitive(0x50u32, i.label.as_bytes().to_vec());
                 if let Some(p) = i.priority {
                     b = b.primitive(0x87u32, vec![p]);
+                }
+                for t in Tlv::parse_all(&i.ppse_entry_extra.0).unwrap_or_default() {
+                    b = b.child(t);
                 }
                 b.build()
             })
@@ -627,6 +637,8 @@ impl Card {
             if rom.class(&i.class).is_none() {
                 return Err(ImageError::UnknownClass(i.class.clone()));
             }
+            i.validate()
+                .map_err(|e| ImageError::BadInstall(i.aid.to_hex(), e))?;
             if img.applets.iter().take(n).any(|j| j.aid == i.aid) {
                 return Err(ImageError::DuplicateAid(i.aid.to_hex()));
             }

@@ -111,6 +111,7 @@ fn make_card() -> Card {
         Install::new(aid(CL), CLASS)
             .label("TAP ONLY")
             .priority(3)
+            .ppse_entry_extra(h("9F2A0102"))
             .interfaces(&[Interface::Contactless]),
     )
     .unwrap();
@@ -431,6 +432,9 @@ fn ppse_fci_lists_contactless_applications() {
             (h(CL), b"TAP ONLY".to_vec(), Some(vec![3])),
         ]
     );
+    // Extra entry data (kernel identifier) is appended to the entry.
+    let last = dir.children().last().unwrap();
+    assert_eq!(last.children().last().unwrap().encode(), h("9F2A0102"));
     assert_eq!(sw(&mut ch, "00B2010C00"), 0x6A82, "the PPSE has no records");
     // The PSE does not exist on the contactless interface.
     assert_eq!(
@@ -710,15 +714,30 @@ fn applets_see_only_their_own_records() {
 #[test]
 fn open_transaction_is_aborted_and_write_now_survives() {
     let mut card = Card::new(rom(), SeededRng::new(0));
-    card.install(Install::new(aid(A1), "test.leaky")).unwrap();
+    card.install(Install::new(aid(A1), "test.leaky").label("LEAKY"))
+        .unwrap();
     assert!(matches!(
-        card.install(Install::new(aid(A1), "test.leaky")),
+        card.install(Install::new(aid(A1), "test.leaky").label("LEAKY")),
         Err(lamina_card::CardError::DuplicateAid(_))
     ));
     assert!(matches!(
         card.install(Install::new(aid(A2), "nope")),
         Err(lamina_card::CardError::UnknownClass(_))
     ));
+    for bad in [
+        Install::new(aid(A2), "test.leaky").label("LABEL LONGER THAN 16"),
+        Install::new(aid(A2), "test.leaky")
+            .label("OK")
+            .preferred_name(""),
+        Install::new(aid(A2), "test.leaky")
+            .label("OK")
+            .ppse_entry_extra(h("9F2A05")),
+    ] {
+        assert!(matches!(
+            card.install(bad),
+            Err(lamina_card::CardError::BadInstall(_))
+        ));
+    }
     let mut ch = EmulatedCard::new(card);
     ch.power_on(Interface::Contact).unwrap();
     select(&mut ch, A1, 0);
@@ -1196,7 +1215,8 @@ fn card_is_send() {
 fn long_responses_chain_under_t1_and_t0() {
     let image = {
         let mut card = Card::new(rom(), SeededRng::new(0));
-        card.install(Install::new(aid(A1), "test.leaky")).unwrap();
+        card.install(Install::new(aid(A1), "test.leaky").label("LEAKY"))
+            .unwrap();
         card.save_image()
     };
     let expected: Vec<u8> = (0..300usize)

@@ -37,6 +37,11 @@
 //!   at the next power-on applies them (see [`crate::nvm`]).
 //! * Unknown fields are refused; a different `format` string is refused. A future
 //!   incompatible change gets `lamina-card-image/2`.
+//!
+//! Golden files `tests/golden/card-image-v1.json` (a used card) and
+//! `card-image-v1-torn.json` (saved right after a tear, with a committed journal)
+//! pin the format; after a deliberate change, regenerate them with
+//! `LAMINA_UPDATE_GOLDEN=1 cargo test -p lamina-card` and review the diff.
 
 use serde::{Deserialize, Serialize};
 

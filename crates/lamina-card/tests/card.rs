@@ -945,6 +945,33 @@ fn image_matches_golden_file() {
 }
 
 #[test]
+fn torn_image_matches_golden_file_and_recovers() {
+    // Tear ADD right after the commit mark: the image holds a committed journal.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/card-image-v1-torn.json"
+    );
+    let mut ch = from_image(&make_card().save_image());
+    ch.card_mut().arm_power_cut(PowerCut::after_writes(4));
+    assert_eq!(
+        ch.transmit(&h("801000000400000005")),
+        Err(ChannelError::CardRemoved)
+    );
+    let image = ch.card().save_image();
+    if std::env::var_os("LAMINA_UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &image).unwrap();
+    }
+    let golden = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        image, golden,
+        "image format changed: bump the format version"
+    );
+    let mut ch = from_image(&golden);
+    assert_eq!(get(&mut ch), [5, 5, 0, 5], "rolled forward at power-on");
+    assert!(!ch.card().save_image().contains("journal"));
+}
+
+#[test]
 fn image_errors() {
     let good = make_card().save_image();
     let e = Card::load_image(

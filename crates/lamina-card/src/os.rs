@@ -328,14 +328,14 @@ impl Card {
             Interface::Contact if protocol == Protocol::Iso14443 => Protocol::T1,
             Interface::Contact => protocol,
         };
-        let applets = self
-            .installs
-            .iter()
-            .filter_map(|i| self.rom.class(&i.class).map(|f| f(i)))
-            .collect::<Vec<_>>();
-        if applets.len() != self.installs.len() {
-            // Checked at install and image load; unreachable in practice.
-            return Err(CardError::UnknownClass(String::new()));
+        let mut applets = Vec::with_capacity(self.installs.len());
+        for i in &self.installs {
+            // Classes are checked at install and image load.
+            let factory = self
+                .rom
+                .class(&i.class)
+                .ok_or_else(|| CardError::UnknownClass(i.class.clone()))?;
+            applets.push(factory(i));
         }
         self.session = Some(Session {
             interface,
@@ -426,24 +426,32 @@ impl Card {
         shape(s, &cmd, resp)
     }
 
+    /// Calls `f` with applet `i` and its context (its own namespace only).
+    fn with_applet<R>(
+        &mut self,
+        s: &mut Session,
+        i: usize,
+        f: impl FnOnce(&mut dyn Applet, &mut AppletContext<'_>) -> R,
+    ) -> Option<R> {
+        let install = self.installs.get(i)?;
+        let applet = s.applets.get_mut(i)?;
+        let ns = install.aid.to_hex();
+        let mut ctx = AppletContext {
+            nvm: &mut self.nvm,
+            ns: &ns,
+            rng: &mut *self.rng,
+            interface: s.interface,
+            protocol: s.protocol,
+            install,
+        };
+        Some(f(applet.as_mut(), &mut ctx))
+    }
+
     fn route(&mut self, s: &mut Session, class: Class, cmd: &Command) -> ApduResult {
         match s.selected {
-            Some(Df::App(i)) => {
-                let (Some(install), Some(applet)) = (self.installs.get(i), s.applets.get_mut(i))
-                else {
-                    return Err(StatusWord(0x6F00));
-                };
-                let ns = install.aid.to_hex();
-                let mut ctx = AppletContext {
-                    nvm: &mut self.nvm,
-                    ns: &ns,
-                    rng: &mut *self.rng,
-                    interface: s.interface,
-                    protocol: s.protocol,
-                    install,
-                };
-                applet.process(&mut ctx, cmd)
-            }
+            Some(Df::App(i)) => self
+                .with_applet(s, i, |a, ctx| a.process(ctx, cmd))
+                .unwrap_or(Err(StatusWord(0x6F00))),
             _ if class == Class::Proprietary => Err(StatusWord::CLA_NOT_SUPPORTED),
             Some(Df::Pse) if cmd.ins == 0xB2 => self.pse_record(s.interface, cmd),
             Some(Df::Ppse) if cmd.ins == 0xB2 => Err(StatusWord::FILE_NOT_FOUND),
@@ -491,39 +499,20 @@ impl Card {
             return Err(StatusWord::FILE_NOT_FOUND);
         };
         // Deselect the current applet.
-        if let Some(Df::App(i)) = s.selected.take()
-            && let (Some(install), Some(applet)) = (self.installs.get(i), s.applets.get_mut(i))
-        {
-            let ns = install.aid.to_hex();
-            let mut ctx = AppletContext {
-                nvm: &mut self.nvm,
-                ns: &ns,
-                rng: &mut *self.rng,
-                interface: s.interface,
-                protocol: s.protocol,
-                install,
-            };
-            applet.deselect(&mut ctx);
+        if let Some(Df::App(i)) = s.selected.take() {
+            self.with_applet(s, i, |a, ctx| a.deselect(ctx));
         }
         let mut resp = match df {
             Df::Pse => Response::new(self.pse_fci().encode(), StatusWord::OK),
             Df::Ppse => Response::new(self.ppse_fci(s.interface).encode(), StatusWord::OK),
             Df::App(i) => {
-                let (Some(install), Some(applet)) = (self.installs.get(i), s.applets.get_mut(i))
-                else {
-                    return Err(StatusWord(0x6F00));
-                };
-                let ns = install.aid.to_hex();
-                let mut ctx = AppletContext {
-                    nvm: &mut self.nvm,
-                    ns: &ns,
-                    rng: &mut *self.rng,
-                    interface: s.interface,
-                    protocol: s.protocol,
-                    install,
-                };
-                let mut r = applet.select(&mut ctx)?;
-                if app_life_cycle(&self.nvm, &ns) == AppLifeCycle::Blocked {
+                let mut r = self
+                    .with_applet(s, i, |a, ctx| a.select(ctx))
+                    .unwrap_or(Err(StatusWord(0x6F00)))?;
+                let blocked = self.installs.get(i).is_some_and(|inst| {
+                    app_life_cycle(&self.nvm, &inst.aid.to_hex()) == AppLifeCycle::Blocked
+                });
+                if blocked {
                     r.sw = StatusWord::SELECTED_FILE_DEACTIVATED;
                 }
                 r

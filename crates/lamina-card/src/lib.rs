@@ -18,6 +18,7 @@
 //! | [`lifecycle`] | card and application life cycles | GlobalPlatform 2.3 §5; EMV Book 3 §6.5.1–3 |
 //! | [`channel`] | [`CardChannel`] for terminals, [`EmulatedCard`] | PC/SC-style |
 //! | [`applets::counter`] | demo applet used by the tests | — |
+//! | [`testing`] | ready-made demo card, invariant check, fuzzing driver | — |
 //!
 //! ## Writing an applet (for the EMV payment applet and others)
 //!
@@ -124,6 +125,7 @@ pub mod lifecycle;
 pub mod nvm;
 pub mod os;
 pub mod rng;
+pub mod testing;
 
 pub use aid::{Aid, AidError};
 pub use applet::{ApduResult, Applet, AppletContext, AppletFactory, Install, Rom};

@@ -1086,6 +1086,12 @@ mod property {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
         #[test]
+        fn byte_stream_driver_never_fails(data in prop::collection::vec(any::<u8>(), 0..400)) {
+            let mut card = lamina_card::testing::demo_card(1);
+            prop_assert_eq!(lamina_card::testing::run_stream(&mut card, &data), Ok(()));
+        }
+
+        #[test]
         fn random_apdus_and_tears(
             steps in prop::collection::vec(step(), 1..40),
             t0 in any::<bool>(),
@@ -1281,4 +1287,23 @@ fn long_responses_chain_under_t1_and_t0() {
 fn power_cut_on_write_is_one_based() {
     assert_eq!(PowerCut::on_write(1), PowerCut::after_writes(0));
     assert_eq!(PowerCut::on_write(5).writes_allowed(), 4);
+}
+
+#[test]
+fn demo_card_stream_with_tears() {
+    use lamina_card::testing::{demo_card, run_stream};
+    // SELECT counter 1, tear ADD after 4 writes, ADD again, GET.
+    let mut data = vec![14];
+    data.extend(h("00A4040008F04C414D494E410100"));
+    data.extend([0xF3, 4, 9]);
+    data.extend(h("801000000400000005"));
+    data.extend([14]);
+    data.extend(h("00A4040008F04C414D494E410100"));
+    data.extend([9]);
+    data.extend(h("801000000400000005"));
+    let mut card = demo_card(0);
+    run_stream(&mut card, &data).unwrap();
+    let a = aid(lamina_card::testing::DEMO_AID_1);
+    // The torn ADD rolled forward (commit mark landed), then a second ADD.
+    assert_eq!(card.record(&a, "count"), Some(&[0, 0, 0, 10][..]));
 }

@@ -20,8 +20,8 @@
 //! | `9103` | same for the contactless interface |
 //! | `9104` | GET PROCESSING OPTIONS data, contact: `82` AIP, `94` AFL |
 //! | `9105` | same, contactless |
-//! | `0D01` | card risk management and cryptogram parameters ([`RiskParams`]) |
-//! | `0E01` | data objects returned by GET DATA (`9F36` ATC, `9F13` LATC, `9F17` PIN try counter …) |
+//! | `B001` | card risk management and cryptogram parameters ([`RiskParams`]) |
+//! | `B002` | data objects returned by GET DATA (`9F36` ATC, `9F13` LATC, `9F17` PIN try counter …) |
 //! | `8000` | MK-AC ‖ MK-SMI ‖ MK-SMC (16 bytes each, plain: see below) |
 //! | `8001` | MK-IDN (16 bytes) |
 //! | `9000` | KCVs of the `8000` keys (3 bytes each) |
@@ -114,7 +114,7 @@ pub struct Record {
     pub data: Vec<u8>,
 }
 
-/// Card risk management and cryptogram parameters (DGI `0D01`).
+/// Card risk management and cryptogram parameters (DGI `B001`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskParams {
@@ -178,10 +178,10 @@ pub struct EmvData {
     pub gpo_contactless: Option<GpoData>,
     /// Records, in AFL order.
     pub records: Vec<Record>,
-    /// GET DATA objects as a TLV list (DGI `0E01`).
+    /// GET DATA objects as a TLV list (DGI `B002`).
     #[serde(with = "hex_bytes")]
     pub get_data: Vec<u8>,
-    /// Risk parameters (DGI `0D01`).
+    /// Risk parameters (DGI `B001`).
     pub risk: RiskParams,
     /// ICC master keys (DGIs `8000`, `8001`, `9000`).
     pub keys: CardKeys,
@@ -251,8 +251,8 @@ const DGI_FCI: u16 = 0x9102;
 const DGI_FCI_CL: u16 = 0x9103;
 const DGI_GPO: u16 = 0x9104;
 const DGI_GPO_CL: u16 = 0x9105;
-const DGI_RISK: u16 = 0x0D01;
-const DGI_GET_DATA: u16 = 0x0E01;
+const DGI_RISK: u16 = 0xB001;
+const DGI_GET_DATA: u16 = 0xB002;
 const DGI_MK: u16 = 0x8000;
 const DGI_MK_IDN: u16 = 0x8001;
 const DGI_KCV: u16 = 0x9000;
@@ -264,7 +264,7 @@ const DGI_RSA_D: u16 = 0x8203;
 const DGI_RSA_Q: u16 = 0x8204;
 const DGI_RSA_P: u16 = 0x8205;
 
-// private tags of DGI 0D01
+// private tags of DGI B001
 const T_CVN: u32 = 0xDF01;
 const T_MKD: u32 = 0xDF02;
 const T_CURRENCY: u32 = 0x9F42;
@@ -355,32 +355,32 @@ impl RiskParams {
     fn from_tlv(data: &[u8]) -> Result<Self> {
         let p = tlv_pairs(data, DGI_RISK)?;
         let get = |t: u32, what: &str| -> Result<&[u8]> {
-            find(&p, t).ok_or_else(|| script_err(format!("DGI 0D01: missing {what}")))
+            find(&p, t).ok_or_else(|| script_err(format!("DGI B001: missing {what}")))
         };
         let text = |t: u32, what: &str| -> Result<String> {
             String::from_utf8(get(t, what)?.to_vec())
-                .map_err(|_| script_err(format!("DGI 0D01: {what} not text")))
+                .map_err(|_| script_err(format!("DGI B001: {what} not text")))
         };
         let bcd = |t: u32, what: &str| -> Result<u64> {
-            from_bcd(get(t, what)?).ok_or_else(|| script_err(format!("DGI 0D01: {what} not BCD")))
+            from_bcd(get(t, what)?).ok_or_else(|| script_err(format!("DGI B001: {what} not BCD")))
         };
         let byte = |t: u32, what: &str| -> Result<u8> {
             match get(t, what)? {
                 [b] => Ok(*b),
-                _ => Err(script_err(format!("DGI 0D01: {what} must be 1 byte"))),
+                _ => Err(script_err(format!("DGI B001: {what} must be 1 byte"))),
             }
         };
         Ok(RiskParams {
             cvn: text(T_CVN, "CVN")?,
             mk_derivation: text(T_MKD, "MK derivation")?,
             currency: u16::try_from(bcd(T_CURRENCY, "currency")?)
-                .map_err(|_| script_err("DGI 0D01: currency"))?,
+                .map_err(|_| script_err("DGI B001: currency"))?,
             lcol: byte(T_LCOL, "LCOL")?,
             ucol: byte(T_UCOL, "UCOL")?,
             cumulative_limit: bcd(T_CTTAL, "cumulative limit")?,
             cumulative_upper_limit: bcd(T_CTTAUL, "cumulative upper limit")?,
             contactless_offline_limit: match find(&p, T_CL_LIMIT) {
-                Some(v) => Some(from_bcd(v).ok_or_else(|| script_err("DGI 0D01: contactless limit"))?),
+                Some(v) => Some(from_bcd(v).ok_or_else(|| script_err("DGI B001: contactless limit"))?),
                 None => None,
             },
         })

@@ -247,6 +247,12 @@ pub struct Profile {
     pub country: u16,
     /// Language Preference `5F2D` (ISO 639-1, e.g. `en`).
     pub languages: String,
+    /// Application Currency Exponent `9F44`.
+    pub currency_exponent: u8,
+    /// Credit limit for the host (minor units), credit products.
+    pub credit_limit: Option<u64>,
+    /// Initial balance for the host (minor units), prepaid products.
+    pub initial_balance: Option<u64>,
     /// Cryptogram Version Number profile.
     pub cvn: Cvn,
     /// Name of the CVN profile (`emv-ccd`, `visa18` ...).
@@ -305,6 +311,12 @@ struct RawProduct {
     country: u16,
     #[serde(default = "d_lang")]
     languages: String,
+    #[serde(default = "d_exp10")]
+    currency_exponent: u8,
+    #[serde(default)]
+    credit_limit: Option<u64>,
+    #[serde(default)]
+    initial_balance: Option<u64>,
     #[serde(default = "d_cvn")]
     cvn: String,
     #[serde(default)]
@@ -326,6 +338,9 @@ fn d_validity() -> u16 {
 }
 fn d_lang() -> String {
     "en".into()
+}
+fn d_exp10() -> u8 {
+    2
 }
 fn d_cvn() -> String {
     "emv-ccd".into()
@@ -585,6 +600,9 @@ impl Profile {
                 "1..=4 ISO 639-1 codes, lower case, concatenated (e.g. \"enfr\")",
             ));
         }
+        if p.currency_exponent > 9 {
+            return Err(PersoError::profile("product.currency_exponent", "must be 0..=9"));
+        }
         let cvn = cvn_from_name(&p.cvn).ok_or_else(|| {
             PersoError::profile(
                 "product.cvn",
@@ -681,6 +699,9 @@ impl Profile {
             currency: p.currency,
             country: p.country,
             languages: p.languages,
+            currency_exponent: p.currency_exponent,
+            credit_limit: p.credit_limit,
+            initial_balance: p.initial_balance,
             cvn,
             cvn_name: p.cvn,
             mk_derivation,

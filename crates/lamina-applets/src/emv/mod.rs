@@ -77,8 +77,8 @@ use lamina_card::{
     Rom,
 };
 use lamina_crypto::emv::{
-    ArpcMethod, ArpcResponse, ChangePinBlock, decrypt_script_data, generate_ac,
-    verify_arpc, verify_script_command,
+    ArpcMethod, ArpcResponse, ChangePinBlock, decrypt_script_data, generate_ac, verify_arpc,
+    verify_script_command,
 };
 use lamina_crypto::pin::{Pin, decode_iso2};
 use lamina_crypto::pki::CdaDynamicData;
@@ -266,7 +266,9 @@ impl Velocity {
         } else {
             (0x9F14, 0x9F54)
         };
-        let count_limit = read_do(nvm, ct).and_then(|v| v.first().copied()).unwrap_or(0);
+        let count_limit = read_do(nvm, ct)
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0);
         let count = u16::from(self.cons) + 1 > u16::from(count_limit);
         let amount = match self.amount {
             None => true,
@@ -338,10 +340,7 @@ impl EmvApplet {
         }
         Tlv::constructed(
             0x6Fu32,
-            vec![
-                Tlv::primitive(0x84u32, aid),
-                Tlv::constructed(0xA5u32, a5),
-            ],
+            vec![Tlv::primitive(0x84u32, aid), Tlv::constructed(0xA5u32, a5)],
         )
         .encode()
     }
@@ -380,7 +379,12 @@ impl EmvApplet {
     /// READ RECORD (EMV Book 3 §6.5.11): a personalized record, or a transaction
     /// log record (SFI of `9F4D`, record 1 = most recent). `6A82` for an SFI with no
     /// records, `6A83` for a missing record.
-    pub(crate) fn read_record(ctx: &mut AppletContext<'_>, p: &Profile, sfi: u8, rec: u8) -> ApduResult {
+    pub(crate) fn read_record(
+        ctx: &mut AppletContext<'_>,
+        p: &Profile,
+        sfi: u8,
+        rec: u8,
+    ) -> ApduResult {
         let nvm = ctx.nvm();
         if let Some((log_sfi, n, _)) = &p.log
             && *log_sfi == sfi
@@ -416,27 +420,21 @@ impl EmvApplet {
         let t = u32::from(tag);
         let value = match tag {
             0x9F36 => read_u16(&nvm, store::ATC)?.to_be_bytes().to_vec(),
-            0x9F13 => read_u16(&nvm, store::LAST_ONLINE_ATC)?.to_be_bytes().to_vec(),
-            0x9F17 => vec![nvm.read_u8(store::PTC)?.unwrap_or(0)],
-            0x9F4F | 0x9F14 | 0x9F23 | 0x9F54 | 0x9F5C => read_do(&nvm, t)
-                .ok_or(StatusWord::DATA_NOT_FOUND)?
+            0x9F13 => read_u16(&nvm, store::LAST_ONLINE_ATC)?
+                .to_be_bytes()
                 .to_vec(),
+            0x9F17 => vec![nvm.read_u8(store::PTC)?.unwrap_or(0)],
+            0x9F4F | 0x9F14 | 0x9F23 | 0x9F54 | 0x9F5C => {
+                read_do(&nvm, t).ok_or(StatusWord::DATA_NOT_FOUND)?.to_vec()
+            }
             _ => {
-                let listed = nvm.read(store::GET_DATA_TAGS).is_some_and(|tags| {
-                    lamina_emv::dol::Dol::parse(
-                        &tags
-                            .iter()
-                            .flat_map(|b| [*b, 0])
-                            .collect::<Vec<u8>>(),
-                    )
-                    .is_ok_and(|_| contains_tag(tags, Tag::new(t)))
-                });
+                let listed = nvm
+                    .read(store::GET_DATA_TAGS)
+                    .is_some_and(|tags| contains_tag(tags, Tag::new(t)));
                 if !listed || tag == 0 {
                     return Err(StatusWord::DATA_NOT_FOUND);
                 }
-                read_do(&nvm, t)
-                    .ok_or(StatusWord::DATA_NOT_FOUND)?
-                    .to_vec()
+                read_do(&nvm, t).ok_or(StatusWord::DATA_NOT_FOUND)?.to_vec()
             }
         };
         ok(Tlv::primitive(t, value).encode())
@@ -661,7 +659,8 @@ impl EmvApplet {
                         .filter(|v| v.iter().any(|b| *b != 0))
                         .map(|iad| Self::check_arpc(p, &first, iad)),
                 };
-                let ia_supported = lamina_emv::bitmaps::Aip(p.aip).is_set(AipBit::IssuerAuthenticationSupported);
+                let ia_supported =
+                    lamina_emv::bitmaps::Aip(p.aip).is_set(AipBit::IssuerAuthenticationSupported);
                 match ia {
                     Some(true) => {
                         f.set(Flags::ISSUER_AUTH_FAILED, false);
@@ -681,8 +680,7 @@ impl EmvApplet {
                         }
                     }
                 }
-                if blocked || requested == AcType::Aac || ia == Some(false) || !arc_approved(&arc)
-                {
+                if blocked || requested == AcType::Aac || ia == Some(false) || !arc_approved(&arc) {
                     AcType::Aac
                 } else {
                     AcType::Tc
@@ -815,9 +813,12 @@ impl EmvApplet {
                 let (Some(arpc), Some(arc)) = (iad.get(..8), iad.get(8..10)) else {
                     return false;
                 };
-                (arpc, ArpcResponse::Method1 {
-                    arc: [arc[0], arc[1]],
-                })
+                (
+                    arpc,
+                    ArpcResponse::Method1 {
+                        arc: [arc[0], arc[1]],
+                    },
+                )
             }
             ArpcMethod::Method2 => {
                 let (Some(arpc), Some(csu), Some(prop)) =
@@ -825,13 +826,25 @@ impl EmvApplet {
                 else {
                     return false;
                 };
-                (arpc, ArpcResponse::Method2 {
-                    csu: [csu[0], csu[1], csu[2], csu[3]],
-                    proprietary: prop,
-                })
+                (
+                    arpc,
+                    ArpcResponse::Method2 {
+                        csu: [csu[0], csu[1], csu[2], csu[3]],
+                        proprietary: prop,
+                    },
+                )
             }
         };
-        verify_arpc(cvn, p.mk_ac.as_bytes(), first.atc, un, &first.ac, response, arpc).is_ok()
+        verify_arpc(
+            cvn,
+            p.mk_ac.as_bytes(),
+            first.atc,
+            un,
+            &first.ac,
+            response,
+            arpc,
+        )
+        .is_ok()
     }
 
     /// EXTERNAL AUTHENTICATE (EMV Book 3 §6.5.4): checks the ARPC in the Issuer
@@ -871,15 +884,9 @@ impl EmvApplet {
         }
         let mut raw = vec![cmd.cla, cmd.ins, cmd.p1, cmd.p2, lc];
         raw.extend_from_slice(&cmd.data);
-        let mac_ok = verify_script_command(
-            p.cvn(),
-            p.mk_smi.as_bytes(),
-            first.atc,
-            &first.ac,
-            &raw,
-            8,
-        )
-        .is_ok();
+        let mac_ok =
+            verify_script_command(p.cvn(), p.mk_smi.as_bytes(), first.atc, &first.ac, &raw, 8)
+                .is_ok();
         let mut f = flags(&ctx.nvm())?;
         f.add_script();
         if !mac_ok {
@@ -950,7 +957,7 @@ impl EmvApplet {
     /// to the limit); `01`/`02` set a new PIN deciphered under SK-SMC (Book 2 §9.3),
     /// in the profile's block format (VIS, with the current PIN for `01`; ISO
     /// format 2), and unblock.
-    pub(crate) fn pin_change_unblock(
+    fn pin_change_unblock(
         ctx: &mut AppletContext<'_>,
         p: &Profile,
         first: &FirstAcState,
@@ -962,8 +969,9 @@ impl EmvApplet {
                 return Err(StatusWord::WRONG_LENGTH);
             }
         } else {
-            let plain = decrypt_script_data(p.cvn(), p.mk_smc.as_bytes(), first.atc, &first.ac, body)
-                .map_err(|_| StatusWord::INCORRECT_DATA)?;
+            let plain =
+                decrypt_script_data(p.cvn(), p.mk_smc.as_bytes(), first.atc, &first.ac, body)
+                    .map_err(|_| StatusWord::INCORRECT_DATA)?;
             let block: [u8; 8] = plain
                 .get(..8)
                 .and_then(|b| b.try_into().ok())
@@ -1071,10 +1079,14 @@ impl EmvApplet {
         let mut rest = data;
         while !rest.is_empty() {
             let (id, len, body) = match rest {
-                [a, b, 0xFF, h, l, body @ ..] => {
-                    (u16::from_be_bytes([*a, *b]), usize::from(u16::from_be_bytes([*h, *l])), body)
+                [a, b, 0xFF, h, l, body @ ..] => (
+                    u16::from_be_bytes([*a, *b]),
+                    usize::from(u16::from_be_bytes([*h, *l])),
+                    body,
+                ),
+                [a, b, l, body @ ..] if *l != 0xFF => {
+                    (u16::from_be_bytes([*a, *b]), usize::from(*l), body)
                 }
-                [a, b, l, body @ ..] if *l != 0xFF => (u16::from_be_bytes([*a, *b]), usize::from(*l), body),
                 _ => return Err(StatusWord::INCORRECT_DATA),
             };
             let (value, tail) = body

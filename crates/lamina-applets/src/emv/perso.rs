@@ -452,7 +452,11 @@ fn bcd12(amount: u64) -> Result<[u8; 6], EmvError> {
 }
 
 fn check(cond: bool, what: &'static str) -> Result<(), EmvError> {
-    if cond { Ok(()) } else { Err(EmvError::Perso(what)) }
+    if cond {
+        Ok(())
+    } else {
+        Err(EmvError::Perso(what))
+    }
 }
 
 impl EmvPersonalization {
@@ -590,8 +594,7 @@ impl EmvPersonalization {
         push(0x8001, self.keys.ac.expose().to_vec())?;
         push(0x8002, self.keys.smi.expose().to_vec())?;
         push(0x8003, self.keys.smc.expose().to_vec())?;
-        let pin =
-            Pin::from_ascii(self.pin.expose()).map_err(|_| EmvError::Perso("pin: digits"))?;
+        let pin = Pin::from_ascii(self.pin.expose()).map_err(|_| EmvError::Perso("pin: digits"))?;
         push(0x8010, encode_iso2(&pin).as_bytes().to_vec())?;
         if let Some(k) = &self.icc_rsa {
             push(0x8201, k.modulus.clone())?;

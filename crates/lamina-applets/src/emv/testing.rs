@@ -66,45 +66,41 @@ pub fn sample_personalization(cvn: CvnChoice) -> Result<EmvPersonalization, EmvE
     };
     let cdol2 = format!("8A0291{iad_len}95059F3704");
     let cvm = "000000000000000041031E031F00";
-    let rec = |s: &str| h(s);
+    let tpl = |body: &str| {
+        let b = h(body);
+        let mut v = vec![0x70, u8::try_from(b.len()).unwrap_or(0)];
+        v.extend(b);
+        v
+    };
     let track2 = format!("{TEST_PAN}D30122011234567890");
     let records = vec![
         EmvRecord {
             sfi: 1,
             record: 1,
-            data: rec(&format!(
-                "7028 5713{track2}F 5F200B4C414D494E412F54455354 9F1F0430303030"
+            data: tpl(&format!(
+                "5711{track2} 5F200B4C414D494E412F54455354 9F1F0430303030"
             )),
         },
         EmvRecord {
             sfi: 2,
             record: 1,
-            data: {
-                let body = format!(
-                    "5A08{TEST_PAN}5F340101 5F2403301231 5F2503250101 9F0702FF00 5F28020250 8E0E{cvm} 9F0D05FC50A8A000 9F0E050000000000 9F0F05FC70B8F800"
-                );
-                let b = h(&body);
-                let mut v = vec![0x70, u8::try_from(b.len()).unwrap_or(0)];
-                v.extend(b);
-                v
-            },
+            data: tpl(&format!(
+                "5A08{TEST_PAN} 5F340101 5F2403301231 5F2503250101 9F0702FF00 5F28020250 8E0E{cvm} 9F0D05FC50A8A000 9F0E050000000000 9F0F05FC70B8F800"
+            )),
         },
         EmvRecord {
             sfi: 2,
             record: 2,
-            data: {
-                let b = h(&format!(
-                    "8C1B{TEST_CDOL1} 8D{:02X}{cdol2} 9F4903 9F3704 9F080200 96",
-                    cdol2.len() / 2
-                ));
-                let mut v = vec![0x70, u8::try_from(b.len()).unwrap_or(0)];
-                v.extend(b);
-                v
-            },
+            data: tpl(&format!(
+                "8C1B{TEST_CDOL1} 8D{:02X}{cdol2} 9F4903 9F3704 9F080200 96",
+                cdol2.len() / 2
+            )),
         },
     ];
     let key = |imk| -> Result<SecretBytes, EmvError> {
-        Ok(SecretBytes::new(derive_test_icc_mk(cvn, imk)?.as_bytes().to_vec()))
+        Ok(SecretBytes::new(
+            derive_test_icc_mk(cvn, imk)?.as_bytes().to_vec(),
+        ))
     };
     Ok(EmvPersonalization {
         aid: h(aid),
@@ -176,7 +172,11 @@ pub fn personalize_image(
     perso: &EmvPersonalization,
 ) -> Result<(), EmvError> {
     let aid = Aid::new(perso.aid.clone()).map_err(|_| EmvError::Perso("aid"))?;
-    if !image.applets.iter().any(|i| i.aid == aid && i.class == CLASS) {
+    if !image
+        .applets
+        .iter()
+        .any(|i| i.aid == aid && i.class == CLASS)
+    {
         return Err(EmvError::Perso("application not installed in the image"));
     }
     let ns = image.nvm.records.entry(aid.to_hex()).or_default();

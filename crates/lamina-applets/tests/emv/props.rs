@@ -1,0 +1,194 @@
+//! Random APDU sequences (with power cuts): no panic, NVM invariants hold.
+
+use lamina_applets::emv::CvnChoice;
+use lamina_card::{CardChannel, ChannelError, Interface, PowerCut};
+use proptest::prelude::*;
+
+use crate::support::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Select,
+    Gpo(Vec<u8>),
+    ReadRecord(u8, u8),
+    GetData(u16),
+    GetChallenge,
+    Verify(String),
+    GenAc(u8, u64, bool),
+    ExtAuth(Vec<u8>),
+    Script(u8, u8, u8, Vec<u8>),
+    Raw(Vec<u8>),
+    Cut(u64, Box<Op>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let base = prop_oneof![
+        Just(Op::Select),
+        prop::collection::vec(any::<u8>(), 0..6).prop_map(Op::Gpo),
+        (0u8..4, 0u8..0x70).prop_map(|(a, b)| Op::ReadRecord(a, b)),
+        prop_oneof![
+            Just(0x9F36u16),
+            Just(0x9F13),
+            Just(0x9F17),
+            Just(0x9F4F),
+            any::<u16>()
+        ]
+        .prop_map(Op::GetData),
+        Just(Op::GetChallenge),
+        prop_oneof![Just("1234".to_owned()), "[0-9]{4,6}"].prop_map(Op::Verify),
+        (
+            prop_oneof![
+                Just(0x00u8),
+                Just(0x40),
+                Just(0x80),
+                Just(0x90),
+                any::<u8>()
+            ],
+            0u64..20_000,
+            any::<bool>()
+        )
+            .prop_map(|(p1, amt, good)| Op::GenAc(p1, amt, good)),
+        prop::collection::vec(any::<u8>(), 0..18).prop_map(Op::ExtAuth),
+        (
+            prop_oneof![Just(0x84u8), Just(0x04), Just(0x80)],
+            prop_oneof![
+                Just(0x1Eu8),
+                Just(0x18),
+                Just(0x16),
+                Just(0x24),
+                Just(0xDA),
+                Just(0xDC),
+                Just(0xE2)
+            ],
+            any::<u8>(),
+            prop::collection::vec(any::<u8>(), 0..24)
+        )
+            .prop_map(|(c, i, p2, d)| Op::Script(c, i, p2, d)),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(Op::Raw),
+    ];
+    prop_oneof![
+        8 => base.clone(),
+        1 => (0u64..12, base).prop_map(|(k, o)| Op::Cut(k, Box::new(o))),
+    ]
+}
+
+fn apdu(t: &Term, op: &Op) -> Vec<u8> {
+    match op {
+        Op::Select => {
+            let mut a = vec![0x00, 0xA4, 0x04, 0x00, u8::try_from(t.p.aid.len()).unwrap()];
+            a.extend(&t.p.aid);
+            a.push(0);
+            a
+        }
+        Op::Gpo(d) => {
+            let mut a = vec![
+                0x80,
+                0xA8,
+                0,
+                0,
+                u8::try_from(d.len() + 2).unwrap(),
+                0x83,
+                u8::try_from(d.len()).unwrap(),
+            ];
+            a.extend(d);
+            a.push(0);
+            a
+        }
+        Op::ReadRecord(r, p2) => vec![0x00, 0xB2, *r, *p2, 0],
+        Op::GetData(tag) => {
+            let [a, b] = tag.to_be_bytes();
+            vec![0x80, 0xCA, a, b, 0]
+        }
+        Op::GetChallenge => h("0084000000"),
+        Op::Verify(pin) => {
+            let mut a = h("0020008008");
+            a.extend(
+                lamina_crypto::pin::encode_iso2(&lamina_crypto::pin::Pin::new(pin).unwrap())
+                    .as_bytes(),
+            );
+            a
+        }
+        Op::GenAc(p1, amount, good) => {
+            let mut d = cdol1(*amount, "0978", [3; 4]);
+            if !good {
+                d.truncate(usize::try_from(amount % 33).unwrap());
+            }
+            let mut a = vec![0x80, 0xAE, *p1, 0, u8::try_from(d.len()).unwrap()];
+            a.extend(d);
+            a.push(0);
+            a
+        }
+        Op::ExtAuth(d) => {
+            let mut a = vec![0x00, 0x82, 0, 0, u8::try_from(d.len()).unwrap()];
+            a.extend(d);
+            a
+        }
+        Op::Script(c, i, p2, d) => {
+            let mut a = vec![*c, *i, 0, *p2, u8::try_from(d.len()).unwrap()];
+            a.extend(d);
+            a
+        }
+        Op::Raw(b) => b.clone(),
+        Op::Cut(_, o) => apdu(t, o),
+    }
+}
+
+struct State {
+    atc: u16,
+    ptc: u8,
+}
+
+fn state(t: &Term) -> State {
+    State {
+        atc: t.atc(),
+        ptc: t.ptc(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_apdu_sequences_keep_nvm_invariants(ops in prop::collection::vec(op(), 1..40)) {
+        let mut t = Term::new(perso(CvnChoice::EmvCcd));
+        for op in &ops {
+            let before = state(&t);
+            if let Op::Cut(k, _) = op {
+                t.ch.card_mut().arm_power_cut(PowerCut::after_writes(*k));
+            }
+            let a = apdu(&t, op);
+            let r = t.ch.transmit(&a);
+            t.ch.card_mut().disarm_power_cut();
+            let answered = match r {
+                Ok(resp) => {
+                    prop_assert!(resp.len() >= 2);
+                    Some(sw(&resp))
+                }
+                Err(ChannelError::CardRemoved) => {
+                    t.ch.power_on(Interface::Contact).unwrap();
+                    None
+                }
+                Err(e) => panic!("{e}"),
+            };
+            let nvm = t.ch.card().nvm();
+            prop_assert!(nvm.journal.entries.is_empty() && nvm.atomic.is_none());
+            let after = state(&t);
+            prop_assert!(after.atc >= before.atc, "ATC went back");
+            prop_assert!(after.atc <= before.atc + 1);
+            prop_assert!(after.ptc <= 3);
+            // Only the right PIN (answered, or torn after its comparison) resets.
+            let right_pin = |o: &Op| matches!(o, Op::Verify(p) if p == "1234");
+            let pin_ok = match op {
+                Op::Cut(_, o) => right_pin(o),
+                o => right_pin(o) && answered == Some(0x9000),
+            };
+            if !pin_ok {
+                prop_assert!(after.ptc <= before.ptc, "PIN try counter increased");
+            }
+            let log = t.record("log.count").map_or(0, |v| v[0]);
+            prop_assert!(log <= 10);
+            let lonatc = u16::from_be_bytes(t.record("lonatc").unwrap().try_into().unwrap());
+            prop_assert!(lonatc <= after.atc);
+        }
+    }
+}

@@ -60,7 +60,8 @@ CREATE TABLE transactions (
     rrn             TEXT NOT NULL,
     amount          BIGINT NOT NULL,        -- requested
     approved_amount BIGINT NOT NULL,
-    captured_amount BIGINT NOT NULL,
+    captured_amount BIGINT NOT NULL,        -- money moved by this row: + capture, - reversal
+    captured_date   TEXT,                   -- business date the money moved (clearing)
     currency        TEXT NOT NULL,
     response_code   TEXT NOT NULL,
     auth_code       TEXT,
@@ -74,7 +75,7 @@ CREATE TABLE transactions (
 );
 CREATE INDEX transactions_card_day_ix ON transactions (card_id, business_date);
 CREATE INDEX transactions_orig_ix ON transactions (acquirer, terminal, stan, transmission);
-CREATE INDEX transactions_settle_ix ON transactions (business_date, settlement_id);
+CREATE INDEX transactions_settle_ix ON transactions (captured_date, settlement_id);
 
 CREATE TABLE holds (
     id              TEXT PRIMARY KEY,

@@ -6,10 +6,13 @@
 //!
 //! See `docs/host.md` for the design and the ISO 8583 usage.
 
+pub mod cards;
 pub mod clock;
 pub mod error;
+pub mod issuer;
 pub mod keys;
 pub mod ledger;
+pub mod sim;
 pub mod store;
 
 pub use error::{HostError, Result};

@@ -4,6 +4,8 @@
 
 #[path = "host/common.rs"]
 mod common;
+#[path = "host/issuer.rs"]
+mod issuer;
 #[path = "host/ledger.rs"]
 mod ledger;
 #[path = "host/pg.rs"]

@@ -1,0 +1,446 @@
+//! Cards: issuance (PAN protected by [`HostKeys`]), lookup by PAN, status changes, and the
+//! issuer script queue.
+
+use lamina_crypto::emv::Cvn;
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::{HostError, Result, invalid};
+use crate::keys::{HostKeys, mask_pan};
+use crate::store::{Store, new_id};
+
+/// Card status (issue 7: active, blocked, lost, stolen, expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardStatus {
+    /// Usable.
+    Active,
+    /// Blocked by the issuer (temporarily).
+    Blocked,
+    /// Reported lost.
+    Lost,
+    /// Reported stolen.
+    Stolen,
+    /// Expired (set by the back office; expiry is also checked from the date).
+    Expired,
+}
+
+impl CardStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardStatus::Active => "active",
+            CardStatus::Blocked => "blocked",
+            CardStatus::Lost => "lost",
+            CardStatus::Stolen => "stolen",
+            CardStatus::Expired => "expired",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => CardStatus::Active,
+            "blocked" => CardStatus::Blocked,
+            "lost" => CardStatus::Lost,
+            "stolen" => CardStatus::Stolen,
+            "expired" => CardStatus::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// The stored name of a cryptogram version profile.
+pub fn cvn_name(cvn: Cvn) -> &'static str {
+    match cvn {
+        Cvn::Visa10 => "visa10",
+        Cvn::Visa18 => "visa18",
+        Cvn::Mastercard16 => "mastercard16",
+        Cvn::Interac133 => "interac133",
+        Cvn::EmvAes => "emv-aes",
+        _ => "emv-ccd",
+    }
+}
+
+/// Parses a stored profile name.
+pub fn parse_cvn(s: &str) -> Option<Cvn> {
+    Some(match s {
+        "visa10" => Cvn::Visa10,
+        "visa18" => Cvn::Visa18,
+        "mastercard16" => Cvn::Mastercard16,
+        "interac133" => Cvn::Interac133,
+        "emv-ccd" => Cvn::EmvCcd,
+        "emv-aes" => Cvn::EmvAes,
+        _ => return None,
+    })
+}
+
+/// A card as stored (no clear PAN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Card {
+    /// Identifier.
+    pub id: String,
+    /// Masked PAN.
+    pub pan_masked: String,
+    /// PAN sequence number.
+    pub psn: u8,
+    /// Expiry YYMM.
+    pub expiry: String,
+    /// Status.
+    pub status: CardStatus,
+    /// Account the card draws on.
+    pub account_id: String,
+    /// Cryptogram profile name (see [`parse_cvn`]).
+    pub cvn: String,
+    /// Issuer key set name.
+    pub key_ref: String,
+    /// Highest ATC seen online (-1 = none).
+    pub last_atc: i64,
+    /// PVKI digit ‖ Visa PVV (5 digits), if the card has an online PIN.
+    #[serde(skip)]
+    pub pvv: Option<String>,
+    /// Consecutive wrong online PINs.
+    pub pin_tries: i64,
+    /// Limit of wrong online PINs before code 75.
+    pub pin_try_limit: i64,
+    #[serde(skip)]
+    pub(crate) pan_enc: String,
+}
+
+const CARD_COLS: &str = "id, pan_masked, pan_enc, psn, expiry, status, account_id, cvn, key_ref, \
+     last_atc, pvv, pin_tries, pin_try_limit";
+
+fn card_from_row(row: &sqlx::any::AnyRow) -> Result<Card> {
+    let status: String = row.try_get("status")?;
+    let psn: i64 = row.try_get("psn")?;
+    Ok(Card {
+        id: row.try_get("id")?,
+        pan_masked: row.try_get("pan_masked")?,
+        pan_enc: row.try_get("pan_enc")?,
+        psn: u8::try_from(psn).map_err(|_| HostError::Corrupt("PSN".into()))?,
+        expiry: row.try_get("expiry")?,
+        status: CardStatus::parse(&status)
+            .ok_or_else(|| HostError::Corrupt(format!("card status {status}")))?,
+        account_id: row.try_get("account_id")?,
+        cvn: row.try_get("cvn")?,
+        key_ref: row.try_get("key_ref")?,
+        last_atc: row.try_get("last_atc")?,
+        pvv: row.try_get("pvv")?,
+        pin_tries: row.try_get("pin_tries")?,
+        pin_try_limit: row.try_get("pin_try_limit")?,
+    })
+}
+
+/// Parameters of a new card.
+#[derive(Clone)]
+pub struct NewCard {
+    /// PAN (12–19 digits).
+    pub pan: String,
+    /// PAN sequence number (0–99).
+    pub psn: u8,
+    /// Expiry YYMM.
+    pub expiry: String,
+    /// Account to draw on.
+    pub account_id: String,
+    /// Cryptogram profile.
+    pub cvn: Cvn,
+    /// Issuer key set name.
+    pub key_ref: String,
+    /// Visa PVV with its PVKI (`(pvki, "1234")`), if the card has an online PIN.
+    pub pvv: Option<(u8, String)>,
+    /// Wrong online PIN limit.
+    pub pin_try_limit: i64,
+}
+
+impl std::fmt::Debug for NewCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCard")
+            .field("pan", &mask_pan(&self.pan))
+            .field("psn", &self.psn)
+            .field("expiry", &self.expiry)
+            .field("account_id", &self.account_id)
+            .field("cvn", &self.cvn)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_pan(pan: &str) -> Result<()> {
+    if (12..=19).contains(&pan.len()) && pan.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(invalid("PAN", "12 to 19 digits"))
+    }
+}
+
+/// Checks a YYMM expiry.
+pub fn check_expiry(e: &str) -> Result<()> {
+    let ok = e.len() == 4
+        && e.bytes().all(|b| b.is_ascii_digit())
+        && e.get(2..4)
+            .and_then(|m| m.parse::<u8>().ok())
+            .is_some_and(|m| (1..=12).contains(&m));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("expiry", "YYMM"))
+    }
+}
+
+/// Issues a card: stores the PAN's keyed hash and its AES-GCM encryption.
+pub async fn issue_card(store: &Store, keys: &HostKeys, new: &NewCard, now: i64) -> Result<Card> {
+    check_pan(&new.pan)?;
+    check_expiry(&new.expiry)?;
+    if new.psn > 99 {
+        return Err(invalid("PSN", "0 to 99"));
+    }
+    if keys.issuer(&new.key_ref).is_none() {
+        return Err(invalid("key_ref", "no such issuer key set"));
+    }
+    let pvv = match &new.pvv {
+        Some((pvki, pvv))
+            if *pvki <= 9 && pvv.len() == 4 && pvv.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(format!("{pvki}{pvv}"))
+        }
+        Some(_) => return Err(invalid("PVV", "PVKI 0-9 and 4 digits")),
+        None => None,
+    };
+    let id = new_id("card");
+    let mut w = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO cards (id, pan_hash, pan_enc, pan_masked, psn, expiry, status, account_id, cvn, \
+         key_ref, last_atc, pvv, pin_offset, pin_tries, pin_try_limit, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, -1, $10, NULL, 0, $11, $12)",
+    )
+    .bind(&id)
+    .bind(keys.pan_hash(&new.pan)?)
+    .bind(keys.encrypt_pan(&new.pan)?)
+    .bind(mask_pan(&new.pan))
+    .bind(i64::from(new.psn))
+    .bind(&new.expiry)
+    .bind(&new.account_id)
+    .bind(cvn_name(new.cvn))
+    .bind(&new.key_ref)
+    .bind(pvv)
+    .bind(new.pin_try_limit)
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    let card = get_card(&mut w.tx, &id)
+        .await?
+        .ok_or(HostError::NotFound("card"))?;
+    w.commit().await?;
+    Ok(card)
+}
+
+/// Reads a card by id.
+pub async fn get_card(conn: &mut AnyConnection, id: &str) -> Result<Option<Card>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {CARD_COLS} FROM cards WHERE id = $1"));
+    let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(card_from_row).transpose()
+}
+
+/// Finds a card by PAN (and PSN when given; otherwise the card with the highest PSN),
+/// locking its row on PostgreSQL.
+pub async fn lock_card_by_pan(
+    store: &Store,
+    conn: &mut AnyConnection,
+    keys: &HostKeys,
+    pan: &str,
+    psn: Option<u8>,
+) -> Result<Option<Card>> {
+    let hash = keys.pan_hash(pan)?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLS} FROM cards WHERE pan_hash = $1 AND ($2 < 0 OR psn = $2) \
+         ORDER BY psn DESC LIMIT 1{}",
+        store.for_update()
+    ));
+    let row = sqlx::query(sql)
+        .bind(hash)
+        .bind(psn.map_or(-1i64, i64::from))
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(card_from_row).transpose()
+}
+
+/// Lists cards (optionally of one account).
+pub async fn list_cards(store: &Store, account_id: Option<&str>) -> Result<Vec<Card>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLS} FROM cards WHERE ($1 = '' OR account_id = $1) ORDER BY created_at, id"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(account_id.unwrap_or(""))
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter().map(card_from_row).collect()
+}
+
+/// Sets a card's status (block, unblock, lost, stolen, expired).
+pub async fn set_status(store: &Store, card_id: &str, status: CardStatus) -> Result<()> {
+    let mut w = store.begin_write().await?;
+    let r = sqlx::query("UPDATE cards SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(card_id)
+        .execute(&mut *w.tx)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(HostError::NotFound("card"));
+    }
+    w.commit().await?;
+    Ok(())
+}
+
+/// Resets the host-side PIN try counter (after a PIN unblock).
+pub async fn reset_pin_tries(store: &Store, card_id: &str) -> Result<()> {
+    let mut w = store.begin_write().await?;
+    sqlx::query("UPDATE cards SET pin_tries = 0 WHERE id = $1")
+        .bind(card_id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.commit().await?;
+    Ok(())
+}
+
+/// Issuer script commands the back office can queue (EMV Book 3 §6.5, VIS / CCD
+/// command set). Each is secured at delivery with the card's MK-SMI session key over the
+/// ARQC of the transaction that carries it (Book 2 §9.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScriptKind {
+    /// APPLICATION BLOCK (84 1E 00 00).
+    BlockApplication,
+    /// APPLICATION UNBLOCK (84 18 00 00).
+    UnblockApplication,
+    /// PIN CHANGE/UNBLOCK without a new PIN: resets the PIN try counter (84 24 00 00).
+    PinUnblock,
+    /// PUT DATA of a limit data object (04 DA 9F tag, e.g. 9F14 lower consecutive
+    /// offline limit, 9F23 upper): `tag` is the 2-byte tag, `value` its new value (hex).
+    UpdateLimit {
+        /// Tag (e.g. "9F14").
+        tag: String,
+        /// New value (hex).
+        value: String,
+    },
+}
+
+impl ScriptKind {
+    /// Command header CLA INS P1 P2 and plain data.
+    pub fn command(&self) -> Result<([u8; 4], Vec<u8>)> {
+        Ok(match self {
+            ScriptKind::BlockApplication => ([0x84, 0x1E, 0x00, 0x00], vec![]),
+            ScriptKind::UnblockApplication => ([0x84, 0x18, 0x00, 0x00], vec![]),
+            ScriptKind::PinUnblock => ([0x84, 0x24, 0x00, 0x00], vec![]),
+            ScriptKind::UpdateLimit { tag, value } => {
+                let t = hex::decode(tag).map_err(|_| invalid("tag", "hex"))?;
+                let [p1, p2] =
+                    <[u8; 2]>::try_from(t.as_slice()).map_err(|_| invalid("tag", "2 bytes"))?;
+                let v = hex::decode(value).map_err(|_| invalid("value", "hex"))?;
+                if v.len() > 200 {
+                    return Err(invalid("value", "too long"));
+                }
+                ([0x04, 0xDA, p1, p2], v)
+            }
+        })
+    }
+}
+
+/// A queued script.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuedScript {
+    /// Identifier.
+    pub id: String,
+    /// Card.
+    pub card_id: String,
+    /// Command.
+    pub script: ScriptKind,
+    /// Template 71 (before the final GENERATE AC) or 72 (after).
+    pub template: u8,
+    /// `queued` or `sent`.
+    pub status: String,
+}
+
+/// Queues a script for a card; it goes out in field 55 of the card's next online
+/// authorization response.
+pub async fn queue_script(
+    store: &Store,
+    card_id: &str,
+    script: &ScriptKind,
+    now: i64,
+) -> Result<QueuedScript> {
+    script.command()?;
+    let template: u8 = match script {
+        ScriptKind::BlockApplication => 0x71,
+        _ => 0x72,
+    };
+    let id = new_id("scr");
+    let json = serde_json::to_string(script).map_err(|e| HostError::Corrupt(e.to_string()))?;
+    let mut w = store.begin_write().await?;
+    if get_card(&mut w.tx, card_id).await?.is_none() {
+        return Err(HostError::NotFound("card"));
+    }
+    sqlx::query(
+        "INSERT INTO script_queue (id, card_id, kind, command, template, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
+    )
+    .bind(&id)
+    .bind(card_id)
+    .bind(kind_name(script))
+    .bind(json)
+    .bind(format!("{template:02X}"))
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    w.commit().await?;
+    Ok(QueuedScript {
+        id,
+        card_id: card_id.to_owned(),
+        script: script.clone(),
+        template,
+        status: "queued".into(),
+    })
+}
+
+fn kind_name(s: &ScriptKind) -> &'static str {
+    match s {
+        ScriptKind::BlockApplication => "block_application",
+        ScriptKind::UnblockApplication => "unblock_application",
+        ScriptKind::PinUnblock => "pin_unblock",
+        ScriptKind::UpdateLimit { .. } => "update_limit",
+    }
+}
+
+fn script_from_row(row: &sqlx::any::AnyRow) -> Result<QueuedScript> {
+    let json: String = row.try_get("command")?;
+    let template: String = row.try_get("template")?;
+    Ok(QueuedScript {
+        id: row.try_get("id")?,
+        card_id: row.try_get("card_id")?,
+        script: serde_json::from_str(&json)
+            .map_err(|e| HostError::Corrupt(format!("script: {e}")))?,
+        template: u8::from_str_radix(&template, 16)
+            .map_err(|_| HostError::Corrupt("template".into()))?,
+        status: row.try_get("status")?,
+    })
+}
+
+/// Scripts still queued for a card, oldest first.
+pub async fn pending_scripts(conn: &mut AnyConnection, card_id: &str) -> Result<Vec<QueuedScript>> {
+    let rows = sqlx::query(
+        "SELECT id, card_id, command, template, status FROM script_queue \
+         WHERE card_id = $1 AND status = 'queued' ORDER BY created_at, id",
+    )
+    .bind(card_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(script_from_row).collect()
+}
+
+/// All scripts of a card.
+pub async fn scripts_of(store: &Store, card_id: &str) -> Result<Vec<QueuedScript>> {
+    let rows = sqlx::query(
+        "SELECT id, card_id, command, template, status FROM script_queue WHERE card_id = $1 ORDER BY created_at, id",
+    )
+    .bind(card_id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(script_from_row).collect()
+}

@@ -1,0 +1,418 @@
+//! The issuer's authorization decision: a pure function of the stored card and account,
+//! today's usage, the keys and the request (no I/O), returning the response code, the
+//! approved amount and the state changes the caller must store (ATC, PIN tries).
+//!
+//! Checks, in order (first failure decides):
+//!
+//! | check | code |
+//! |---|---|
+//! | card status lost / stolen / blocked / expired | 41 / 43 / 62 / 54 |
+//! | account not active | 62 |
+//! | expiry date (YYMM) before the current month; DE 14 differing from the card | 54 / 05 |
+//! | processing code: 00 purchase, 01 cash, 09 purchase with cashback accepted; 20 refund not permitted; others invalid | 57 / 12 |
+//! | amount ≤ 0 or currency ≠ account currency | 13 / 12 |
+//! | ARQC (9F26) over the CVN's data ([`cryptogram_input`]) with SK_AC from the card's MK_AC (EMV Book 2 A1.3, A1.4, §8.1) | 05 |
+//! | ATC (9F36) not above the last seen: replay, flag `atc_replay` (a jump over [`ATC_JUMP`] only flags `atc_jump`) | 59 |
+//! | online PIN: tries exhausted / wrong PIN (DUKPT X9.24-1 + ISO 9564-1 format 0 + Visa PVV) | 75 / 55 |
+//! | daily velocity per card: amount / count | 61 / 65 |
+//! | available funds (balance + credit − holds) | 51, or 10 for a partial approval |
+//!
+//! A verified ARQC is answered with an ARPC by the card's method (Book 2 §8.2): method 1
+//! `91 = ARPC(8) ‖ ARC(2)` with ARC = the response code in ASCII; method 2
+//! `91 = ARPC(4) ‖ CSU(4)`, CSU `00830000` approve / `00000000` decline (as jPOS's VIS
+//! CVN 18 builder does; VIS 1.5 CSU byte 2: approve + update counters).
+
+use lamina_crypto::dukpt::tdes as dukpt;
+use lamina_crypto::emv::{self, ArpcMethod, ArpcResponse, Cvn};
+use lamina_crypto::pin::{self, Pan};
+use lamina_crypto::pvv;
+use lamina_crypto::sym::{Algorithm, SecretKey};
+use lamina_tlv::{Tag, Tlv};
+
+use super::types::{AuthRequest, PinData};
+use crate::cards::{Card, CardStatus};
+use crate::ledger::Account;
+
+/// An ATC more than this above the last seen one is flagged (`atc_jump`).
+pub const ATC_JUMP: i64 = 100;
+
+/// Today's approved usage of a card (for velocity limits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Approved authorizations and purchases today.
+    pub count: i64,
+    /// Their approved amounts.
+    pub amount: i64,
+}
+
+/// Keys the decision may need.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionKeys<'a> {
+    /// The card's issuer master key for AC.
+    pub imk_ac: Option<&'a SecretKey>,
+    /// Acquirer BDK (online PIN).
+    pub bdk: Option<&'a SecretKey>,
+    /// PIN verification key.
+    pub pvk: Option<&'a SecretKey>,
+}
+
+/// What to do with the host-side PIN try counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinTries {
+    /// No online PIN, or not checked.
+    Unchanged,
+    /// Correct PIN: reset to 0.
+    Reset,
+    /// Wrong PIN: add one.
+    Increment,
+}
+
+/// The verified cryptogram context, for the ARPC and issuer scripts.
+#[derive(Clone)]
+pub struct Cryptogram {
+    /// Profile.
+    pub cvn: Cvn,
+    /// The card's MK_AC.
+    pub mk_ac: SecretKey,
+    /// ATC.
+    pub atc: u16,
+    /// Unpredictable number.
+    pub un: [u8; 4],
+    /// The ARQC.
+    pub arqc: [u8; 8],
+}
+
+impl std::fmt::Debug for Cryptogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cryptogram")
+            .field("cvn", &self.cvn)
+            .field("atc", &self.atc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The decision.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Response code.
+    pub code: &'static str,
+    /// Approved amount (0 when declined).
+    pub approved_amount: i64,
+    /// Flags raised.
+    pub flags: Vec<String>,
+    /// New last-ATC to store.
+    pub new_atc: Option<i64>,
+    /// PIN try counter change.
+    pub pin_tries: PinTries,
+    /// The verified ARQC, if any.
+    pub cryptogram: Option<Cryptogram>,
+}
+
+impl Decision {
+    fn decline(code: &'static str) -> Self {
+        Decision {
+            code,
+            approved_amount: 0,
+            flags: vec![],
+            new_atc: None,
+            pin_tries: PinTries::Unchanged,
+            cryptogram: None,
+        }
+    }
+    /// Whether approved (00 or 10).
+    pub fn approved(&self) -> bool {
+        matches!(self.code, "00" | "10")
+    }
+}
+
+/// Value of a tag in a TLV list.
+pub fn tag_value(list: &[Tlv], tag: u32) -> Option<&[u8]> {
+    lamina_tlv::find_recursive(list, Tag::new(tag)).and_then(Tlv::value_bytes)
+}
+
+/// Builds the cryptogram input the Lamina card applet MACs (EMV Book 2 §8.1.1, the CVN
+/// profile's `data_layout`): `9F02 9F03 9F1A 95 5F2A 9A 9C 9F37` (zeros when absent) ‖ 82 ‖
+/// 9F36 ‖ by CVN: CVR = IAD bytes 3..7 (Visa CVN 10), CVR ‖ `0000` (Mastercard CVN 16), or
+/// the whole IAD (9F10) otherwise.
+pub fn cryptogram_input(cvn: Cvn, icc: &[Tlv]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    for (tag, len) in [
+        (0x9F02, 6),
+        (0x9F03, 6),
+        (0x9F1A, 2),
+        (0x95, 5),
+        (0x5F2A, 2),
+        (0x9A, 3),
+        (0x9C, 1),
+        (0x9F37, 4),
+    ] {
+        let mut v = vec![0u8; len];
+        if let Some(src) = tag_value(icc, tag) {
+            // DOL rule (Book 3 §5.4): numeric values are right-aligned, others left.
+            let n = src.len().min(len);
+            v[..n].copy_from_slice(src.get(..n)?);
+        }
+        out.extend_from_slice(&v);
+    }
+    out.extend_from_slice(tag_value(icc, 0x82)?);
+    out.extend_from_slice(tag_value(icc, 0x9F36)?);
+    let iad = tag_value(icc, 0x9F10)?;
+    match cvn {
+        Cvn::Visa10 => out.extend_from_slice(iad.get(3..7)?),
+        Cvn::Mastercard16 => {
+            out.extend_from_slice(iad.get(3..7)?);
+            out.extend_from_slice(&[0, 0]);
+        }
+        _ => out.extend_from_slice(iad),
+    }
+    Some(out)
+}
+
+/// Current month as YYMM from a Unix-ms instant.
+pub fn yymm(now_ms: i64) -> String {
+    let (y, m, _) = crate::clock::civil_date(now_ms);
+    format!("{:02}{m:02}", y.rem_euclid(100))
+}
+
+fn expired(expiry: &str, now_ms: i64) -> bool {
+    // YYMM compare; 20YY (cards valid 2000–2099).
+    expiry < yymm(now_ms).as_str()
+}
+
+/// Verifies the ARQC. `Err(flag)` when it cannot be checked or does not verify.
+fn verify_arqc(
+    card: &Card,
+    pan: &str,
+    imk_ac: &SecretKey,
+    icc: &[Tlv],
+) -> Result<Cryptogram, &'static str> {
+    let cvn = crate::cards::parse_cvn(&card.cvn).ok_or("unknown_cvn")?;
+    let arqc: [u8; 8] = tag_value(icc, 0x9F26)
+        .and_then(|v| v.try_into().ok())
+        .ok_or("arqc_missing")?;
+    let atc = tag_value(icc, 0x9F36)
+        .and_then(|v| <[u8; 2]>::try_from(v).ok())
+        .map(u16::from_be_bytes)
+        .ok_or("atc_missing")?;
+    let un = tag_value(icc, 0x9F37)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .unwrap_or([0; 4]);
+    let data = cryptogram_input(cvn, icc).ok_or("icc_data_incomplete")?;
+    let p = cvn.profile();
+    let mk_ac = emv::derive_icc_mk(
+        p.algorithm,
+        p.mk_derivation,
+        imk_ac.as_bytes(),
+        pan,
+        psn_bcd(card.psn),
+    )
+    .map_err(|_| "key_error")?;
+    emv::verify_ac(cvn, mk_ac.as_bytes(), atc, un, &data, &arqc).map_err(|_| "arqc_failed")?;
+    Ok(Cryptogram {
+        cvn,
+        mk_ac,
+        atc,
+        un,
+        arqc,
+    })
+}
+
+/// PSN 0–99 as its BCD byte (tag 5F34).
+pub fn psn_bcd(psn: u8) -> u8 {
+    ((psn / 10) << 4) | (psn % 10)
+}
+
+/// Online PIN check: DUKPT-decrypt, decode format 0 against the PAN, verify the PVV.
+/// `Ok(true)` correct, `Ok(false)` wrong, `Err(code)` cannot check.
+fn check_pin(
+    card: &Card,
+    pan: &str,
+    pin_data: &PinData,
+    keys: &DecisionKeys<'_>,
+) -> Result<bool, &'static str> {
+    let stored = card.pvv.as_deref().ok_or("55")?;
+    let (bdk, pvk) = match (keys.bdk, keys.pvk) {
+        (Some(b), Some(p)) => (b, p),
+        _ => return Err("96"),
+    };
+    let ksn = dukpt::Ksn::from_bytes(&pin_data.ksn).map_err(|_| "30")?;
+    let current = dukpt::derive_current_key_from_bdk(bdk, &ksn).map_err(|_| "96")?;
+    let pan_t = Pan::new(pan).map_err(|_| "14")?;
+    let Ok(clear) = dukpt::decrypt_pin_block(&current, &pin_data.block) else {
+        return Ok(false);
+    };
+    let Ok((_, pin_value)) = pin::decode(&clear, Some(&pan_t)) else {
+        return Ok(false);
+    };
+    let pvki = stored
+        .get(..1)
+        .and_then(|d| d.parse::<u8>().ok())
+        .ok_or("96")?;
+    let pvv_digits = stored.get(1..).ok_or("96")?;
+    pvv::visa_pvv_verify(pvk, &pan_t, pvki, &pin_value, pvv_digits).map_err(|_| "96")
+}
+
+/// Decides an authorization (0100) or financial request (0200). `pan` is the clear PAN
+/// of the request (the card was found by its keyed hash).
+pub fn decide(
+    card: &Card,
+    account: &Account,
+    req: &AuthRequest,
+    pan: &str,
+    usage: Usage,
+    keys: &DecisionKeys<'_>,
+    now_ms: i64,
+) -> Decision {
+    match card.status {
+        CardStatus::Active => {}
+        CardStatus::Lost => return Decision::decline("41"),
+        CardStatus::Stolen => return Decision::decline("43"),
+        CardStatus::Blocked => return Decision::decline("62"),
+        CardStatus::Expired => return Decision::decline("54"),
+    }
+    if account.status != "active" {
+        return Decision::decline("62");
+    }
+    if expired(&card.expiry, now_ms) {
+        return Decision::decline("54");
+    }
+    if req.expiry.as_deref().is_some_and(|e| e != card.expiry) {
+        let mut d = Decision::decline("05");
+        d.flags.push("expiry_mismatch".into());
+        return d;
+    }
+    match req.processing_code.get(..2) {
+        Some("00" | "01" | "09") => {}
+        Some("20") => return Decision::decline("57"),
+        _ => return Decision::decline("12"),
+    }
+    if req.amount <= 0 {
+        return Decision::decline("13");
+    }
+    if req.currency != account.currency {
+        return Decision::decline("12");
+    }
+    let mut flags = Vec::new();
+    let mut new_atc = None;
+    let mut cryptogram = None;
+    if !req.icc.is_empty() {
+        let Ok(icc) = Tlv::parse_all(&req.icc) else {
+            return Decision::decline("30");
+        };
+        let Some(imk) = keys.imk_ac else {
+            return Decision::decline("96");
+        };
+        match verify_arqc(card, pan, imk, &icc) {
+            Ok(c) => {
+                let atc = i64::from(c.atc);
+                if atc <= card.last_atc {
+                    let mut d = Decision::decline("59");
+                    d.flags.push("atc_replay".into());
+                    return d;
+                }
+                if card.last_atc >= 0 && atc - card.last_atc > ATC_JUMP {
+                    flags.push("atc_jump".into());
+                }
+                new_atc = Some(atc);
+                cryptogram = Some(c);
+            }
+            Err(flag) => {
+                let mut d = Decision::decline("05");
+                d.flags.push(flag.into());
+                return d;
+            }
+        }
+    } else {
+        flags.push("no_cryptogram".into());
+    }
+    let mut decision =
+        |code: &'static str, amount: i64, tries: PinTries, flags: Vec<String>| Decision {
+            code,
+            approved_amount: amount,
+            flags,
+            new_atc,
+            pin_tries: tries,
+            cryptogram: cryptogram.take(),
+        };
+    let mut tries = PinTries::Unchanged;
+    if let Some(pin_data) = &req.pin {
+        if card.pin_tries >= card.pin_try_limit {
+            return decision("75", 0, tries, flags);
+        }
+        match check_pin(card, pan, pin_data, keys) {
+            Ok(true) => tries = PinTries::Reset,
+            Ok(false) => {
+                let code = if card.pin_tries + 1 >= card.pin_try_limit {
+                    "75"
+                } else {
+                    "55"
+                };
+                return decision(code, 0, PinTries::Increment, flags);
+            }
+            Err(code) => return decision(code, 0, tries, flags),
+        }
+    }
+    if account.daily_amount_limit > 0
+        && usage.amount.saturating_add(req.amount) > account.daily_amount_limit
+    {
+        return decision("61", 0, tries, flags);
+    }
+    if account.daily_count_limit > 0 && usage.count + 1 > account.daily_count_limit {
+        return decision("65", 0, tries, flags);
+    }
+    let available = account.available();
+    if available >= req.amount {
+        decision("00", req.amount, tries, flags)
+    } else if req.partial_allowed && available > 0 && req.processing_code.starts_with("00") {
+        decision("10", available, tries, flags)
+    } else {
+        decision("51", 0, tries, flags)
+    }
+}
+
+/// Tag 91 Issuer Authentication Data for a verified ARQC (Book 2 §8.2).
+pub fn issuer_authentication_data(c: &Cryptogram, code: &str) -> Option<Vec<u8>> {
+    let arc: [u8; 2] = code.as_bytes().try_into().ok()?;
+    let approved = matches!(code, "00" | "10" | "11");
+    match c.cvn.profile().arpc {
+        ArpcMethod::Method1 => {
+            let arpc = emv::generate_arpc(
+                c.cvn,
+                c.mk_ac.as_bytes(),
+                c.atc,
+                c.un,
+                &c.arqc,
+                ArpcResponse::Method1 { arc },
+            )
+            .ok()?;
+            Some([arpc.as_slice(), &arc].concat())
+        }
+        ArpcMethod::Method2 => {
+            let csu = if approved {
+                [0x00, 0x83, 0x00, 0x00]
+            } else {
+                [0; 4]
+            };
+            let arpc = emv::generate_arpc(
+                c.cvn,
+                c.mk_ac.as_bytes(),
+                c.atc,
+                c.un,
+                &c.arqc,
+                ArpcResponse::Method2 {
+                    csu,
+                    proprietary: &[],
+                },
+            )
+            .ok()?;
+            Some([arpc.as_slice(), &csu].concat())
+        }
+    }
+}
+
+/// The card's MK-SMI from the issuer's IMK-SMI, for script MACs.
+pub fn derive_mk_smi(cvn: Cvn, imk_smi: &SecretKey, pan: &str, psn: u8) -> Option<SecretKey> {
+    let p = cvn.profile();
+    let alg: Algorithm = p.algorithm;
+    emv::derive_icc_mk(alg, p.mk_derivation, imk_smi.as_bytes(), pan, psn_bcd(psn)).ok()
+}

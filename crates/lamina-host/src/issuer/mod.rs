@@ -1,0 +1,909 @@
+//! The issuer: authorization (0100), financial requests (0200), completions (0220) and
+//! reversals (0400) against the card and ledger store, with idempotency.
+//!
+//! [`Issuer::authorize`] is the in-process API a terminal's acquirer link can call
+//! directly; the TCP server ([`crate::server`]) maps ISO 8583 messages onto it.
+//!
+//! One request is one database transaction: find and lock the card and account
+//! (`FOR UPDATE` on PostgreSQL, the write lock on SQLite), decide
+//! ([`decision::decide`]), store the ATC / PIN tries, the transaction row, the hold or
+//! postings, the sent scripts and the idempotency record, and commit. A retransmission
+//! (same acquirer, terminal, STAN, transmission time and same content) gets the stored
+//! response and changes nothing; the same key with different content gets `94`.
+
+pub mod decision;
+pub mod types;
+
+use std::sync::Arc;
+
+use lamina_crypto::emv;
+use lamina_tlv::Tlv;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use crate::cards::{self, Card};
+use crate::clock::{Clock, business_date};
+use crate::error::{HostError, Result, invalid};
+use crate::keys::{HostKeys, mask_pan};
+use crate::ledger::{self, AccountKind};
+use crate::store::{Store, new_id};
+use decision::{DecisionKeys, PinTries, Usage};
+pub use types::{AuthRequest, AuthResponse, PinData, RequestKind, TxnKey};
+
+/// The issuer service (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    store: Store,
+    keys: Arc<HostKeys>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A stored transaction row (for inserts).
+#[derive(Debug, Clone)]
+struct TxnRow<'a> {
+    id: String,
+    req: &'a AuthRequest,
+    card: Option<&'a Card>,
+    code: &'a str,
+    approved: i64,
+    captured: i64,
+    status: &'a str,
+    auth_code: Option<&'a str>,
+    original_id: Option<&'a str>,
+    atc: Option<i64>,
+    flags: &'a [String],
+    today: &'a str,
+    now: i64,
+}
+
+/// A transaction as listed by the back office (PAN masked).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Transaction {
+    /// Identifier.
+    pub id: String,
+    /// MTI.
+    pub mti: String,
+    /// Kind.
+    pub kind: String,
+    /// Card id.
+    pub card_id: Option<String>,
+    /// Masked PAN.
+    pub pan_masked: Option<String>,
+    /// Terminal.
+    pub terminal: String,
+    /// Merchant.
+    pub merchant: String,
+    /// STAN.
+    pub stan: String,
+    /// Requested amount.
+    pub amount: i64,
+    /// Approved amount.
+    pub approved_amount: i64,
+    /// Money moved (+ capture, − reversal).
+    pub captured_amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// Response code.
+    pub response_code: String,
+    /// Status.
+    pub status: String,
+    /// Flags.
+    pub flags: String,
+    /// Business date.
+    pub business_date: String,
+    /// Settlement, once settled.
+    pub settlement_id: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+const TXN_COLS: &str = "id, mti, kind, card_id, pan_masked, terminal, merchant, stan, amount, \
+     approved_amount, captured_amount, currency, response_code, status, flags, business_date, \
+     settlement_id, created_at";
+
+fn txn_from_row(r: &sqlx::any::AnyRow) -> Result<Transaction> {
+    Ok(Transaction {
+        id: r.try_get("id")?,
+        mti: r.try_get("mti")?,
+        kind: r.try_get("kind")?,
+        card_id: r.try_get("card_id")?,
+        pan_masked: r.try_get("pan_masked")?,
+        terminal: r.try_get("terminal")?,
+        merchant: r.try_get("merchant")?,
+        stan: r.try_get("stan")?,
+        amount: r.try_get("amount")?,
+        approved_amount: r.try_get("approved_amount")?,
+        captured_amount: r.try_get("captured_amount")?,
+        currency: r.try_get("currency")?,
+        response_code: r.try_get("response_code")?,
+        status: r.try_get("status")?,
+        flags: r.try_get("flags")?,
+        business_date: r.try_get("business_date")?,
+        settlement_id: r.try_get("settlement_id")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// Search filter for [`Issuer::transactions`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TxnFilter {
+    /// Only this card.
+    pub card_id: Option<String>,
+    /// Only this terminal.
+    pub terminal: Option<String>,
+    /// Only this business date.
+    pub date: Option<String>,
+    /// Only this response code.
+    pub response_code: Option<String>,
+    /// At most this many (default 100, max 1000).
+    pub limit: Option<i64>,
+}
+
+fn random_auth_code() -> String {
+    let mut b = [0u8; 4];
+    rand::fill(&mut b);
+    format!("{:06}", u32::from_be_bytes(b) % 1_000_000)
+}
+
+impl Issuer {
+    /// An issuer over a store, keys and clock.
+    pub fn new(store: Store, keys: Arc<HostKeys>, clock: Arc<dyn Clock>) -> Self {
+        Issuer { store, keys, clock }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &Arc<HostKeys> {
+        &self.keys
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn fingerprint(&self, req: &AuthRequest) -> Result<String> {
+        let mut h = Sha256::new();
+        // Repeats (0101, 0401, 0221) are the same request as their original.
+        h.update(req.kind.as_str());
+        h.update([0]);
+        if let Some(pan) = &req.pan {
+            h.update(self.keys.pan_hash(pan)?);
+        }
+        h.update([0]);
+        h.update(req.amount.to_be_bytes());
+        h.update(&req.currency);
+        h.update([0]);
+        h.update(&req.processing_code);
+        h.update([0]);
+        if let Some((s, t)) = &req.original {
+            h.update(s);
+            h.update(t);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    async fn lookup_idempotent(&self, key: &TxnKey, fp: &str) -> Result<Option<AuthResponse>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, response FROM idempotency \
+             WHERE acquirer = $1 AND terminal = $2 AND stan = $3 AND transmission = $4",
+        )
+        .bind(&key.acquirer)
+        .bind(&key.terminal)
+        .bind(&key.stan)
+        .bind(&key.transmission)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored_fp: String = row.try_get("fingerprint")?;
+        if stored_fp != fp {
+            // Same key, different content: not a retransmission.
+            return Ok(Some(AuthResponse {
+                response_code: "94".into(),
+                approved_amount: 0,
+                auth_code: None,
+                icc: vec![],
+                available: None,
+                transaction_id: None,
+                flags: vec!["duplicate_key".into()],
+                duplicate: true,
+            }));
+        }
+        let json: String = row.try_get("response")?;
+        let mut resp: AuthResponse = serde_json::from_str(&json)
+            .map_err(|e| HostError::Corrupt(format!("stored response: {e}")))?;
+        resp.duplicate = true;
+        Ok(Some(resp))
+    }
+
+    async fn store_idempotent(
+        conn: &mut AnyConnection,
+        key: &TxnKey,
+        fp: &str,
+        resp: &AuthResponse,
+        now: i64,
+    ) -> Result<()> {
+        let json = serde_json::to_string(resp).map_err(|e| HostError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO idempotency (acquirer, terminal, stan, transmission, fingerprint, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.acquirer)
+        .bind(&key.terminal)
+        .bind(&key.stan)
+        .bind(&key.transmission)
+        .bind(fp)
+        .bind(json)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_txn(conn: &mut AnyConnection, t: &TxnRow<'_>) -> Result<()> {
+        let captured_date = (t.captured != 0).then_some(t.today);
+        sqlx::query(
+            "INSERT INTO transactions (id, mti, kind, card_id, account_id, pan_masked, acquirer, terminal, \
+             merchant, stan, transmission, rrn, amount, approved_amount, captured_amount, captured_date, \
+             currency, response_code, auth_code, status, original_id, atc, flags, business_date, settlement_id, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,NULL,$25)",
+        )
+        .bind(&t.id)
+        .bind(&t.req.mti)
+        .bind(t.req.kind.as_str())
+        .bind(t.card.map(|c| c.id.clone()))
+        .bind(t.card.map(|c| c.account_id.clone()))
+        .bind(t.card.map(|c| c.pan_masked.clone()).or_else(|| t.req.pan.as_deref().map(mask_pan)))
+        .bind(&t.req.key.acquirer)
+        .bind(&t.req.key.terminal)
+        .bind(&t.req.merchant)
+        .bind(&t.req.key.stan)
+        .bind(&t.req.key.transmission)
+        .bind(&t.req.rrn)
+        .bind(t.req.amount)
+        .bind(t.approved)
+        .bind(t.captured)
+        .bind(captured_date)
+        .bind(&t.req.currency)
+        .bind(t.code)
+        .bind(t.auth_code)
+        .bind(t.status)
+        .bind(t.original_id)
+        .bind(t.atc)
+        .bind(t.flags.join(","))
+        .bind(t.today)
+        .bind(t.now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Processes one request (any [`RequestKind`]) and returns the response. Errors are
+    /// internal failures (database, configuration); the caller answers them with `96`.
+    pub async fn authorize(&self, req: AuthRequest) -> Result<AuthResponse> {
+        for (what, v) in [
+            ("STAN", &req.key.stan),
+            ("terminal", &req.key.terminal),
+            ("transmission", &req.key.transmission),
+        ] {
+            if v.is_empty() {
+                return Err(invalid(what, "missing"));
+            }
+        }
+        let fp = self.fingerprint(&req)?;
+        if let Some(resp) = self.lookup_idempotent(&req.key, &fp).await? {
+            return Ok(resp);
+        }
+        let result = match req.kind {
+            RequestKind::Authorization | RequestKind::Financial => {
+                self.auth_or_financial(&req, &fp).await
+            }
+            RequestKind::Completion => self.completion(&req, &fp).await,
+            RequestKind::Reversal => self.reversal(&req, &fp).await,
+        };
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                // A concurrent retransmission may have committed first (idempotency key
+                // conflict): answer with its stored response.
+                if let Some(resp) = self.lookup_idempotent(&req.key, &fp).await? {
+                    return Ok(resp);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn usage_today(conn: &mut AnyConnection, card_id: &str, today: &str) -> Result<Usage> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(CAST(SUM(approved_amount) AS BIGINT), 0) AS s FROM transactions \
+             WHERE card_id = $1 AND business_date = $2 AND kind IN ('authorization', 'financial') \
+             AND response_code IN ('00', '10') AND status <> 'reversed'",
+        )
+        .bind(card_id)
+        .bind(today)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(Usage {
+            count: row.try_get("n")?,
+            amount: row.try_get("s")?,
+        })
+    }
+
+    async fn auth_or_financial(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+        let now = self.clock.now_ms();
+        let today = business_date(now);
+        let pan = req
+            .pan
+            .as_deref()
+            .ok_or_else(|| invalid("PAN", "missing"))?;
+        let mut w = self.store.begin_write().await?;
+        let card =
+            cards::lock_card_by_pan(&self.store, &mut w.tx, &self.keys, pan, req.psn).await?;
+        let txn_id = new_id("txn");
+        let Some(card) = card else {
+            let flags = vec![];
+            let row = TxnRow {
+                id: txn_id.clone(),
+                req,
+                card: None,
+                code: "14",
+                approved: 0,
+                captured: 0,
+                status: "declined",
+                auth_code: None,
+                original_id: None,
+                atc: None,
+                flags: &flags,
+                today: &today,
+                now,
+            };
+            Self::insert_txn(&mut w.tx, &row).await?;
+            let resp = AuthResponse {
+                response_code: "14".into(),
+                approved_amount: 0,
+                auth_code: None,
+                icc: vec![],
+                available: None,
+                transaction_id: Some(txn_id),
+                flags,
+                duplicate: false,
+            };
+            Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
+            w.commit().await?;
+            return Ok(resp);
+        };
+        let account = ledger::lock_account(&self.store, &mut w.tx, &card.account_id)
+            .await?
+            .ok_or(HostError::NotFound("account"))?;
+        let usage = Self::usage_today(&mut w.tx, &card.id, &today).await?;
+        let issuer_keys = self.keys.issuer(&card.key_ref);
+        let keys = DecisionKeys {
+            imk_ac: issuer_keys.map(|k| &k.imk_ac),
+            bdk: self.keys.bdk(),
+            pvk: self.keys.pvk(),
+        };
+        let d = decision::decide(&card, &account, req, pan, usage, &keys, now);
+
+        // Card state: ATC and PIN tries.
+        if let Some(atc) = d.new_atc {
+            sqlx::query("UPDATE cards SET last_atc = $1 WHERE id = $2")
+                .bind(atc)
+                .bind(&card.id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        match d.pin_tries {
+            PinTries::Unchanged => {}
+            PinTries::Reset => {
+                sqlx::query("UPDATE cards SET pin_tries = 0 WHERE id = $1")
+                    .bind(&card.id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            PinTries::Increment => {
+                sqlx::query("UPDATE cards SET pin_tries = pin_tries + 1 WHERE id = $1")
+                    .bind(&card.id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+        }
+
+        let approved = d.approved();
+        let auth_code = approved.then(random_auth_code);
+        let (status, captured) = match (approved, req.kind) {
+            (false, _) => ("declined", 0),
+            (true, RequestKind::Financial) => ("captured", d.approved_amount),
+            (true, _) => ("authorized", 0),
+        };
+        let atc = d.new_atc;
+        let row = TxnRow {
+            id: txn_id.clone(),
+            req,
+            card: Some(&card),
+            code: d.code,
+            approved: d.approved_amount,
+            captured,
+            status,
+            auth_code: auth_code.as_deref(),
+            original_id: None,
+            atc,
+            flags: &d.flags,
+            today: &today,
+            now,
+        };
+        Self::insert_txn(&mut w.tx, &row).await?;
+        let mut available = account.available();
+        if approved {
+            match req.kind {
+                RequestKind::Financial => {
+                    let settle = ledger::system_account(
+                        &mut w.tx,
+                        AccountKind::Settlement,
+                        "issuer",
+                        &account.currency,
+                        now,
+                    )
+                    .await?;
+                    ledger::post_entry(
+                        &mut w.tx,
+                        &[
+                            (account.id.as_str(), -d.approved_amount),
+                            (settle.as_str(), d.approved_amount),
+                        ],
+                        &account.currency,
+                        Some(&txn_id),
+                        "purchase",
+                        now,
+                    )
+                    .await?;
+                }
+                _ => {
+                    ledger::place_hold(
+                        &mut w.tx,
+                        &txn_id,
+                        &account.id,
+                        d.approved_amount,
+                        &account.currency,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            available -= d.approved_amount;
+        }
+
+        // Response ICC data: ARPC and queued scripts.
+        let mut icc = Vec::new();
+        if let Some(c) = &d.cryptogram {
+            if let Some(iad) = decision::issuer_authentication_data(c, d.code) {
+                icc.push(Tlv::primitive(0x91u32, iad));
+            }
+            let pending = cards::pending_scripts(&mut w.tx, &card.id).await?;
+            let smi = issuer_keys.and_then(|k| k.imk_smi.as_ref());
+            if let (false, Some(imk_smi)) = (pending.is_empty(), smi) {
+                if let Some(mk_smi) = decision::derive_mk_smi(c.cvn, imk_smi, pan, card.psn) {
+                    for s in pending {
+                        let (header, data) = s.script.command()?;
+                        let apdu = emv::script_command(
+                            c.cvn,
+                            mk_smi.as_bytes(),
+                            c.atc,
+                            &c.arqc,
+                            header,
+                            &data,
+                            4,
+                        )?;
+                        let script_id: [u8; 4] = Sha256::digest(s.id.as_bytes())
+                            .get(..4)
+                            .and_then(|b| b.try_into().ok())
+                            .unwrap_or([0; 4]);
+                        icc.push(Tlv::constructed(
+                            u32::from(s.template),
+                            vec![
+                                Tlv::primitive(0x9F18u32, script_id.to_vec()),
+                                Tlv::primitive(0x86u32, apdu),
+                            ],
+                        ));
+                        sqlx::query("UPDATE script_queue SET status = 'sent', sent_transaction_id = $1 WHERE id = $2")
+                            .bind(&txn_id)
+                            .bind(&s.id)
+                            .execute(&mut *w.tx)
+                            .await?;
+                    }
+                }
+            }
+        }
+        let resp = AuthResponse {
+            response_code: d.code.into(),
+            approved_amount: d.approved_amount,
+            auth_code,
+            icc: Tlv::encode_all(&icc),
+            available: Some(available),
+            transaction_id: Some(txn_id),
+            flags: d.flags.clone(),
+            duplicate: false,
+        };
+        Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
+        w.commit().await?;
+        Ok(resp)
+    }
+
+    async fn find_original(
+        &self,
+        conn: &mut AnyConnection,
+        req: &AuthRequest,
+    ) -> Result<Option<(String, String, i64, i64, String, Option<String>, String)>> {
+        let Some((stan, trans)) = &req.original else {
+            return Ok(None);
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT id, status, approved_amount, captured_amount, currency, account_id, kind FROM transactions \
+             WHERE acquirer = $1 AND terminal = $2 AND stan = $3 AND transmission = $4 \
+             AND kind IN ('authorization', 'financial', 'completion') ORDER BY created_at LIMIT 1{}",
+            self.store.for_update()
+        ));
+        let row = sqlx::query(sql)
+            .bind(&req.key.acquirer)
+            .bind(&req.key.terminal)
+            .bind(stan)
+            .bind(trans)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("status")?,
+                r.try_get("approved_amount")?,
+                r.try_get("captured_amount")?,
+                r.try_get("currency")?,
+                r.try_get("account_id")?,
+                r.try_get("kind")?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn simple(
+        code: &str,
+        amount: i64,
+        txn: Option<String>,
+        flags: Vec<String>,
+        available: Option<i64>,
+    ) -> AuthResponse {
+        AuthResponse {
+            response_code: code.into(),
+            approved_amount: amount,
+            auth_code: None,
+            icc: vec![],
+            available,
+            transaction_id: txn,
+            flags,
+            duplicate: false,
+        }
+    }
+
+    async fn completion(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+        let now = self.clock.now_ms();
+        let today = business_date(now);
+        let mut w = self.store.begin_write().await?;
+        let txn_id = new_id("txn");
+        let original = self.find_original(&mut w.tx, req).await?;
+        let resp = match original {
+            Some((orig_id, status, approved, _captured, currency, Some(account_id), _)) => {
+                let amount = if req.amount > 0 { req.amount } else { approved };
+                let (code, flags, moved): (&str, Vec<String>, i64) = match status.as_str() {
+                    "authorized" if amount <= approved && currency == req.currency => {
+                        ("00", vec![], amount)
+                    }
+                    "authorized" => ("13", vec![], 0),
+                    "captured" => ("00", vec!["already_captured".into()], 0),
+                    _ => ("12", vec![format!("original_{status}")], 0),
+                };
+                let account = ledger::lock_account(&self.store, &mut w.tx, &account_id)
+                    .await?
+                    .ok_or(HostError::NotFound("account"))?;
+                if moved > 0 {
+                    ledger::end_hold(&mut w.tx, &orig_id, true).await?;
+                    let settle = ledger::system_account(
+                        &mut w.tx,
+                        AccountKind::Settlement,
+                        "issuer",
+                        &currency,
+                        now,
+                    )
+                    .await?;
+                    ledger::post_entry(
+                        &mut w.tx,
+                        &[(account_id.as_str(), -moved), (settle.as_str(), moved)],
+                        &currency,
+                        Some(&orig_id),
+                        "capture",
+                        now,
+                    )
+                    .await?;
+                    sqlx::query(
+                        "UPDATE transactions SET status = 'captured', captured_amount = $1, captured_date = $2 WHERE id = $3",
+                    )
+                    .bind(moved)
+                    .bind(&today)
+                    .bind(&orig_id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                let row = TxnRow {
+                    id: txn_id.clone(),
+                    req,
+                    card: None,
+                    code,
+                    approved: moved,
+                    captured: 0,
+                    status: "done",
+                    auth_code: None,
+                    original_id: Some(&orig_id),
+                    atc: None,
+                    flags: &flags,
+                    today: &today,
+                    now,
+                };
+                Self::insert_txn(&mut w.tx, &row).await?;
+                let available = account.available() + if moved > 0 { approved - moved } else { 0 };
+                Self::simple(code, moved, Some(txn_id), flags, Some(available))
+            }
+            _ => {
+                // No authorization to capture: an offline-approved transaction (TC)
+                // reported by advice is posted as it stands.
+                let Some(pan) = req.pan.as_deref() else {
+                    let flags = vec!["original_not_found".to_string()];
+                    let row = TxnRow {
+                        id: txn_id.clone(),
+                        req,
+                        card: None,
+                        code: "12",
+                        approved: 0,
+                        captured: 0,
+                        status: "declined",
+                        auth_code: None,
+                        original_id: None,
+                        atc: None,
+                        flags: &flags,
+                        today: &today,
+                        now,
+                    };
+                    Self::insert_txn(&mut w.tx, &row).await?;
+                    let resp = Self::simple("12", 0, Some(txn_id), flags, None);
+                    Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
+                    w.commit().await?;
+                    return Ok(resp);
+                };
+                let card =
+                    cards::lock_card_by_pan(&self.store, &mut w.tx, &self.keys, pan, req.psn)
+                        .await?;
+                match card {
+                    Some(card) if req.amount > 0 => {
+                        let account =
+                            ledger::lock_account(&self.store, &mut w.tx, &card.account_id)
+                                .await?
+                                .ok_or(HostError::NotFound("account"))?;
+                        let ok = account.currency == req.currency;
+                        let code = if ok { "00" } else { "12" };
+                        let flags = vec!["offline_advice".to_string()];
+                        let row = TxnRow {
+                            id: txn_id.clone(),
+                            req,
+                            card: Some(&card),
+                            code,
+                            approved: if ok { req.amount } else { 0 },
+                            captured: if ok { req.amount } else { 0 },
+                            status: if ok { "captured" } else { "declined" },
+                            auth_code: None,
+                            original_id: None,
+                            atc: None,
+                            flags: &flags,
+                            today: &today,
+                            now,
+                        };
+                        Self::insert_txn(&mut w.tx, &row).await?;
+                        if ok {
+                            let settle = ledger::system_account(
+                                &mut w.tx,
+                                AccountKind::Settlement,
+                                "issuer",
+                                &account.currency,
+                                now,
+                            )
+                            .await?;
+                            ledger::post_entry(
+                                &mut w.tx,
+                                &[
+                                    (account.id.as_str(), -req.amount),
+                                    (settle.as_str(), req.amount),
+                                ],
+                                &account.currency,
+                                Some(&txn_id),
+                                "offline purchase",
+                                now,
+                            )
+                            .await?;
+                        }
+                        let avail = account.available() - if ok { req.amount } else { 0 };
+                        Self::simple(
+                            code,
+                            if ok { req.amount } else { 0 },
+                            Some(txn_id),
+                            flags,
+                            Some(avail),
+                        )
+                    }
+                    other => {
+                        let code = if other.is_none() { "14" } else { "13" };
+                        let row = TxnRow {
+                            id: txn_id.clone(),
+                            req,
+                            card: other.as_ref(),
+                            code,
+                            approved: 0,
+                            captured: 0,
+                            status: "declined",
+                            auth_code: None,
+                            original_id: None,
+                            atc: None,
+                            flags: &[],
+                            today: &today,
+                            now,
+                        };
+                        Self::insert_txn(&mut w.tx, &row).await?;
+                        Self::simple(code, 0, Some(txn_id), vec![], None)
+                    }
+                }
+            }
+        };
+        Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
+        w.commit().await?;
+        Ok(resp)
+    }
+
+    async fn reversal(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+        let now = self.clock.now_ms();
+        let today = business_date(now);
+        let mut w = self.store.begin_write().await?;
+        let txn_id = new_id("txn");
+        let original = self.find_original(&mut w.tx, req).await?;
+        let (code, flags, moved, orig_id, available): (
+            &str,
+            Vec<String>,
+            i64,
+            Option<String>,
+            Option<i64>,
+        ) = match original {
+            None => ("00", vec!["original_not_found".into()], 0, None, None),
+            Some((orig_id, status, _approved, captured, currency, account_id, _kind)) => {
+                let account = match &account_id {
+                    Some(a) => ledger::lock_account(&self.store, &mut w.tx, a).await?,
+                    None => None,
+                };
+                match (status.as_str(), account) {
+                    ("authorized", Some(account)) => {
+                        let released = ledger::end_hold(&mut w.tx, &orig_id, false)
+                            .await?
+                            .unwrap_or(0);
+                        sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
+                            .bind(&orig_id)
+                            .execute(&mut *w.tx)
+                            .await?;
+                        (
+                            "00",
+                            vec![],
+                            0,
+                            Some(orig_id),
+                            Some(account.available() + released),
+                        )
+                    }
+                    ("captured", Some(account)) if captured > 0 => {
+                        let settle = ledger::system_account(
+                            &mut w.tx,
+                            AccountKind::Settlement,
+                            "issuer",
+                            &currency,
+                            now,
+                        )
+                        .await?;
+                        ledger::post_entry(
+                            &mut w.tx,
+                            &[
+                                (account.id.as_str(), captured),
+                                (settle.as_str(), -captured),
+                            ],
+                            &currency,
+                            Some(&txn_id),
+                            "reversal",
+                            now,
+                        )
+                        .await?;
+                        sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
+                            .bind(&orig_id)
+                            .execute(&mut *w.tx)
+                            .await?;
+                        (
+                            "00",
+                            vec![],
+                            captured,
+                            Some(orig_id),
+                            Some(account.available() + captured),
+                        )
+                    }
+                    ("reversed", _) => (
+                        "00",
+                        vec!["already_reversed".into()],
+                        0,
+                        Some(orig_id),
+                        None,
+                    ),
+                    (other, _) => (
+                        "00",
+                        vec![format!("original_{other}")],
+                        0,
+                        Some(orig_id),
+                        None,
+                    ),
+                }
+            }
+        };
+        let row = TxnRow {
+            id: txn_id.clone(),
+            req,
+            card: None,
+            code,
+            approved: moved,
+            captured: -moved,
+            status: "done",
+            auth_code: None,
+            original_id: orig_id.as_deref(),
+            atc: None,
+            flags: &flags,
+            today: &today,
+            now,
+        };
+        Self::insert_txn(&mut w.tx, &row).await?;
+        if let Some(orig) = &orig_id {
+            // The reversal row inherits the original's merchant and account for clearing.
+            sqlx::query(
+                "UPDATE transactions SET merchant = (SELECT o.merchant FROM transactions o WHERE o.id = $1), \
+                 account_id = (SELECT o.account_id FROM transactions o WHERE o.id = $1), \
+                 card_id = (SELECT o.card_id FROM transactions o WHERE o.id = $1), \
+                 pan_masked = (SELECT o.pan_masked FROM transactions o WHERE o.id = $1), \
+                 currency = (SELECT o.currency FROM transactions o WHERE o.id = $1) WHERE id = $2",
+            )
+            .bind(orig)
+            .bind(&txn_id)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        let resp = Self::simple(code, moved, Some(txn_id), flags, available);
+        Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
+        w.commit().await?;
+        Ok(resp)
+    }
+
+    /// Searches transactions, newest first.
+    pub async fn transactions(&self, f: &TxnFilter) -> Result<Vec<Transaction>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TXN_COLS} FROM transactions WHERE ($1 = '' OR card_id = $1) AND ($2 = '' OR terminal = $2) \
+             AND ($3 = '' OR business_date = $3) AND ($4 = '' OR response_code = $4) \
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(f.card_id.clone().unwrap_or_default())
+            .bind(f.terminal.clone().unwrap_or_default())
+            .bind(f.date.clone().unwrap_or_default())
+            .bind(f.response_code.clone().unwrap_or_default())
+            .bind(f.limit.unwrap_or(100).clamp(1, 1000))
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter().map(txn_from_row).collect()
+    }
+}

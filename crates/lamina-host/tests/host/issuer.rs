@@ -1,0 +1,503 @@
+use lamina_host::cards::{self, CardStatus, ScriptKind};
+use lamina_host::issuer::RequestKind;
+use lamina_host::ledger;
+use lamina_host::store::Store;
+use lamina_tlv::{Tag, Tlv};
+
+use crate::both_backends;
+use crate::common::{NOW, fixture, fixture_with};
+
+async fn approve_hold_capture(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    let req = f.request(RequestKind::Authorization, 2_500);
+    let resp = f.issuer.authorize(req.clone()).await.unwrap();
+    assert_eq!(resp.response_code, "00", "{resp:?}");
+    assert_eq!(resp.approved_amount, 2_500);
+    assert_eq!(resp.auth_code.as_ref().unwrap().len(), 6);
+    assert_eq!(resp.available, Some(7_500));
+    // ARPC in tag 91: CCD is method 2, ARPC(4) || CSU(4).
+    let icc = Tlv::parse_all(&resp.icc).unwrap();
+    let iad = lamina_tlv::find_recursive(&icc, Tag::new(0x91))
+        .unwrap()
+        .value_bytes()
+        .unwrap();
+    assert_eq!(iad.len(), 8);
+    assert_eq!(&iad[4..], &[0x00, 0x83, 0x00, 0x00]);
+    let a = f.account().await;
+    assert_eq!(
+        (a.ledger_balance, a.held, a.available()),
+        (10_000, 2_500, 7_500)
+    );
+    assert_eq!(f.card().await.last_atc, 1);
+
+    // Completion for less than authorized: capture 2,000, release the hold.
+    let comp = f.follow_up(RequestKind::Completion, &req, 2_000);
+    let r = f.issuer.authorize(comp.clone()).await.unwrap();
+    assert_eq!(r.response_code, "00", "{r:?}");
+    let a = f.account().await;
+    assert_eq!((a.ledger_balance, a.held, a.available()), (8_000, 0, 8_000));
+    // The retransmitted completion posts nothing twice.
+    let r2 = f.issuer.authorize(comp).await.unwrap();
+    assert!(r2.duplicate);
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+    // A second completion (new STAN) for the same authorization moves nothing.
+    let comp2 = f.follow_up(RequestKind::Completion, &req, 2_000);
+    let r3 = f.issuer.authorize(comp2).await.unwrap();
+    assert_eq!(r3.flags, vec!["already_captured".to_string()]);
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+}
+both_backends!(approve_hold_capture_test, super::approve_hold_capture);
+
+async fn reversal_releases_hold_and_refunds(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    let auth = f.request(RequestKind::Authorization, 3_000);
+    assert_eq!(
+        f.issuer
+            .authorize(auth.clone())
+            .await
+            .unwrap()
+            .response_code,
+        "00"
+    );
+    assert_eq!(f.account().await.held, 3_000);
+    let rev = f.follow_up(RequestKind::Reversal, &auth, 3_000);
+    let r = f.issuer.authorize(rev.clone()).await.unwrap();
+    assert_eq!(r.response_code, "00");
+    let a = f.account().await;
+    assert_eq!((a.ledger_balance, a.held), (10_000, 0));
+    // Repeated reversal (0401 retransmission) changes nothing.
+    let mut again = rev.clone();
+    again.mti = "0401".into();
+    assert!(f.issuer.authorize(again).await.unwrap().duplicate);
+    // Completion of a reversed authorization is refused.
+    let comp = f.follow_up(RequestKind::Completion, &auth, 3_000);
+    assert_eq!(f.issuer.authorize(comp).await.unwrap().response_code, "12");
+    assert_eq!(f.account().await.ledger_balance, 10_000);
+
+    // Financial (0200) posts at once; its reversal refunds.
+    let fin = f.request(RequestKind::Financial, 1_500);
+    assert_eq!(
+        f.issuer.authorize(fin.clone()).await.unwrap().response_code,
+        "00"
+    );
+    assert_eq!(f.account().await.ledger_balance, 8_500);
+    let rev = f.follow_up(RequestKind::Reversal, &fin, 1_500);
+    assert_eq!(
+        f.issuer.authorize(rev).await.unwrap().approved_amount,
+        1_500
+    );
+    assert_eq!(f.account().await.ledger_balance, 10_000);
+    // Reversal of something unknown is acknowledged and flagged.
+    let mut ghost = f.follow_up(RequestKind::Reversal, &fin, 1);
+    ghost.original = Some(("999999".into(), "1125100000".into()));
+    let r = f.issuer.authorize(ghost).await.unwrap();
+    assert_eq!(r.flags, vec!["original_not_found".to_string()]);
+}
+both_backends!(reversal_test, super::reversal_releases_hold_and_refunds);
+
+async fn idempotency(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    let req = f.request(RequestKind::Financial, 1_000);
+    let first = f.issuer.authorize(req.clone()).await.unwrap();
+    let mut repeat = req.clone();
+    repeat.mti = "0201".into();
+    let second = f.issuer.authorize(repeat).await.unwrap();
+    assert!(second.duplicate);
+    assert_eq!(second.transaction_id, first.transaction_id);
+    assert_eq!(second.auth_code, first.auth_code);
+    assert_eq!(second.icc, first.icc);
+    assert_eq!(f.account().await.ledger_balance, 9_000);
+    // Same key, different amount: 94, nothing posted.
+    let mut other = req.clone();
+    other.amount = 5;
+    assert_eq!(f.issuer.authorize(other).await.unwrap().response_code, "94");
+    // Concurrent retransmissions: exactly one posts.
+    let req = f.request(RequestKind::Financial, 700);
+    let mut handles = vec![];
+    for _ in 0..6 {
+        let issuer = f.issuer.clone();
+        let r = req.clone();
+        handles.push(tokio::spawn(
+            async move { issuer.authorize(r).await.unwrap() },
+        ));
+    }
+    let mut originals = 0;
+    for h in handles {
+        let r = h.await.unwrap();
+        assert_eq!(r.response_code, "00");
+        originals += usize::from(!r.duplicate);
+    }
+    assert_eq!(originals, 1);
+    assert_eq!(f.account().await.ledger_balance, 8_300);
+}
+both_backends!(idempotency_test, super::idempotency);
+
+async fn declines(store: Store) {
+    let mut f = fixture_with(
+        store.clone(),
+        5_000,
+        4_000,
+        3,
+        lamina_crypto::emv::Cvn::EmvCcd,
+    )
+    .await;
+    // 51 insufficient funds, then a partial approval (10) when allowed.
+    let r = f.go(RequestKind::Authorization, 6_000).await;
+    assert_eq!(
+        r.response_code, "61",
+        "daily amount limit 4,000 comes first"
+    );
+    let r = f.go(RequestKind::Authorization, 0).await;
+    assert_eq!(r.response_code, "13");
+    let mut req = f.request(RequestKind::Authorization, 1_000);
+    req.currency = "840".into();
+    assert_eq!(f.issuer.authorize(req).await.unwrap().response_code, "12");
+    let mut req = f.request(RequestKind::Authorization, 1_000);
+    req.processing_code = "200000".into();
+    assert_eq!(f.issuer.authorize(req).await.unwrap().response_code, "57");
+    let mut req = f.request(RequestKind::Authorization, 1_000);
+    req.processing_code = "990000".into();
+    assert_eq!(f.issuer.authorize(req).await.unwrap().response_code, "12");
+    // Bad ARQC: 05.
+    let mut req = f.request(RequestKind::Authorization, 1_000);
+    req.amount = 1_001; // the cryptogram covered 1,000 in 9F02, but flip a byte instead:
+    req.amount = 1_000;
+    let last = req.icc.len() - 1;
+    req.icc[last] ^= 0x01;
+    let r = f.issuer.authorize(req).await.unwrap();
+    assert_eq!(
+        (r.response_code.as_str(), r.flags.clone()),
+        ("05", vec!["arqc_failed".to_string()])
+    );
+    // Replay: an ATC not above the last seen one.
+    assert_eq!(
+        f.go(RequestKind::Authorization, 100).await.response_code,
+        "00"
+    );
+    let seen = f.card().await.last_atc;
+    let icc = f
+        .sim
+        .field55_with_atc(
+            100,
+            978,
+            [0x26, 0x11, 0x25],
+            [9, 9, 9, 9],
+            u16::try_from(seen).unwrap(),
+        )
+        .unwrap();
+    let req = f.request_with_icc(RequestKind::Authorization, 100, icc);
+    let r = f.issuer.authorize(req).await.unwrap();
+    assert_eq!(
+        (r.response_code.as_str(), r.flags.clone()),
+        ("59", vec!["atc_replay".to_string()])
+    );
+    // A large ATC jump is approved but flagged.
+    f.sim.atc += 500;
+    let r = f.go(RequestKind::Authorization, 100).await;
+    assert_eq!(r.response_code, "00");
+    assert!(r.flags.contains(&"atc_jump".to_string()));
+    // Count limit 3: two approvals so far, the third is fine, the fourth is 65.
+    assert_eq!(
+        f.go(RequestKind::Authorization, 100).await.response_code,
+        "00"
+    );
+    assert_eq!(
+        f.go(RequestKind::Authorization, 100).await.response_code,
+        "65"
+    );
+    // Next day: limits reset; 51 then partial approval.
+    f.clock.advance(86_400_000);
+    sqlx::query("UPDATE accounts SET daily_amount_limit = 0 WHERE id = $1")
+        .bind(&f.account.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let r = f.go(RequestKind::Authorization, 3_900).await;
+    assert_eq!(r.response_code, "00");
+    assert_eq!(
+        f.account().await.available(),
+        800,
+        "5,000 - 3 x 100 held yesterday - 3,900"
+    );
+    let mut req = f.request(RequestKind::Authorization, 2_000);
+    assert_eq!(
+        f.issuer.authorize(req.clone()).await.unwrap().response_code,
+        "51"
+    );
+    req = f.request(RequestKind::Authorization, 2_000);
+    req.partial_allowed = true;
+    let r = f.issuer.authorize(req).await.unwrap();
+    assert_eq!((r.response_code.as_str(), r.approved_amount), ("10", 800));
+    assert_eq!(f.account().await.available(), 0);
+    // Unknown card: 14.
+    let mut req = f.request(RequestKind::Authorization, 100);
+    req.pan = Some("4111111111111111".into());
+    req.psn = None;
+    assert_eq!(f.issuer.authorize(req).await.unwrap().response_code, "14");
+    // Expiry mismatch with DE 14.
+    let mut req = f.request(RequestKind::Authorization, 100);
+    req.expiry = Some("2901".into());
+    assert_eq!(f.issuer.authorize(req).await.unwrap().response_code, "05");
+}
+both_backends!(declines_test, super::declines);
+
+async fn card_status_and_expiry(store: Store) {
+    let mut f = fixture(store.clone(), 5_000).await;
+    for (status, code) in [
+        (CardStatus::Lost, "41"),
+        (CardStatus::Stolen, "43"),
+        (CardStatus::Blocked, "62"),
+        (CardStatus::Expired, "54"),
+        (CardStatus::Active, "00"),
+    ] {
+        cards::set_status(&store, &f.card.id, status).await.unwrap();
+        let r = f.go(RequestKind::Authorization, 100).await;
+        assert_eq!(r.response_code, code, "{status:?}");
+    }
+    // Expiry 2812: January 2029 is past it.
+    f.clock.set(NOW + 800 * 86_400_000);
+    let r = f.go(RequestKind::Authorization, 100).await;
+    assert_eq!(r.response_code, "54");
+}
+both_backends!(card_status_test, super::card_status_and_expiry);
+
+async fn scripts_delivered_once(store: Store) {
+    let mut f = fixture(store.clone(), 5_000).await;
+    cards::queue_script(&store, &f.card.id, &ScriptKind::BlockApplication, NOW)
+        .await
+        .unwrap();
+    cards::queue_script(
+        &store,
+        &f.card.id,
+        &ScriptKind::UpdateLimit {
+            tag: "9F14".into(),
+            value: "05".into(),
+        },
+        NOW,
+    )
+    .await
+    .unwrap();
+    let r = f.go(RequestKind::Authorization, 100).await;
+    let icc = Tlv::parse_all(&r.icc).unwrap();
+    let t71 = icc.iter().find(|t| t.tag == Tag::new(0x71)).expect("71");
+    let cmd = lamina_tlv::find_recursive(t71.children(), Tag::new(0x86))
+        .unwrap()
+        .value_bytes()
+        .unwrap();
+    assert_eq!(
+        &cmd[..5],
+        &[0x84, 0x1E, 0x00, 0x00, 0x04],
+        "APPLICATION BLOCK with a 4-byte MAC"
+    );
+    let t72 = icc.iter().find(|t| t.tag == Tag::new(0x72)).expect("72");
+    let cmd = lamina_tlv::find_recursive(t72.children(), Tag::new(0x86))
+        .unwrap()
+        .value_bytes()
+        .unwrap();
+    assert_eq!(&cmd[..6], &[0x04, 0xDA, 0x9F, 0x14, 0x05, 0x05]);
+    // Not sent twice.
+    let r = f.go(RequestKind::Authorization, 100).await;
+    let icc = Tlv::parse_all(&r.icc).unwrap();
+    assert_eq!(icc.len(), 1, "only tag 91");
+    assert!(
+        cards::scripts_of(&store, &f.card.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.status == "sent")
+    );
+}
+both_backends!(scripts_test, super::scripts_delivered_once);
+
+async fn visa_cvn10_method1(store: Store) {
+    let mut f = fixture_with(store.clone(), 5_000, 0, 0, lamina_crypto::emv::Cvn::Visa10).await;
+    let r = f.go(RequestKind::Authorization, 100).await;
+    assert_eq!(r.response_code, "00", "{r:?}");
+    let icc = Tlv::parse_all(&r.icc).unwrap();
+    let iad = lamina_tlv::find_recursive(&icc, Tag::new(0x91))
+        .unwrap()
+        .value_bytes()
+        .unwrap();
+    assert_eq!(iad.len(), 10);
+    assert_eq!(&iad[8..], b"00");
+    // The card side verifies the ARPC.
+    let req_icc = f
+        .sim
+        .field55_with_atc(100, 978, [0x26, 0x11, 0x25], [1, 2, 3, 4], 1)
+        .unwrap();
+    let tl = Tlv::parse_all(&req_icc).unwrap();
+    let arqc: [u8; 8] = lamina_tlv::find_recursive(&tl, Tag::new(0x9F26))
+        .unwrap()
+        .value_bytes()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    lamina_crypto::emv::verify_arpc(
+        lamina_crypto::emv::Cvn::Visa10,
+        f.sim.mk_ac.as_bytes(),
+        1,
+        [1, 2, 3, 4],
+        &arqc,
+        lamina_crypto::emv::ArpcResponse::Method1 { arc: *b"00" },
+        &iad[..8],
+    )
+    .unwrap();
+    let _ = ledger::check_ledger(&store).await.unwrap();
+}
+both_backends!(visa_cvn10_test, super::visa_cvn10_method1);
+
+async fn online_pin(store: Store) {
+    use lamina_crypto::dukpt::tdes::{Ksn, Originator, derive_ipek, encrypt_pin_block};
+    use lamina_crypto::pin::{Pan, Pin, encode_iso0};
+    use lamina_crypto::sym::SecretKey;
+    let mut f = fixture(store.clone(), 5_000).await;
+    let bdk = SecretKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+    let ksn0 = Ksn::from_hex("FFFF9876543210E00000").unwrap();
+    let mut pinpad = Originator::new(&derive_ipek(&bdk, &ksn0).unwrap(), &ksn0).unwrap();
+    let pan = Pan::new("5413330089600010").unwrap();
+    let mut pin_req = |f: &mut crate::common::Fixture, pin: &str| {
+        let (ksn, key) = pinpad.next_transaction().unwrap();
+        let block = encrypt_pin_block(&key, &encode_iso0(&Pin::new(pin).unwrap(), &pan)).unwrap();
+        let mut r = f.request(RequestKind::Authorization, 100);
+        r.pin = Some(lamina_host::issuer::PinData {
+            block,
+            ksn: ksn.as_bytes().to_vec(),
+        });
+        r
+    };
+    let r = {
+        let r = pin_req(&mut f, "1234");
+        f.issuer.authorize(r).await.unwrap()
+    };
+    assert_eq!(r.response_code, "00");
+    let r = {
+        let r = pin_req(&mut f, "9999");
+        f.issuer.authorize(r).await.unwrap()
+    };
+    assert_eq!(r.response_code, "55");
+    assert_eq!(f.card().await.pin_tries, 1);
+    // A correct PIN resets the counter.
+    assert_eq!(
+        {
+            let r = pin_req(&mut f, "1234");
+            f.issuer.authorize(r).await.unwrap()
+        }
+        .response_code,
+        "00"
+    );
+    assert_eq!(f.card().await.pin_tries, 0);
+    assert_eq!(
+        {
+            let r = pin_req(&mut f, "0000");
+            f.issuer.authorize(r).await.unwrap()
+        }
+        .response_code,
+        "55"
+    );
+    assert_eq!(
+        {
+            let r = pin_req(&mut f, "0000");
+            f.issuer.authorize(r).await.unwrap()
+        }
+        .response_code,
+        "55"
+    );
+    // Third wrong PIN reaches the limit: 75; then even the right PIN is refused.
+    assert_eq!(
+        {
+            let r = pin_req(&mut f, "0000");
+            f.issuer.authorize(r).await.unwrap()
+        }
+        .response_code,
+        "75"
+    );
+    assert_eq!(
+        {
+            let r = pin_req(&mut f, "1234");
+            f.issuer.authorize(r).await.unwrap()
+        }
+        .response_code,
+        "75"
+    );
+    cards::reset_pin_tries(&store, &f.card.id).await.unwrap();
+    assert_eq!(
+        {
+            let r = pin_req(&mut f, "1234");
+            f.issuer.authorize(r).await.unwrap()
+        }
+        .response_code,
+        "00"
+    );
+}
+both_backends!(online_pin_test, super::online_pin);
+
+/// Two independent pools on one database (as two host processes would have) race to
+/// spend the same account: exactly balance / amount requests are approved.
+async fn no_double_spend(store: Store, url: String) {
+    let f = fixture(store.clone(), 1_000).await;
+    let other = Store::connect(&url).await.unwrap();
+    let issuer2 =
+        lamina_host::issuer::Issuer::new(other, f.issuer.keys().clone(), f.issuer.clock().clone());
+    let mut handles = vec![];
+    for i in 0..40u32 {
+        let issuer = if i % 2 == 0 {
+            f.issuer.clone()
+        } else {
+            issuer2.clone()
+        };
+        let mut req = {
+            let mut g = crate::common::Fixture {
+                stan: 1000 + i,
+                ..clone_fixture(&f)
+            };
+            g.request_with_icc(RequestKind::Financial, 100, vec![])
+        };
+        req.key.terminal = format!("T{:07}", i % 4);
+        handles.push(tokio::spawn(
+            async move { issuer.authorize(req).await.unwrap() },
+        ));
+    }
+    let mut approved = 0;
+    for h in handles {
+        let r = h.await.unwrap();
+        match r.response_code.as_str() {
+            "00" => approved += 1,
+            "51" => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(approved, 10);
+    let a = f.account().await;
+    assert_eq!((a.ledger_balance, a.available()), (0, 0));
+}
+
+fn clone_fixture(f: &crate::common::Fixture) -> crate::common::Fixture {
+    crate::common::Fixture {
+        issuer: f.issuer.clone(),
+        clock: f.clock.clone(),
+        account: f.account.clone(),
+        card: f.card.clone(),
+        sim: f.sim.clone(),
+        stan: f.stan,
+    }
+}
+
+mod double_spend {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("host.db").display());
+        let store = lamina_host::store::Store::connect(&url).await.unwrap();
+        super::no_double_spend(store.clone(), url).await;
+        crate::common::assert_ledger_ok(&store).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(url) = crate::pg::fresh_database("double_spend").await else {
+            return;
+        };
+        let store = lamina_host::store::Store::connect(&url).await.unwrap();
+        super::no_double_spend(store.clone(), url).await;
+        crate::common::assert_ledger_ok(&store).await;
+    }
+}

@@ -49,23 +49,25 @@ pub struct TraceEntry {
 
 /// Command names for the trace (Book 3 §6.5, ISO/IEC 7816-4).
 pub fn command_name(cla: u8, ins: u8) -> &'static str {
-    match (cla & 0xF0, ins) {
-        (0x00, 0xA4) => "SELECT",
-        (0x00, 0xB2) => "READ RECORD",
-        (0x80, 0xA8) => "GET PROCESSING OPTIONS",
-        (0x80, 0xCA) => "GET DATA",
-        (0x00, 0x20) => "VERIFY",
-        (0x00, 0x84) => "GET CHALLENGE",
-        (0x00, 0x88) => "INTERNAL AUTHENTICATE",
-        (0x80, 0xAE) => "GENERATE AC",
-        (0x00, 0x82) => "EXTERNAL AUTHENTICATE",
-        (0x00, 0xC0) => "GET RESPONSE",
-        (0x84, 0x1E) => "APPLICATION BLOCK",
-        (0x84, 0x18) => "APPLICATION UNBLOCK",
-        (0x84, 0x16) => "CARD BLOCK",
-        (0x84, 0x24) => "PIN CHANGE/UNBLOCK",
-        (0x84, 0xDA) | (0x04, 0xDA) => "PUT DATA",
-        (0x84, 0xDC) | (0x04, 0xDC) => "UPDATE RECORD",
+    // Secure messaging classes '84' / '04' carry the issuer script commands.
+    let sm = cla & 0x0C == 0x04;
+    match (cla & 0xF0, ins, sm) {
+        (0x00, 0xA4, false) => "SELECT",
+        (0x00, 0xB2, false) => "READ RECORD",
+        (0x80, 0xA8, false) => "GET PROCESSING OPTIONS",
+        (0x80, 0xCA, false) => "GET DATA",
+        (0x00, 0x20, false) => "VERIFY",
+        (0x00, 0x84, false) => "GET CHALLENGE",
+        (0x00, 0x88, false) => "INTERNAL AUTHENTICATE",
+        (0x80, 0xAE, false) => "GENERATE AC",
+        (0x00, 0x82, false) => "EXTERNAL AUTHENTICATE",
+        (0x00, 0xC0, false) => "GET RESPONSE",
+        (0x80, 0x1E, true) => "APPLICATION BLOCK",
+        (0x80, 0x18, true) => "APPLICATION UNBLOCK",
+        (0x80, 0x16, true) => "CARD BLOCK",
+        (0x80, 0x24, true) => "PIN CHANGE/UNBLOCK",
+        (_, 0xDA, true) => "PUT DATA",
+        (_, 0xDC, true) => "UPDATE RECORD",
         _ => "COMMAND",
     }
 }

@@ -443,8 +443,13 @@ impl AcquirerLink for HostDouble {
             .pin
             .as_ref()
             .map(|p| self.check_pin(p, &request.pan));
+        // Expired card (Book 3 Annex A 5F24 against the transaction date 9A).
+        let today = icc.get(&0x9A).cloned().unwrap_or_default();
+        let expired = today.len() == 3 && request.expiry.as_slice() < today.as_slice();
         let response_code = if !arqc_ok || self.decline {
             *b"05"
+        } else if expired {
+            *b"54"
         } else if pin_ok == Some(false) {
             *b"55"
         } else {

@@ -1,6 +1,6 @@
 //! Test support: Lamina EMV applet cards (lamina-applets) personalized with the
 //! test PKI for SDA/DDA/CDA, the shipped retail configuration, and a `pay` helper.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 
@@ -142,10 +142,6 @@ pub fn personalization(spec: &CardSpec) -> EmvPersonalization {
         let extra = spec.extra.clone();
         edit_record(r, |c| c.extend(extra));
     }
-    for r in &mut p.records {
-        let omit = spec.omit.clone();
-        edit_record(r, |c| c.retain(|t| !omit.contains(&t.tag.number())));
-    }
     if spec.oda != Oda::None {
         let pki = pki();
         p.afl = h("08010100 10010202 18010200");
@@ -196,6 +192,10 @@ pub fn personalization(spec: &CardSpec) -> EmvPersonalization {
                 .unwrap();
             edit_record(r, |c| set(c, 0x5F28, h("0251")));
         }
+    }
+    for r in &mut p.records {
+        let omit = spec.omit.clone();
+        edit_record(r, |c| c.retain(|t| !omit.contains(&t.tag.number())));
     }
     p
 }

@@ -1,5 +1,7 @@
 //! Integration tests of the personalization bureau.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -436,5 +438,74 @@ fn profile_errors_name_the_field() {
     match Profile::from_toml(&t.replace("psn = 1 ", "psn_typo = 1 ")) {
         Err(PersoError::ProfileSyntax(m)) => assert!(m.contains("psn_typo"), "{m}"),
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn card_face_svg_and_png() {
+    let out = issue("debit.toml", 51, &CardRequest::default());
+    let svg = lamina_perso::face::svg(&out.face);
+    let pan = out.card.pan().unwrap();
+    assert!(svg.contains(&lamina_perso::face::group_pan(&pan)));
+    assert!(svg.contains(&out.face.expiry));
+    assert!(svg.contains("viewBox=\"0 0 856 540\""));
+    let png = lamina_perso::face::png(&out.face).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR width/height
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 856);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 540);
+    // the FaceData Debug is masked
+    assert!(!format!("{:?}", out.face).contains(&pan));
+}
+
+#[test]
+fn show_masks_pan_and_shows_only_kcvs() {
+    let out = issue("debit.toml", 61, &CardRequest::default());
+    let v = lamina_perso::show::card_view(&out.card).unwrap();
+    let text = v.to_text();
+    let json = serde_json::to_string(&v).unwrap();
+    let pan = out.card.pan().unwrap();
+    let mk = hex::encode_upper(out.card.emv().unwrap().keys.mk_ac.expose());
+    for s in [&text, &json] {
+        assert!(!s.contains(&pan), "PAN leaked");
+        assert!(!s.contains(&mk), "key leaked");
+        assert!(s.contains(&util::mask_pan(&pan)));
+    }
+    let kcv = hex::encode_upper(lamina_crypto::sym::kcv_tdes(out.card.emv().unwrap().keys.mk_ac.expose()).unwrap());
+    assert!(text.contains(&kcv));
+    assert!(text.contains("Cardholder Name") || text.contains("5F20"));
+}
+
+#[test]
+fn batch_is_parallel_reproducible_and_unique() {
+    let p = profile("credit.toml");
+    let run = |dir: &std::path::Path| {
+        let opts = lamina_perso::batch::BatchOptions {
+            count: 6,
+            seed: Some(77),
+            out_dir: dir.to_path_buf(),
+            today: today(),
+            faces: false,
+        };
+        lamina_perso::batch::issue_batch(issuer(), &p, &opts, &|_| {}).unwrap()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sa = run(a.path());
+    let sb = run(b.path());
+    assert_eq!(sa.card_ids, sb.card_ids);
+    let recs = lamina_perso::manifest::read_manifest(&sa.manifest).unwrap();
+    assert_eq!(recs.len(), 6);
+    let mut tokens: Vec<_> = recs.iter().map(|r| r.pan_token.clone()).collect();
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 6, "PANs unique within a batch");
+    for id in &sa.card_ids {
+        let f = format!("cards/{id}.img");
+        assert_eq!(std::fs::read(a.path().join(&f)).unwrap(), std::fs::read(b.path().join(&f)).unwrap());
+        assert!(a.path().join(format!("pin-mailers/{id}.txt")).exists());
+        // the script in the batch replays to the image
+        let script = std::fs::read_to_string(a.path().join(format!("scripts/{id}.apdu"))).unwrap();
+        let card = storedata::replay(&storedata::parse_script(&script).unwrap()).unwrap();
+        assert_eq!(image::encode(&card).unwrap(), std::fs::read(a.path().join(&f)).unwrap());
     }
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::panic)]
 //! Scenario tests (issue 6 "Done when"): the kernel against Lamina's EMV applet
 //! (lamina-applets) on the in-process card emulator, with the shipped retail
 //! configuration and a host double whose cryptography is real (ARQC verified from

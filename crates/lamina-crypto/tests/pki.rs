@@ -371,6 +371,7 @@ fn test_card_cda_kat() {
     assert_eq!(dynamic.cid, cid);
     assert_eq!(dynamic.application_cryptogram.to_vec(), r.hex("ac"));
     assert_eq!(dynamic.transaction_data_hash_code.to_vec(), r.hex("tdhc"));
+    assert!(dynamic.additional_data.is_empty());
 
     // the signature hash over Table 22 data ‖ UN verifies in full
     let dd = rec
@@ -531,6 +532,7 @@ fn chain(ca_bits: usize, ca_e: u64, iss_bits: usize, iss_e: u64, icc_bits: usize
         cid: 0x40,
         application_cryptogram: [9, 8, 7, 6, 5, 4, 3, 2],
         transaction_data_hash_code: pki::transaction_data_hash_code(&tx),
+        additional_data: Vec::new(),
     };
     let un = [0xDE, 0xAD, 0xBE, 0xEF];
     let sdad = pki::sign_cda(icc, &mut g, &cda, &un).expect("cda sign");
@@ -974,6 +976,7 @@ fn dda_and_cda_tamper() {
         cid: 0x80,
         application_cryptogram: [0xAC; 8],
         transaction_data_hash_code: pki::transaction_data_hash_code(&tx),
+        additional_data: Vec::new(),
     };
     let un = [1, 2, 3, 4];
     let sdad = pki::sign_cda(f.icc, &mut g, &cda, &un).expect("sign");
@@ -1004,6 +1007,15 @@ fn dda_and_cda_tamper() {
         pki::verify_cda(pk, &sdad, &un, 0x80, &tx3),
         Err(PkiError::TransactionDataHash)
     );
+    // fields after the TDHC (contactless kernels) are signed and returned
+    let ext = CdaDynamicData {
+        additional_data: vec![0xDF, 0x81, 0x01, 0x02, 0xAA, 0xBB],
+        ..cda.clone()
+    };
+    let sdad = pki::sign_cda(f.icc, &mut g, &ext, &un).expect("sign");
+    assert_eq!(pki::verify_cda(pk, &sdad, &un, 0x80, &tx), Ok(ext.clone()));
+    let short = &ext.to_bytes().expect("bytes")[..1 + 8 + 1 + 8 + 19];
+    assert!(CdaDynamicData::parse(short).is_err());
     // a DDA signature is not a CDA signature
     let dda_sig = pki::sign_dynamic_data(f.icc, &mut g, &dd, &un).expect("sign");
     assert!(matches!(

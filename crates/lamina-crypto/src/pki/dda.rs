@@ -232,6 +232,9 @@ pub struct CdaDynamicData {
     pub application_cryptogram: [u8; 8],
     /// Transaction Data Hash Code.
     pub transaction_data_hash_code: [u8; HASH_LEN],
+    /// Signed data after the Transaction Data Hash Code: empty in Book 2 CDA;
+    /// contactless kernels append fields here (e.g. EMV Book C-2 DS summaries).
+    pub additional_data: Vec<u8>,
 }
 
 impl CdaDynamicData {
@@ -241,10 +244,12 @@ impl CdaDynamicData {
         out.push(self.cid);
         out.extend_from_slice(&self.application_cryptogram);
         out.extend_from_slice(&self.transaction_data_hash_code);
+        out.extend_from_slice(&self.additional_data);
         Ok(out)
     }
 
-    /// Parses Table 19 ICC Dynamic Data (trailing bytes after the TDHC are rejected).
+    /// Parses Table 19 ICC Dynamic Data; bytes after the TDHC go to
+    /// [`additional_data`](Self::additional_data).
     pub fn parse(bytes: &[u8]) -> Result<Self, PkiError> {
         let bad = |reason| PkiError::Invalid {
             what: "CDA ICC dynamic data",
@@ -255,17 +260,19 @@ impl CdaDynamicData {
         if !(2..=8).contains(&len) {
             return Err(bad("ICC dynamic number length not 2..=8"));
         }
-        if rest.len() != len + 1 + 8 + HASH_LEN {
-            return Err(bad("wrong length"));
+        if rest.len() < len + 1 + 8 + HASH_LEN {
+            return Err(bad("too short"));
         }
         let (number, rest) = rest.split_at(len);
         let (&cid, rest) = rest.split_first().ok_or(bad("truncated"))?;
-        let (ac, tdhc) = rest.split_at(8);
+        let (ac, rest) = rest.split_at(8);
+        let (tdhc, additional) = rest.split_at(HASH_LEN);
         Ok(Self {
             icc_dynamic_number: number.to_vec(),
             cid,
             application_cryptogram: ac.try_into().map_err(|_| bad("truncated"))?,
             transaction_data_hash_code: tdhc.try_into().map_err(|_| bad("truncated"))?,
+            additional_data: additional.to_vec(),
         })
     }
 }

@@ -7,11 +7,16 @@
 //! See `docs/host.md` for the design and the ISO 8583 usage.
 
 pub mod cards;
+pub mod client;
 pub mod clock;
 pub mod error;
+pub mod iso;
 pub mod issuer;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
+pub mod server;
+pub mod settle;
 pub mod sim;
 pub mod store;
 

@@ -10,3 +10,7 @@ mod issuer;
 mod ledger;
 #[path = "host/pg.rs"]
 mod pg;
+#[path = "host/server.rs"]
+mod server;
+#[path = "host/settle.rs"]
+mod settle;

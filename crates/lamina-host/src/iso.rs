@@ -1,0 +1,195 @@
+//! ISO 8583 ⇄ issuer: turns a decoded request [`Message`] into an [`AuthRequest`], calls
+//! the [`Issuer`], and builds the response message (docs/iso8583.md §6 field matrix;
+//! Lamina conventions in docs/host.md).
+//!
+//! | request | issuer call | response |
+//! |---|---|---|
+//! | 0100/0101 | authorization (hold) | 0110 |
+//! | 0200/0201 | financial (post) | 0210 |
+//! | 0120/0121, 0220/0221 | completion (capture, or offline advice) | 0130, 0230 |
+//! | 0400/0401, 0420/0421 | reversal | 0410, 0430 |
+//! | 0500 | terminal batch reconciliation ([`crate::settle::reconcile`]) | 0510 |
+//! | 0800 | sign-on / echo / sign-off (DE 70) | 0810 |
+//!
+//! A request missing a mandatory element, or with one that does not parse (amount,
+//! currency, DE 90), is answered with `30` (format error). Internal failures answer `96`;
+//! the server answers `91` when the issuer does not respond in time.
+
+use lamina_iso8583::{Message, MessageClass, Mti};
+
+use crate::error::Result;
+use crate::issuer::{AuthRequest, AuthResponse, Issuer, PinData, RequestKind, TxnKey};
+
+/// Elements echoed from request to response (docs/iso8583.md §6.1 `E`).
+pub const ECHO: [u8; 12] = [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90];
+
+/// Why a request cannot be mapped: answered with code 30.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("format error: {0}")]
+pub struct FormatError(pub &'static str);
+
+fn text(msg: &Message, n: u8) -> Option<String> {
+    msg.get_str(n).map(str::to_owned)
+}
+
+/// Parses a numeric amount element.
+fn amount(msg: &Message, n: u8) -> Result<i64, FormatError> {
+    match msg.get_str(n) {
+        None => Ok(0),
+        Some(s) => s.parse::<i64>().map_err(|_| FormatError("amount")),
+    }
+}
+
+/// PAN from DE 2, else from DE 35 (track 2 up to the separator).
+fn pan_of(msg: &Message) -> Option<String> {
+    text(msg, 2).or_else(|| {
+        msg.get_str(35)
+            .and_then(|t| t.split(['=', 'D', 'd']).next())
+            .map(str::to_owned)
+    })
+}
+
+/// Maps a request message to an issuer request.
+pub fn to_request(msg: &Message) -> Result<AuthRequest, FormatError> {
+    let kind = match msg.mti.original().as_str() {
+        "0100" => RequestKind::Authorization,
+        "0200" => RequestKind::Financial,
+        "0120" | "0220" => RequestKind::Completion,
+        "0400" | "0420" => RequestKind::Reversal,
+        _ => return Err(FormatError("message type")),
+    };
+    let need = |n: u8, what: &'static str| text(msg, n).ok_or(FormatError(what));
+    let key = TxnKey {
+        acquirer: text(msg, 32).unwrap_or_default(),
+        terminal: need(41, "DE 41 terminal id")?,
+        stan: need(11, "DE 11 STAN")?,
+        transmission: need(7, "DE 7 transmission time")?,
+    };
+    let currency = need(49, "DE 49 currency")?;
+    let original = match msg.original_data() {
+        Some(Ok(od)) => Some((od.stan, od.transmission)),
+        Some(Err(_)) => return Err(FormatError("DE 90")),
+        None => None,
+    };
+    if kind == RequestKind::Reversal && original.is_none() {
+        return Err(FormatError("DE 90 original data"));
+    }
+    let psn = match msg.get_str(23) {
+        Some(s) => Some(s.parse::<u8>().map_err(|_| FormatError("DE 23"))?),
+        None => None,
+    };
+    let pin = match (msg.get_bytes(52), msg.get_bytes(53)) {
+        (Some(b), Some(k)) => Some(PinData {
+            block: b.try_into().map_err(|_| FormatError("DE 52"))?,
+            ksn: k.to_vec(),
+        }),
+        (None, None) => None,
+        _ => return Err(FormatError("DE 52 without DE 53")),
+    };
+    let pan = pan_of(msg);
+    if matches!(kind, RequestKind::Authorization | RequestKind::Financial) && pan.is_none() {
+        return Err(FormatError("DE 2 PAN"));
+    }
+    Ok(AuthRequest {
+        kind,
+        mti: msg.mti.as_str().to_owned(),
+        key,
+        merchant: text(msg, 42).unwrap_or_default(),
+        rrn: text(msg, 37).unwrap_or_default(),
+        pan,
+        psn,
+        expiry: text(msg, 14),
+        processing_code: text(msg, 3).unwrap_or_else(|| "000000".into()),
+        amount: amount(msg, 4)?,
+        currency,
+        icc: msg.get_bytes(55).map(<[u8]>::to_vec).unwrap_or_default(),
+        pin,
+        partial_allowed: msg
+            .get_str(60)
+            .is_some_and(|s| s.to_ascii_lowercase().contains("partial")),
+        original,
+    })
+}
+
+/// The response message for `msg` carrying `resp`.
+pub fn to_response(msg: &Message, resp: &AuthResponse) -> Option<Message> {
+    let mut out = msg.response_skeleton(&ECHO)?;
+    out.set(39, resp.response_code.as_str());
+    if let Some(code) = &resp.auth_code {
+        out.set(38, code.as_str());
+    }
+    if resp.response_code == "10" {
+        out.set(4, format!("{:012}", resp.approved_amount));
+    }
+    if let (Some(avail), Some(cur)) = (resp.available, msg.get_str(49)) {
+        if matches!(msg.mti.original().as_str(), "0100" | "0200") {
+            let sign = if avail < 0 { 'D' } else { 'C' };
+            out.set(
+                54,
+                format!(
+                    "0002{cur}{sign}{:012}",
+                    avail.unsigned_abs() % 1_000_000_000_000
+                ),
+            );
+        }
+    }
+    if !resp.icc.is_empty() {
+        out.set(55, resp.icc.clone());
+    }
+    Some(out)
+}
+
+/// A response with only a code (format error, system error, timeout).
+pub fn code_response(msg: &Message, code: &str) -> Option<Message> {
+    let mut out = msg.response_skeleton(&ECHO)?;
+    out.set(39, code);
+    Some(out)
+}
+
+/// Handles one decoded message; `None` when nothing is to be sent back (a response or
+/// an advice response arriving at the host).
+pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
+    if msg.mti.is_response() {
+        return None;
+    }
+    match msg.mti.class() {
+        MessageClass::NetworkManagement => {
+            let mut out = msg.response_skeleton(&[7, 11, 32, 41, 70])?;
+            let code = match msg.get_str(70) {
+                Some("001" | "002" | "301") => "00",
+                _ => "12",
+            };
+            out.set(39, code);
+            Some(out)
+        }
+        MessageClass::Reconciliation => {
+            let r = crate::settle::reconcile_message(issuer, msg).await;
+            match r {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "reconciliation failed");
+                    code_response(msg, "96")
+                }
+            }
+        }
+        _ => match to_request(msg) {
+            Err(e) => {
+                tracing::debug!(error = %e, "format error");
+                code_response(msg, "30")
+            }
+            Ok(req) => match issuer.authorize(req).await {
+                Ok(resp) => to_response(msg, &resp),
+                Err(crate::error::HostError::Invalid { .. }) => code_response(msg, "30"),
+                Err(e) => {
+                    tracing::error!(error = %e, "issuer failure");
+                    code_response(msg, "96")
+                }
+            },
+        },
+    }
+}
+
+/// Whether an MTI is one this host answers.
+pub fn answers(mti: Mti) -> bool {
+    mti.expects_response()
+}

@@ -1,0 +1,275 @@
+//! Clearing, settlement and terminal reconciliation.
+//!
+//! * **Cut-over**: the business day is the UTC date; a transaction is cleared on the
+//!   date its money moved (`captured_date`: the 0200 approval, the 0220 completion, the
+//!   reversal).
+//! * **Settlement** of a date D ([`settle`]) takes every cleared, unsettled transaction
+//!   with `captured_date ≤ D`, groups it per merchant (DE 42) and currency, and posts one
+//!   entry per group: issuer settlement account −(gross − reversals), merchant +net, fee
+//!   account +fees, with `fees = gross × fee_bps / 10 000` (rounded down) and
+//!   `net = gross − reversals − fees`. The transactions are marked with the settlement id,
+//!   so running it again settles nothing twice.
+//! * **Reconciliation** (0500, [`reconcile_message`]): the terminal's batch totals in DE 63
+//!   (sales count n4, sales amount n12, refund count n4, refund amount n12) are compared
+//!   with the host's for that acquirer and terminal on the current business day (captured,
+//!   not reversed; Lamina has no refunds). Balanced: 0510 with `00`; otherwise `95`
+//!   (reconcile error) and the host's totals in DE 63.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::clock::{business_date, date_start_ms};
+use crate::error::{HostError, Result, invalid};
+use crate::iso::ECHO;
+use crate::issuer::Issuer;
+use crate::ledger::{self, AccountKind};
+use crate::store::{Store, new_id};
+use lamina_iso8583::Message;
+
+/// One merchant's settlement for a date and currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settlement {
+    /// Identifier.
+    pub id: String,
+    /// Business date settled.
+    pub business_date: String,
+    /// Merchant id (DE 42).
+    pub merchant: String,
+    /// Merchant ledger account.
+    pub merchant_account_id: String,
+    /// Currency.
+    pub currency: String,
+    /// Number of captured transactions.
+    pub count: i64,
+    /// Sum of captures.
+    pub gross: i64,
+    /// Sum of reversals of captured money.
+    pub reversals: i64,
+    /// Fees.
+    pub fees: i64,
+    /// Paid to the merchant.
+    pub net: i64,
+}
+
+fn settlement_from_row(r: &sqlx::any::AnyRow) -> Result<Settlement> {
+    Ok(Settlement {
+        id: r.try_get("id")?,
+        business_date: r.try_get("business_date")?,
+        merchant: r.try_get("merchant")?,
+        merchant_account_id: r.try_get("merchant_account_id")?,
+        currency: r.try_get("currency")?,
+        count: r.try_get("count")?,
+        gross: r.try_get("gross")?,
+        reversals: r.try_get("reversals")?,
+        fees: r.try_get("fees")?,
+        net: r.try_get("net")?,
+    })
+}
+
+/// Settles business date `date` (`YYYY-MM-DD`) with merchant fees of `fee_bps` basis
+/// points; returns the settlements of that date (including ones made by an earlier run).
+pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result<Vec<Settlement>> {
+    if date_start_ms(date).is_none() {
+        return Err(invalid("date", "YYYY-MM-DD"));
+    }
+    if !(0..=10_000).contains(&fee_bps) {
+        return Err(invalid("fee", "0 to 10000 basis points"));
+    }
+    let mut w = store.begin_write().await?;
+    let groups = sqlx::query(
+        "SELECT merchant, currency, \
+         CAST(SUM(CASE WHEN captured_amount > 0 THEN 1 ELSE 0 END) AS BIGINT) AS n, \
+         CAST(SUM(CASE WHEN captured_amount > 0 THEN captured_amount ELSE 0 END) AS BIGINT) AS gross, \
+         CAST(SUM(CASE WHEN captured_amount < 0 THEN -captured_amount ELSE 0 END) AS BIGINT) AS rev \
+         FROM transactions WHERE captured_amount <> 0 AND settlement_id IS NULL AND captured_date <= $1 \
+         GROUP BY merchant, currency ORDER BY merchant, currency",
+    )
+    .bind(date)
+    .fetch_all(&mut *w.tx)
+    .await?;
+    for g in groups {
+        let merchant: String = g.try_get("merchant")?;
+        let currency: String = g.try_get("currency")?;
+        let count: i64 = g.try_get("n")?;
+        let gross: i64 = g.try_get("gross")?;
+        let reversals: i64 = g.try_get("rev")?;
+        let fees = gross
+            .checked_mul(fee_bps)
+            .map(|x| x / 10_000)
+            .ok_or_else(|| invalid("amount", "overflow"))?;
+        let net = gross - reversals - fees;
+        let merchant_acc =
+            ledger::system_account(&mut w.tx, AccountKind::Merchant, &merchant, &currency, now)
+                .await?;
+        let settle_acc =
+            ledger::system_account(&mut w.tx, AccountKind::Settlement, "issuer", &currency, now)
+                .await?;
+        let fee_acc =
+            ledger::system_account(&mut w.tx, AccountKind::Fees, "issuer", &currency, now).await?;
+        let id = new_id("stl");
+        ledger::post_entry(
+            &mut w.tx,
+            &[
+                (settle_acc.as_str(), -(gross - reversals)),
+                (merchant_acc.as_str(), net),
+                (fee_acc.as_str(), fees),
+            ],
+            &currency,
+            None,
+            &format!("settlement {date} {merchant}"),
+            now,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO settlements (id, business_date, merchant_account_id, merchant, currency, count, gross, \
+             reversals, fees, net, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        )
+        .bind(&id)
+        .bind(date)
+        .bind(&merchant_acc)
+        .bind(&merchant)
+        .bind(&currency)
+        .bind(count)
+        .bind(gross)
+        .bind(reversals)
+        .bind(fees)
+        .bind(net)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "UPDATE transactions SET settlement_id = $1 WHERE captured_amount <> 0 AND settlement_id IS NULL \
+             AND captured_date <= $2 AND merchant = $3 AND currency = $4",
+        )
+        .bind(&id)
+        .bind(date)
+        .bind(&merchant)
+        .bind(&currency)
+        .execute(&mut *w.tx)
+        .await?;
+    }
+    w.commit().await?;
+    settlements(store, Some(date)).await
+}
+
+/// Settlements, optionally of one date.
+pub async fn settlements(store: &Store, date: Option<&str>) -> Result<Vec<Settlement>> {
+    let rows = sqlx::query(
+        "SELECT id, business_date, merchant, merchant_account_id, currency, count, gross, reversals, fees, net \
+         FROM settlements WHERE ($1 = '' OR business_date = $1) ORDER BY business_date, merchant, currency",
+    )
+    .bind(date.unwrap_or(""))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(settlement_from_row).collect()
+}
+
+/// Batch totals (DE 63 of 0500/0510).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchTotals {
+    /// Sales count.
+    pub sales_count: i64,
+    /// Sales amount.
+    pub sales_amount: i64,
+    /// Refund count.
+    pub refund_count: i64,
+    /// Refund amount.
+    pub refund_amount: i64,
+}
+
+impl BatchTotals {
+    /// Parses the 32-digit DE 63.
+    pub fn parse(s: &str) -> Option<BatchTotals> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+        Some(BatchTotals {
+            sales_count: n(0..4)?,
+            sales_amount: n(4..16)?,
+            refund_count: n(16..20)?,
+            refund_amount: n(20..32)?,
+        })
+    }
+    /// Formats as the 32-digit DE 63 (values clamped to their widths).
+    pub fn to_field(&self) -> String {
+        format!(
+            "{:04}{:012}{:04}{:012}",
+            self.sales_count.clamp(0, 9_999),
+            self.sales_amount.clamp(0, 999_999_999_999),
+            self.refund_count.clamp(0, 9_999),
+            self.refund_amount.clamp(0, 999_999_999_999)
+        )
+    }
+}
+
+/// The host's totals for a terminal on a business date.
+pub async fn host_totals(
+    store: &Store,
+    acquirer: &str,
+    terminal: &str,
+    date: &str,
+) -> Result<BatchTotals> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
+         WHERE acquirer = $1 AND terminal = $2 AND captured_date = $3 AND captured_amount > 0 AND status <> 'reversed'",
+    )
+    .bind(acquirer)
+    .bind(terminal)
+    .bind(date)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(BatchTotals {
+        sales_count: row.try_get("n")?,
+        sales_amount: row.try_get("s")?,
+        refund_count: 0,
+        refund_amount: 0,
+    })
+}
+
+/// Answers an 0500 reconciliation request.
+pub async fn reconcile_message(issuer: &Issuer, msg: &Message) -> Result<Message> {
+    let mut out = msg
+        .response_skeleton(&ECHO)
+        .ok_or_else(|| HostError::Invalid {
+            what: "MTI",
+            reason: "no response".into(),
+        })?;
+    let (Some(terminal), Some(declared)) = (
+        msg.get_str(41),
+        msg.get_str(63).and_then(BatchTotals::parse),
+    ) else {
+        out.set(39, "30");
+        return Ok(out);
+    };
+    let acquirer = msg.get_str(32).unwrap_or("");
+    let now = issuer.clock().now_ms();
+    let date = business_date(now);
+    let host = host_totals(issuer.store(), acquirer, terminal, &date).await?;
+    let balanced = host == declared;
+    let mut w = issuer.store().begin_write().await?;
+    sqlx::query(
+        "INSERT INTO reconciliations (id, acquirer, terminal, business_date, declared_count, declared_amount, \
+         host_count, host_amount, balanced, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(new_id("rec"))
+    .bind(acquirer)
+    .bind(terminal)
+    .bind(&date)
+    .bind(declared.sales_count)
+    .bind(declared.sales_amount)
+    .bind(host.sales_count)
+    .bind(host.sales_amount)
+    .bind(i64::from(balanced))
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    w.commit().await?;
+    if balanced {
+        out.set(39, "00");
+    } else {
+        out.set(39, "95");
+        out.set(63, host.to_field());
+    }
+    Ok(out)
+}

@@ -1,0 +1,68 @@
+use lamina_host::issuer::RequestKind;
+use lamina_host::ledger::{self, AccountKind};
+use lamina_host::settle;
+use lamina_host::store::Store;
+
+use crate::both_backends;
+use crate::common::{NOW, fixture};
+
+async fn settlement(store: Store) {
+    let mut f = fixture(store.clone(), 100_000).await;
+    // Auth 5,000 captured at 4,000; purchase 2,000; purchase 1,000 reversed; auth 700 open.
+    let auth = f.request(RequestKind::Authorization, 5_000);
+    assert_eq!(
+        f.issuer
+            .authorize(auth.clone())
+            .await
+            .unwrap()
+            .response_code,
+        "00"
+    );
+    let comp = f.follow_up(RequestKind::Completion, &auth, 4_000);
+    assert_eq!(f.issuer.authorize(comp).await.unwrap().response_code, "00");
+    assert_eq!(
+        f.go(RequestKind::Financial, 2_000).await.response_code,
+        "00"
+    );
+    let fin = f.request(RequestKind::Financial, 1_000);
+    assert_eq!(
+        f.issuer.authorize(fin.clone()).await.unwrap().response_code,
+        "00"
+    );
+    let rev = f.follow_up(RequestKind::Reversal, &fin, 1_000);
+    assert_eq!(f.issuer.authorize(rev).await.unwrap().response_code, "00");
+    assert_eq!(
+        f.go(RequestKind::Authorization, 700).await.response_code,
+        "00"
+    );
+
+    let date = lamina_host::clock::business_date(NOW);
+    let s = settle::settle(&store, &date, 150, NOW).await.unwrap();
+    assert_eq!(s.len(), 1);
+    let s0 = &s[0];
+    assert_eq!((s0.count, s0.gross, s0.reversals), (3, 7_000, 1_000));
+    assert_eq!(s0.fees, 105); // 1.5 % of 7,000
+    assert_eq!(s0.net, 7_000 - 1_000 - 105);
+    let mut conn = store.pool().acquire().await.unwrap();
+    let merchant = ledger::get_account(&mut conn, &s0.merchant_account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(merchant.ledger_balance, s0.net);
+    assert_eq!(merchant.kind, AccountKind::Merchant);
+    // Settling again settles nothing twice.
+    let again = settle::settle(&store, &date, 150, NOW).await.unwrap();
+    assert_eq!(again, s);
+    let merchant = ledger::get_account(&mut conn, &s0.merchant_account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(merchant.ledger_balance, s0.net);
+    // Issuer settlement account is back to zero: everything captured was paid out.
+    let settle_acc = ledger::list_accounts(&store, Some(AccountKind::Settlement))
+        .await
+        .unwrap();
+    assert_eq!(settle_acc[0].ledger_balance, 0);
+    assert!(settle::settle(&store, "2026-13-01", 0, NOW).await.is_err());
+}
+both_backends!(settlement_test, super::settlement);

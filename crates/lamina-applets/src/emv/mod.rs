@@ -94,14 +94,15 @@ pub use crypto::{
 };
 pub use perso::{
     CvnChoice, Dgi, EmvLimits, EmvPersonalization, EmvRecord, IccMasterKeys, IccRsaKey, LogConfig,
-    MAX_DGI_LEN, OdaMethod, ResponseFormat, SecretBytes, dgi_records, initial_state_records,
+    OdaMethod, ResponseFormat, SecretBytes, dgi_records, finish_records, records_from_dgis,
 };
 
 use command::{EmvCommand, ScriptKind};
-use store::{Flags, Profile, read_do};
+use store::{Flags, Processing, Profile, read_do};
 
-/// The ROM class name of the EMV applet.
-pub const CLASS: &str = "lamina.emv";
+/// The ROM class name of the EMV applet (the name the bureau writes in card
+/// images).
+pub const CLASS: &str = "emv-payment";
 
 /// Status word `6300`: issuer authentication failed (EMV Book 3 §6.5.4.4).
 pub const SW_AUTH_FAILED: StatusWord = StatusWord(0x6300);
@@ -151,6 +152,27 @@ struct Session {
     second_done: bool,
     issuer_auth: Option<bool>,
     store_seq: u8,
+    pending: Option<PendingDgi>,
+}
+
+/// A DGI received in part (STORE DATA continuation).
+#[derive(Clone)]
+struct PendingDgi {
+    id: u16,
+    len: usize,
+    data: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PendingDgi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PendingDgi({:04X}, {}/{} bytes)",
+            self.id,
+            self.data.len(),
+            self.len
+        )
+    }
 }
 
 impl Default for Session {
@@ -164,6 +186,7 @@ impl Default for Session {
             second_done: false,
             issuer_auth: None,
             store_seq: 0,
+            pending: None,
         }
     }
 }
@@ -262,9 +285,9 @@ impl Velocity {
     /// (UCOL, CTTAUL) limits, counting this transaction.
     fn exceeded(&self, nvm: &Namespace<'_>, upper: bool) -> (bool, bool) {
         let (ct, at) = if upper {
-            (0x9F23, 0x9F5C)
+            (0x9F23, 0xDF04)
         } else {
-            (0x9F14, 0x9F54)
+            (0x9F14, 0xDF03)
         };
         let count_limit = read_do(nvm, ct)
             .and_then(|v| v.first().copied())
@@ -322,37 +345,50 @@ impl EmvApplet {
         Ok(p)
     }
 
-    /// SELECT response (EMV Book 1 §11.3.4 Table 45): `6F { 84 DF name, A5 { 50,
-    /// 87, 9F38, 5F2D, 9F12, BF0C } }`. Before personalization the label comes
-    /// from the install entry.
+    /// SELECT response (EMV Book 1 §11.3.4 Table 45): `6F { 84 DF name, A5 { … } }`
+    /// with the personalized FCI proprietary template content of the interface in
+    /// use (label `50`, priority `87`, PDOL `9F38`, language `5F2D`, preferred name
+    /// `9F12`, `BF0C`). Before personalization: the label of the install entry.
     pub fn select_fci(ctx: &mut AppletContext<'_>) -> Vec<u8> {
         let aid = ctx.aid().as_bytes().to_vec();
         let label = ctx.install().label.clone();
+        let cl = ctx.interface() == lamina_card::Interface::Contactless;
         let nvm = ctx.nvm();
-        let mut a5 = vec![Tlv::primitive(
-            0x50u32,
-            read_do(&nvm, 0x50).map_or_else(|| label.into_bytes(), <[u8]>::to_vec),
-        )];
-        for t in [0x87u32, 0x9F38, 0x5F2D, 0x9F12, 0xBF0C] {
-            if let Some(v) = read_do(&nvm, t) {
-                a5.push(Tlv::primitive(t, v.to_vec()));
+        let fci = cl
+            .then(|| nvm.read(store::FCI_CL))
+            .flatten()
+            .or_else(|| nvm.read(store::FCI));
+        let mut out = Tlv::primitive(0x84u32, aid).encode();
+        let a5 = match fci {
+            Some(content) => {
+                let mut v = vec![0xA5];
+                lamina_tlv::encode_length(content.len(), &mut v);
+                v.extend_from_slice(content);
+                v
             }
-        }
-        Tlv::constructed(
-            0x6Fu32,
-            vec![Tlv::primitive(0x84u32, aid), Tlv::constructed(0xA5u32, a5)],
-        )
-        .encode()
+            None => Tlv::constructed(0xA5u32, vec![Tlv::primitive(0x50u32, label.into_bytes())])
+                .encode(),
+        };
+        out.extend(a5);
+        let mut v = vec![0x6F];
+        lamina_tlv::encode_length(out.len(), &mut v);
+        v.extend(out);
+        v
     }
 
     /// GET PROCESSING OPTIONS (EMV Book 3 §6.5.8): checks the PDOL-related data
     /// length (`6700`), starts the transaction and returns AIP ‖ AFL in format 1
     /// (`80`) or 2 (`77 { 82, 94 }`). A second GPO in a session is `6985`.
-    pub(crate) fn get_processing_options(&mut self, p: &Profile, pdol_data: Vec<u8>) -> ApduResult {
+    pub(crate) fn get_processing_options(
+        &mut self,
+        p: &Profile,
+        pr: &Processing,
+        pdol_data: Vec<u8>,
+    ) -> ApduResult {
         if self.s.gpo {
             return Err(COND);
         }
-        if pdol_data.len() != p.pdol.data_len() {
+        if pdol_data.len() != pr.pdol.data_len() {
             return Err(StatusWord::WRONG_LENGTH);
         }
         self.s = Session {
@@ -362,13 +398,13 @@ impl EmvApplet {
         };
         let data = match p.format {
             ResponseFormat::Format1 => {
-                Tlv::primitive(0x80u32, [&p.aip[..], &p.afl].concat()).encode()
+                Tlv::primitive(0x80u32, [&pr.aip[..], &pr.afl].concat()).encode()
             }
             ResponseFormat::Format2 => Tlv::constructed(
                 0x77u32,
                 vec![
-                    Tlv::primitive(0x82u32, p.aip.to_vec()),
-                    Tlv::primitive(0x94u32, p.afl.clone()),
+                    Tlv::primitive(0x82u32, pr.aip.to_vec()),
+                    Tlv::primitive(0x94u32, pr.afl.clone()),
                 ],
             )
             .encode(),
@@ -413,7 +449,7 @@ impl EmvApplet {
     }
 
     /// GET DATA (EMV Book 3 §6.5.7): `9F36` ATC, `9F13` last online ATC, `9F17`
-    /// PIN try counter, `9F4F` log format, the limits `9F14 9F23 9F54 9F5C`, and the
+    /// PIN try counter, `9F4F` log format, the limits `9F14 9F23 DF03 DF04`, and the
     /// personalized GET DATA objects; `6A88` otherwise. The response is the TLV.
     pub(crate) fn get_data(ctx: &mut AppletContext<'_>, tag: u16) -> ApduResult {
         let nvm = ctx.nvm();
@@ -424,7 +460,7 @@ impl EmvApplet {
                 .to_be_bytes()
                 .to_vec(),
             0x9F17 => vec![nvm.read_u8(store::PTC)?.unwrap_or(0)],
-            0x9F4F | 0x9F14 | 0x9F23 | 0x9F54 | 0x9F5C => {
+            0x9F4F | 0x9F14 | 0x9F23 | 0xDF03 | 0xDF04 => {
                 read_do(&nvm, t).ok_or(StatusWord::DATA_NOT_FOUND)?.to_vec()
             }
             _ => {
@@ -585,6 +621,8 @@ impl EmvApplet {
         };
         values.extend(own.clone());
         let blocked = ctx.app_life_cycle() == AppLifeCycle::Blocked;
+        let aip = p.processing(ctx.interface()).aip;
+        let contactless = ctx.interface() == lamina_card::Interface::Contactless;
 
         // 1. The ATC, committed before anything it protects.
         let atc = {
@@ -616,7 +654,12 @@ impl EmvApplet {
             if count || amount {
                 cvr.set(CvrBit::VelocityCountersExceeded);
             }
+            let cl_limit = contactless
+                && read_do(&nvm, 0xDF05)
+                    .and_then(store::bcd_amount)
+                    .is_some_and(|l| vel.amount.is_none_or(|a| a > l));
             let go_online = f.0 & 0x0F != 0
+                || cl_limit
                 || lonatc == 0
                 || ptc == 0
                 || cvr.is_set(CvrBit::OfflinePinFailed)
@@ -660,7 +703,7 @@ impl EmvApplet {
                         .map(|iad| Self::check_arpc(p, &first, iad)),
                 };
                 let ia_supported =
-                    lamina_emv::bitmaps::Aip(p.aip).is_set(AipBit::IssuerAuthenticationSupported);
+                    lamina_emv::bitmaps::Aip(aip).is_set(AipBit::IssuerAuthenticationSupported);
                 match ia {
                     Some(true) => {
                         f.set(Flags::ISSUER_AUTH_FAILED, false);
@@ -703,7 +746,7 @@ impl EmvApplet {
 
         // 3. The cryptogram.
         let iad = issuer_application_data(p.dki, p.cvn.code(), &cvr);
-        let input = cryptogram_input(p.cvn(), &values, p.aip, atc, &iad);
+        let input = cryptogram_input(p.cvn(), &values, aip, atc, &iad);
         let un = unpredictable_number(&values);
         let ac = generate_ac(p.cvn(), p.mk_ac.as_bytes(), atc, un, &input)
             .map_err(|_| StatusWord(0x6F00))?;
@@ -737,6 +780,7 @@ impl EmvApplet {
                 cid,
                 application_cryptogram: ac,
                 transaction_data_hash_code: transaction_data_hash_code(&tx),
+                additional_data: Vec::new(),
             };
             let dd = dynamic.to_bytes().map_err(|_| StatusWord(0x6F00))?;
             let sdad = rsa
@@ -996,13 +1040,13 @@ impl EmvApplet {
     }
 
     /// PUT DATA (issuer script, ISO/IEC 7816-4 §11.4.6): updates a limit (`9F14`,
-    /// `9F23` 1 byte; `9F54`, `9F5C` n12) or a personalized GET DATA object; `6A88`
+    /// `9F23` 1 byte; `DF03`, `DF04` n12) or a personalized GET DATA object; `6A88`
     /// for other tags.
     pub(crate) fn put_data(ctx: &mut AppletContext<'_>, tag: u16, body: &[u8]) -> ApduResult {
         let t = Tag::new(u32::from(tag));
         let want = match tag {
             0x9F14 | 0x9F23 => Some(1),
-            0x9F54 | 0x9F5C => Some(6),
+            0xDF03 | 0xDF04 => Some(6),
             _ => {
                 let nvm = ctx.nvm();
                 let listed = nvm
@@ -1057,11 +1101,14 @@ impl EmvApplet {
     }
 
     /// STORE DATA (GlobalPlatform Card Specification v2.3 §11.11, EMV CPS §4.3):
-    /// one block of DGIs (`DGI ‖ length (1 byte, or FF ‖ 2 bytes) ‖ data`), P2 the
-    /// block number from 0 (`6A86` out of sequence), P1 bit 8 on the last block.
-    /// Each block is one transaction; the last one checks completeness (`6985`) and
-    /// writes the initial state. Refused with `6985` once personalized. (No
-    /// GlobalPlatform secure channel: the emulator trusts the bureau's session.)
+    /// DGIs `DGI ‖ length (1 byte, or FF ‖ 2 bytes) ‖ data`; a DGI longer than the
+    /// block continues in the next blocks. P2 is the block number from 0 (`6A86`
+    /// out of sequence), P1 bit 8 marks the last block. Each block is one
+    /// transaction; the last checks completeness ([`finish_records`], `6985` if
+    /// incomplete) and writes the initial state. Malformed or unknown DGIs are
+    /// `6A80`. Refused with `6985` once personalized. (No GlobalPlatform secure
+    /// channel: the emulator trusts the bureau's session; the secret DGIs come in
+    /// clear.)
     pub(crate) fn store_data(
         &mut self,
         ctx: &mut AppletContext<'_>,
@@ -1078,22 +1125,38 @@ impl EmvApplet {
         let mut records = Vec::new();
         let mut rest = data;
         while !rest.is_empty() {
-            let (id, len, body) = match rest {
-                [a, b, 0xFF, h, l, body @ ..] => (
-                    u16::from_be_bytes([*a, *b]),
-                    usize::from(u16::from_be_bytes([*h, *l])),
-                    body,
-                ),
-                [a, b, l, body @ ..] if *l != 0xFF => {
-                    (u16::from_be_bytes([*a, *b]), usize::from(*l), body)
-                }
-                _ => return Err(StatusWord::INCORRECT_DATA),
+            let (id, len, body) = match self.s.pending.take() {
+                Some(p) => (p.id, p.len, [p.data.as_slice(), rest].concat()),
+                None => match rest {
+                    [a, b, 0xFF, h, l, body @ ..] => (
+                        u16::from_be_bytes([*a, *b]),
+                        usize::from(u16::from_be_bytes([*h, *l])),
+                        body.to_vec(),
+                    ),
+                    [a, b, l, body @ ..] if *l != 0xFF => {
+                        (u16::from_be_bytes([*a, *b]), usize::from(*l), body.to_vec())
+                    }
+                    _ => return Err(StatusWord::INCORRECT_DATA),
+                },
             };
-            let (value, tail) = body
-                .split_at_checked(len)
-                .ok_or(StatusWord::INCORRECT_DATA)?;
+            let body = zeroize::Zeroizing::new(body);
+            let consumed = body.len().min(len);
+            let Some(value) = body.get(..len) else {
+                // The DGI continues in the next block.
+                if last {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                self.s.pending = Some(PendingDgi {
+                    id,
+                    len,
+                    data: zeroize::Zeroizing::new(body.to_vec()),
+                });
+                break;
+            };
             records.extend(dgi_records(id, value).map_err(|_| StatusWord::INCORRECT_DATA)?);
-            rest = tail;
+            // What is left of this block after the DGI.
+            let used_here = rest.len() - (body.len() - consumed);
+            rest = rest.get(used_here..).unwrap_or_default();
         }
         let mut nvm = ctx.nvm();
         nvm.begin()?;
@@ -1101,26 +1164,12 @@ impl EmvApplet {
             nvm.write(k, v)?;
         }
         if last {
-            let required = [
-                store::do_key(Tag::new(0x82)),
-                store::do_key(Tag::new(0x94)),
-                store::do_key(Tag::new(0x8C)),
-                store::do_key(Tag::new(0x8D)),
-                store::do_key(Tag::new(0xDF01)),
-                store::do_key(Tag::new(0xDF02)),
-                store::do_key(Tag::new(0xDF03)),
-                store::do_key(Tag::new(0xDF04)),
-                store::KEY_AC.to_owned(),
-                store::KEY_SMI.to_owned(),
-                store::KEY_SMC.to_owned(),
-                store::PIN.to_owned(),
-            ];
-            let ptl = read_do(&nvm, 0xDF05).and_then(|v| v.first().copied());
-            let Some(ptl) = ptl.filter(|_| required.iter().all(|k| nvm.read(k).is_some())) else {
+            let read = |k: &str| nvm.read(k).map(<[u8]>::to_vec);
+            let Ok(init) = finish_records(&read) else {
                 nvm.abort()?;
                 return Err(COND);
             };
-            for (k, v) in initial_state_records(ptl) {
+            for (k, v) in init {
                 nvm.write(&k, &v)?;
             }
         }
@@ -1196,7 +1245,7 @@ impl Applet for EmvApplet {
         }
         let p = self.profile(ctx)?;
         match c {
-            EmvCommand::Gpo(d) => self.get_processing_options(&p, d),
+            EmvCommand::Gpo(d) => self.get_processing_options(&p, p.processing(ctx.interface()), d),
             EmvCommand::ReadRecord { sfi, record } => Self::read_record(ctx, &p, sfi, record),
             EmvCommand::GetData(t) => Self::get_data(ctx, t),
             EmvCommand::GetChallenge => self.get_challenge(ctx),

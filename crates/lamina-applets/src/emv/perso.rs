@@ -2,48 +2,55 @@
 //! encoding as Data Grouping Identifiers (DGIs, the EMV Card Personalization
 //! Specification model) and the mapping of each DGI to the applet's NVM records.
 //!
-//! Both personalization routes go through [`dgi_records`]:
+//! The DGI layout is the personalization bureau's (`lamina-perso`, module
+//! `card`), so the bureau's STORE DATA script personalizes this applet as is; a
+//! `PreparedCard`'s EMV data converts with its `to_dgis()` and
+//! [`records_from_dgis`]. Both personalization routes go through the same code:
 //!
-//! * **typed**: [`EmvPersonalization::nvm_records`] (used by
-//!   [`personalize_image`] on a card image);
-//! * **APDU**: the bureau sends [`EmvPersonalization::store_data_script`] as STORE
-//!   DATA commands (GlobalPlatform Card Specification v2.3 §11.11, EMV CPS §4.3)
-//!   and the applet applies each DGI it receives.
+//! * **typed**: [`EmvPersonalization::nvm_records`] / [`records_from_dgis`] (used
+//!   by `testing::personalize_image` on a card image);
+//! * **APDU**: STORE DATA commands (GlobalPlatform Card Specification v2.3 §11.11,
+//!   EMV CPS §4.3), e.g. [`EmvPersonalization::store_data_script`]; the applet
+//!   applies each DGI with [`dgi_records`] and completes with [`finish_records`].
 //!
 //! So both produce the same records byte for byte (checked by a test).
 //!
-//! ## DGIs (Lamina's allocation, modelled on EMV CPS)
+//! ## DGIs
 //!
 //! | DGI | content | NVM record(s) |
 //! |---|---|---|
-//! | `SSRR` (SS = SFI `01`–`1E`, RR ≥ `01`) | record RR of SFI SS, the `70` template as READ RECORD returns it | `rec.SSRR` |
-//! | `B001`–`B004` | lists of primitive TLV data objects (tables below) | `do.<TAG>` per object |
-//! | `B005` | data objects readable by GET DATA | `do.<TAG>` per object, `getdata` = their tags |
-//! | `8001` / `8002` / `8003` | ICC master keys MK-AC / MK-SMI / MK-SMC | `key.ac` / `key.smi` / `key.smc` |
-//! | `8010` | reference PIN as an ISO 9564-1 format 2 block | `pin` |
-//! | `8201`–`8205` | ICC RSA key n, e, d, p, q | `rsa.n` … `rsa.q` |
+//! | `SSRR` (SS = SFI `01`–`1E`, RR `01`–`FE`) | record RR of SFI SS, the `70` template | `rec.SSRR` |
+//! | `9102` / `9103` | FCI proprietary template (`A5` content), contact / contactless | `fci` / `fci.cl` |
+//! | `9104` / `9105` | GPO data `82` AIP, `94` AFL, contact / contactless | `gpo` / `gpo.cl` |
+//! | `B001` | risk and cryptogram parameters (TLV, below) | `do.<TAG>` per object |
+//! | `B002` | GET DATA objects (TLV): `9F36`, `9F13`, `9F17` set the counters, others are kept | `atc`, `lonatc`, `ptc`, `do.<TAG>`, `getdata` (their tags) |
+//! | `8000` | MK-AC ‖ MK-SMI ‖ MK-SMC (three equal parts) | `key.ac`, `key.smi`, `key.smc` |
+//! | `8001` | MK-IDN | `key.idn` |
+//! | `9000` | KCVs of the `8000` keys (3 bytes each, TDES) | `kcv` (checked at completion) |
+//! | `8010` | reference PIN, ISO 9564-1 format 2 block | `pin` |
+//! | `9010` | PIN Try Limit ‖ PIN Try Counter | `ptl`, `ptc` |
+//! | `8201`–`8205` | ICC RSA key n, e, d, q, p | `rsa.n`, `rsa.e`, `rsa.d`, `rsa.q`, `rsa.p` |
 //!
-//! `B001` selection: `50` label, `9F12` preferred name, `87` priority, `5F2D`
-//! language, `9F38` PDOL, `BF0C` FCI issuer discretionary data (raw content).
-//! `B002` processing: `82` AIP, `94` AFL, `8C` CDOL1, `8D` CDOL2, `9F49` DDOL, `8E`
-//! CVM list, `9F0D`/`9F0E`/`9F0F` IACs, `9F08` application version, `9F42`
-//! application currency, `5F28` issuer country.
-//! `B003` risk and log: `9F14` LCOL, `9F23` UCOL, `9F54` cumulative total
-//! transaction amount limit (CTTAL), `9F5C` upper limit (CTTAUL) (both n12), `9F4F`
-//! log format, `9F4D` log entry.
-//! `B004` Lamina proprietary: `DF01` CVN code ([`CvnChoice::code`]), `DF02` ODA
-//! method, `DF03` response format, `DF04` Derivation Key Index, `DF05` PIN try limit.
+//! `B001` objects: `DF01` CVN name ([`CvnChoice`] in kebab case, e.g. `emv-ccd`),
+//! `DF02` ICC MK derivation (`A`/`B`, for the host), `9F42` application currency,
+//! `9F14` LCOL, `9F23` UCOL, `DF03` CTTAL and `DF04` CTTAUL (n12), `DF05`
+//! contactless offline limit (n12, optional); and this applet's own (optional):
+//! `DF10` response format (`01`/`02`, default 2), `DF11` Derivation Key Index
+//! (default 1), `DF12` ODA method (default from the AIP). The transaction log is
+//! found through Log Entry `9F4D` in the FCI's `BF0C` and Log Format `9F4F`
+//! among the GET DATA objects (EMV Book 3 Annex D).
 //!
-//! Once the last block is processed the applet writes its initial state (ATC `0000`,
-//! last online ATC `0000`, PIN try counter = limit, offline counters 0, flags 0) and
-//! the marker `perso`: see [`initial_state_records`].
+//! Completion ([`finish_records`]) checks the mandatory data and writes the initial
+//! state of whatever the DGIs did not set (ATC `0000`, last online ATC `0000`,
+//! PIN try counter = limit, offline counters 0, flags 0) and the marker `perso`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use lamina_crypto::emv::Cvn;
+use lamina_crypto::emv::{Cvn, MkDerivation};
 use lamina_crypto::pin::{Pin, encode_iso2};
 use lamina_crypto::pki::RsaKeyParts;
+use lamina_crypto::sym::{ct_eq, kcv_tdes};
 use lamina_tlv::{Tag, Tlv};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -51,24 +58,33 @@ use zeroize::Zeroizing;
 use super::EmvError;
 use super::store as keys;
 
-/// A cryptogram version the applet can be personalized with (serde name in
-/// snake case). Maps to [`lamina_crypto::emv::Cvn`].
+/// A cryptogram version the applet can be personalized with; serialized (and
+/// carried in DGI `B001` tag `DF01`) by its [`name`](CvnChoice::name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum CvnChoice {
-    /// Visa CVN 10.
+    /// Visa CVN 10 (`visa10`).
     Visa10,
-    /// Visa CVN 18.
+    /// Visa CVN 18 (`visa18`).
     Visa18,
-    /// Mastercard CVN 16 (modelled).
+    /// Mastercard CVN 16, modelled (`mastercard16`).
     Mastercard16,
-    /// Interac CVN 133.
+    /// Interac CVN 133 (`interac133`).
     Interac133,
-    /// EMV Common Core Definitions (TDES).
+    /// EMV Common Core Definitions, TDES (`emv-ccd`).
     EmvCcd,
-    /// EMV AES (modelled).
+    /// EMV AES, modelled (`emv-aes`).
     EmvAes,
 }
+
+const ALL_CVNS: [CvnChoice; 6] = [
+    CvnChoice::Visa10,
+    CvnChoice::Visa18,
+    CvnChoice::Mastercard16,
+    CvnChoice::Interac133,
+    CvnChoice::EmvCcd,
+    CvnChoice::EmvAes,
+];
 
 impl CvnChoice {
     /// The crypto profile.
@@ -83,6 +99,24 @@ impl CvnChoice {
         }
     }
 
+    /// The profile name shared with the bureau (`visa10`, `visa18`,
+    /// `mastercard16`, `interac133`, `emv-ccd`, `emv-aes`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CvnChoice::Visa10 => "visa10",
+            CvnChoice::Visa18 => "visa18",
+            CvnChoice::Mastercard16 => "mastercard16",
+            CvnChoice::Interac133 => "interac133",
+            CvnChoice::EmvCcd => "emv-ccd",
+            CvnChoice::EmvAes => "emv-aes",
+        }
+    }
+
+    /// The inverse of [`CvnChoice::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        ALL_CVNS.into_iter().find(|c| c.name() == name)
+    }
+
     /// The CVN byte carried in Lamina's Issuer Application Data: the scheme's
     /// number (10, 18, 16, 133), or Lamina's own values `E1` (EMV CCD) and `E2`
     /// (EMV AES), which are not scheme assignments.
@@ -95,20 +129,6 @@ impl CvnChoice {
             CvnChoice::EmvCcd => 0xE1,
             CvnChoice::EmvAes => 0xE2,
         }
-    }
-
-    /// The inverse of [`CvnChoice::code`].
-    pub fn from_code(b: u8) -> Option<Self> {
-        [
-            CvnChoice::Visa10,
-            CvnChoice::Visa18,
-            CvnChoice::Mastercard16,
-            CvnChoice::Interac133,
-            CvnChoice::EmvCcd,
-            CvnChoice::EmvAes,
-        ]
-        .into_iter()
-        .find(|c| c.code() == b)
     }
 }
 
@@ -127,7 +147,7 @@ pub enum OdaMethod {
 }
 
 impl OdaMethod {
-    /// Code stored in `DF02`.
+    /// Code stored in `DF12`.
     pub fn code(self) -> u8 {
         match self {
             OdaMethod::None => 0,
@@ -137,7 +157,7 @@ impl OdaMethod {
         }
     }
 
-    /// From the `DF02` code.
+    /// From the `DF12` code.
     pub fn from_code(b: u8) -> Option<Self> {
         match b {
             0 => Some(OdaMethod::None),
@@ -145,6 +165,16 @@ impl OdaMethod {
             2 => Some(OdaMethod::Dda),
             3 => Some(OdaMethod::Cda),
             _ => None,
+        }
+    }
+
+    /// The strongest method the AIP announces (EMV Book 3 Annex C1: CDA, DDA, SDA).
+    pub fn from_aip(aip: [u8; 2]) -> Self {
+        match aip[0] {
+            b if b & 0x01 != 0 => OdaMethod::Cda,
+            b if b & 0x20 != 0 => OdaMethod::Dda,
+            b if b & 0x40 != 0 => OdaMethod::Sda,
+            _ => OdaMethod::None,
         }
     }
 }
@@ -166,7 +196,7 @@ pub enum ResponseFormat {
 pub struct EmvRecord {
     /// Short file identifier, 1..=30.
     pub sfi: u8,
-    /// Record number, 1..=255.
+    /// Record number, 1..=254.
     pub record: u8,
     /// The record as returned (tag `70` template), hex.
     #[serde(with = "hex_vec")]
@@ -186,7 +216,8 @@ impl fmt::Debug for EmvRecord {
     }
 }
 
-/// Card risk management limits (EMV Book 3 Annex C, issuer-defined velocity checks).
+/// Card risk management limits (issuer-defined velocity checks, EMV Book 3
+/// Annex C; amounts in minor units of the application currency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmvLimits {
@@ -195,12 +226,15 @@ pub struct EmvLimits {
     /// Upper Consecutive Offline Limit (`9F23`): above it the card declines when
     /// the terminal cannot go online.
     pub ucol: u8,
-    /// Cumulative Total Transaction Amount Limit (`9F54`, minor units): above it the
-    /// card asks to go online.
+    /// Cumulative Total Transaction Amount Limit (`DF03`): above it the card asks
+    /// to go online.
     pub cttal: u64,
-    /// Cumulative Total Transaction Amount Upper Limit (`9F5C`, minor units): above
-    /// it the card declines offline.
+    /// Cumulative Total Transaction Amount Upper Limit (`DF04`): above it the card
+    /// declines offline.
     pub cttaul: u64,
+    /// Contactless offline limit (`DF05`): larger contactless amounts go online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contactless: Option<u64>,
 }
 
 /// Transaction log configuration (EMV Book 3 Annex D).
@@ -216,7 +250,7 @@ pub struct LogConfig {
     pub format: Vec<u8>,
 }
 
-/// A byte string that is a secret (keys, private key parts): hex in JSON,
+/// A byte string that is a secret (keys, PIN, private key parts): hex in JSON,
 /// zeroized on drop, `REDACTED` in `Debug`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretBytes(pub Zeroizing<Vec<u8>>);
@@ -254,7 +288,7 @@ impl<'de> Deserialize<'de> for SecretBytes {
     }
 }
 
-/// The three ICC master keys derived by the bureau (EMV Book 2 A1.4).
+/// The ICC master keys derived by the bureau (EMV Book 2 A1.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IccMasterKeys {
@@ -309,9 +343,13 @@ impl From<&IccRsaKey> for RsaKeyParts {
     }
 }
 
-/// Everything the EMV applet is personalized with (the bureau's output for one
-/// application). Serializes as JSON with byte strings in hex; secrets never appear
-/// in `Debug`.
+/// Everything the EMV applet is personalized with (one application). JSON with
+/// byte strings in hex; secrets never appear in `Debug`.
+///
+/// Data only the terminal reads — PAN, track 2, CDOL1 `8C`, CDOL2 `8D`, DDOL
+/// `9F49`, CVM list `8E`, IACs `9F0D`–`9F0F`, application version `9F08`, issuer
+/// country `5F28`, certificates — lives in [`records`](Self::records); the
+/// applet reads CDOL1, CDOL2 (and DDOL) from there.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmvPersonalization {
@@ -332,7 +370,7 @@ pub struct EmvPersonalization {
     /// PDOL (`9F38`), empty for none.
     #[serde(default, with = "hex_vec")]
     pub pdol: Vec<u8>,
-    /// FCI Issuer Discretionary Data (`BF0C` content), empty for none.
+    /// FCI Issuer Discretionary Data (`BF0C` content) besides the Log Entry.
     #[serde(default, with = "hex_vec")]
     pub fci_issuer_data: Vec<u8>,
     /// Application Interchange Profile (`82`), 2 bytes.
@@ -341,45 +379,19 @@ pub struct EmvPersonalization {
     /// Application File Locator (`94`), multiple of 4 bytes.
     #[serde(with = "hex_vec")]
     pub afl: Vec<u8>,
-    /// The records of the AFL files.
+    /// The records of the AFL files (`70` templates).
     pub records: Vec<EmvRecord>,
     /// Further data objects readable with GET DATA (TLV list), e.g. `9F51`.
     #[serde(default, with = "hex_vec")]
     pub get_data: Vec<u8>,
-    /// CDOL1 (`8C`).
-    #[serde(with = "hex_vec")]
-    pub cdol1: Vec<u8>,
-    /// CDOL2 (`8D`).
-    #[serde(with = "hex_vec")]
-    pub cdol2: Vec<u8>,
-    /// DDOL (`9F49`), empty for none.
-    #[serde(default, with = "hex_vec")]
-    pub ddol: Vec<u8>,
-    /// CVM List (`8E`) as also written in the records.
-    #[serde(default, with = "hex_vec")]
-    pub cvm_list: Vec<u8>,
-    /// Issuer Action Code – Default (`9F0D`), 5 bytes or empty.
-    #[serde(default, with = "hex_vec")]
-    pub iac_default: Vec<u8>,
-    /// Issuer Action Code – Denial (`9F0E`).
-    #[serde(default, with = "hex_vec")]
-    pub iac_denial: Vec<u8>,
-    /// Issuer Action Code – Online (`9F0F`).
-    #[serde(default, with = "hex_vec")]
-    pub iac_online: Vec<u8>,
-    /// Application Version Number (`9F08`), 2 bytes.
-    #[serde(with = "hex_vec")]
-    pub app_version: Vec<u8>,
     /// Application Currency Code (`9F42`), 2 bytes n3.
     #[serde(with = "hex_vec")]
     pub currency_code: Vec<u8>,
-    /// Issuer Country Code (`5F28`), 2 bytes n3.
-    #[serde(with = "hex_vec")]
-    pub country_code: Vec<u8>,
     /// Card risk management limits.
     pub limits: EmvLimits,
-    /// Reference PIN (4–12 digits).
-    pub pin: SecretBytes,
+    /// Reference PIN (4–12 digits), if the card does offline PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<SecretBytes>,
     /// PIN Try Limit, 1..=15.
     pub pin_try_limit: u8,
     /// ICC master keys.
@@ -434,8 +446,23 @@ impl fmt::Debug for Dgi {
     }
 }
 
-/// Longest DGI data one short STORE DATA command carries (255 − 3 header bytes).
-pub const MAX_DGI_LEN: usize = 252;
+impl Dgi {
+    /// `DGI ‖ L ‖ data`, L on 1 byte (< 255) or `FF` ‖ 2 bytes (EMV CPS §3.2).
+    pub fn encode(&self) -> Result<Vec<u8>, EmvError> {
+        let mut out = self.id.to_be_bytes().to_vec();
+        match u8::try_from(self.data.len()) {
+            Ok(l) if l < 0xFF => out.push(l),
+            _ => {
+                let l = u16::try_from(self.data.len())
+                    .map_err(|_| EmvError::Perso("DGI longer than 65535 bytes"))?;
+                out.push(0xFF);
+                out.extend_from_slice(&l.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&self.data);
+        Ok(out)
+    }
+}
 
 fn tlv(tag: u32, v: &[u8]) -> Vec<u8> {
     Tlv::primitive(tag, v.to_vec()).encode()
@@ -459,6 +486,21 @@ fn check(cond: bool, what: &'static str) -> Result<(), EmvError> {
     }
 }
 
+/// The first value of `tag` inside the records (`70` templates).
+pub(crate) fn record_value<'a>(
+    records: impl Iterator<Item = &'a [u8]>,
+    tag: u32,
+) -> Option<Vec<u8>> {
+    for r in records {
+        if let Ok(t) = Tlv::parse_one(r)
+            && let Some(v) = lamina_tlv::find_recursive(std::slice::from_ref(&t), tag)
+        {
+            return v.value_bytes().map(<[u8]>::to_vec);
+        }
+    }
+    None
+}
+
 impl EmvPersonalization {
     /// Checks the fields the applet relies on.
     pub fn validate(&self) -> Result<(), EmvError> {
@@ -472,31 +514,32 @@ impl EmvPersonalization {
             !self.afl.is_empty() && self.afl.len() % 4 == 0,
             "afl: a multiple of 4 bytes",
         )?;
-        check(self.app_version.len() == 2, "app_version: 2 bytes")?;
         check(self.currency_code.len() == 2, "currency_code: 2 bytes")?;
-        check(self.country_code.len() == 2, "country_code: 2 bytes")?;
-        for iac in [&self.iac_default, &self.iac_denial, &self.iac_online] {
-            check(iac.is_empty() || iac.len() == 5, "IAC: 5 bytes")?;
-        }
-        for dol in [&self.pdol, &self.cdol1, &self.cdol2, &self.ddol] {
-            lamina_emv::dol::Dol::parse(dol).map_err(|_| EmvError::Perso("malformed DOL"))?;
-        }
-        check(!self.cdol1.is_empty(), "cdol1: required")?;
-        check(!self.cdol2.is_empty(), "cdol2: required")?;
+        lamina_emv::dol::Dol::parse(&self.pdol).map_err(|_| EmvError::Perso("pdol: malformed"))?;
         check(
             (1..=15).contains(&self.pin_try_limit),
             "pin_try_limit: 1..=15",
         )?;
-        Pin::from_ascii(self.pin.expose()).map_err(|_| EmvError::Perso("pin: 4..=12 digits"))?;
+        if let Some(pin) = &self.pin {
+            Pin::from_ascii(pin.expose()).map_err(|_| EmvError::Perso("pin: 4..=12 digits"))?;
+        }
+        for k in [&self.keys.ac, &self.keys.smi, &self.keys.smc] {
+            check(k.expose().len() == 16, "keys: 16 bytes each")?;
+        }
         for r in &self.records {
             check((1..=30).contains(&r.sfi), "record sfi: 1..=30")?;
-            check(r.record >= 1, "record number: 1..=255")?;
-            check(
-                r.data.len() <= MAX_DGI_LEN,
-                "record longer than one STORE DATA DGI",
-            )?;
+            check((1..=254).contains(&r.record), "record number: 1..=254")?;
             let t = Tlv::parse_one(&r.data).map_err(|_| EmvError::Perso("record: not one TLV"))?;
             check(t.tag == Tag::new(0x70), "record: not a 70 template")?;
+        }
+        let recs = || self.records.iter().map(|r| r.data.as_slice());
+        for (tag, what) in [
+            (0x8C, "records: no CDOL1 (8C)"),
+            (0x8D, "records: no CDOL2 (8D)"),
+        ] {
+            let dol = record_value(recs(), tag).ok_or(EmvError::Perso(what))?;
+            lamina_emv::dol::Dol::parse(&dol)
+                .map_err(|_| EmvError::Perso("records: malformed CDOL"))?;
         }
         if let Some(l) = &self.log {
             check((11..=30).contains(&l.sfi), "log sfi: 11..=30")?;
@@ -506,7 +549,7 @@ impl EmvPersonalization {
                 "log sfi also used by records",
             )?;
             lamina_emv::dol::Dol::parse(&l.format)
-                .map_err(|_| EmvError::Perso("malformed log format"))?;
+                .map_err(|_| EmvError::Perso("log format: malformed"))?;
         }
         if matches!(self.oda, OdaMethod::Dda | OdaMethod::Cda) {
             check(self.icc_rsa.is_some(), "icc_rsa: required for DDA/CDA")?;
@@ -518,138 +561,124 @@ impl EmvPersonalization {
         Ok(())
     }
 
-    /// The personalization as DGIs, in the order a bureau sends them.
+    /// The personalization as DGIs (the bureau's layout, module docs), in script
+    /// order.
     pub fn to_dgis(&self) -> Result<Vec<Dgi>, EmvError> {
         self.validate()?;
         let mut out = Vec::new();
-        let mut push = |id: u16, data: Vec<u8>| -> Result<(), EmvError> {
-            check(data.len() <= MAX_DGI_LEN, "DGI longer than 252 bytes")?;
+        let mut push = |id: u16, data: Vec<u8>| {
             out.push(Dgi {
                 id,
                 data: Zeroizing::new(data),
             });
-            Ok(())
         };
         for r in &self.records {
-            push(u16::from_be_bytes([r.sfi, r.record]), r.data.clone())?;
+            push(u16::from_be_bytes([r.sfi, r.record]), r.data.clone());
         }
-        let mut b1 = tlv(0x50, self.label.as_bytes());
-        if let Some(n) = &self.preferred_name {
-            b1.extend(tlv(0x9F12, n.as_bytes()));
-        }
+        let mut fci = tlv(0x50, self.label.as_bytes());
         if let Some(p) = self.priority {
-            b1.extend(tlv(0x87, &[p]));
-        }
-        if let Some(l) = &self.language {
-            b1.extend(tlv(0x5F2D, l.as_bytes()));
+            fci.extend(tlv(0x87, &[p]));
         }
         if !self.pdol.is_empty() {
-            b1.extend(tlv(0x9F38, &self.pdol));
+            fci.extend(tlv(0x9F38, &self.pdol));
         }
-        if !self.fci_issuer_data.is_empty() {
-            b1.extend(tlv(0xBF0C, &self.fci_issuer_data));
+        if let Some(l) = &self.language {
+            fci.extend(tlv(0x5F2D, l.as_bytes()));
         }
-        push(0xB001, b1)?;
-        let mut b2 = tlv(0x82, &self.aip);
-        b2.extend(tlv(0x94, &self.afl));
-        b2.extend(tlv(0x8C, &self.cdol1));
-        b2.extend(tlv(0x8D, &self.cdol2));
-        for (t, v) in [
-            (0x9F49, &self.ddol),
-            (0x8E, &self.cvm_list),
-            (0x9F0D, &self.iac_default),
-            (0x9F0E, &self.iac_denial),
-            (0x9F0F, &self.iac_online),
-        ] {
-            if !v.is_empty() {
-                b2.extend(tlv(t, v));
-            }
+        if let Some(n) = &self.preferred_name {
+            fci.extend(tlv(0x9F12, n.as_bytes()));
         }
-        b2.extend(tlv(0x9F08, &self.app_version));
-        b2.extend(tlv(0x9F42, &self.currency_code));
-        b2.extend(tlv(0x5F28, &self.country_code));
-        push(0xB002, b2)?;
-        let mut b3 = tlv(0x9F14, &[self.limits.lcol]);
-        b3.extend(tlv(0x9F23, &[self.limits.ucol]));
-        b3.extend(tlv(0x9F54, &bcd12(self.limits.cttal)?));
-        b3.extend(tlv(0x9F5C, &bcd12(self.limits.cttaul)?));
+        let mut bf0c = self.fci_issuer_data.clone();
         if let Some(l) = &self.log {
-            b3.extend(tlv(0x9F4F, &l.format));
-            b3.extend(tlv(0x9F4D, &[l.sfi, l.records]));
+            bf0c.extend(tlv(0x9F4D, &[l.sfi, l.records]));
         }
-        push(0xB003, b3)?;
-        let mut b4 = tlv(0xDF01, &[self.cvn.code()]);
-        b4.extend(tlv(0xDF02, &[self.oda.code()]));
+        if !bf0c.is_empty() {
+            fci.extend(tlv(0xBF0C, &bf0c));
+        }
+        push(0x9102, fci);
+        let mut gpo = tlv(0x82, &self.aip);
+        gpo.extend(tlv(0x94, &self.afl));
+        push(0x9104, gpo);
+        let p = self.cvn.cvn().profile();
+        let mkd = match p.mk_derivation {
+            MkDerivation::OptionA => "A",
+            MkDerivation::OptionB => "B",
+        };
+        let mut risk = tlv(0xDF01, self.cvn.name().as_bytes());
+        risk.extend(tlv(0xDF02, mkd.as_bytes()));
+        risk.extend(tlv(0x9F42, &self.currency_code));
+        risk.extend(tlv(0x9F14, &[self.limits.lcol]));
+        risk.extend(tlv(0x9F23, &[self.limits.ucol]));
+        risk.extend(tlv(0xDF03, &bcd12(self.limits.cttal)?));
+        risk.extend(tlv(0xDF04, &bcd12(self.limits.cttaul)?));
+        if let Some(c) = self.limits.contactless {
+            risk.extend(tlv(0xDF05, &bcd12(c)?));
+        }
         let rf = match self.response_format {
             ResponseFormat::Format1 => 1,
             ResponseFormat::Format2 => 2,
         };
-        b4.extend(tlv(0xDF03, &[rf]));
-        b4.extend(tlv(0xDF04, &[self.dki]));
-        b4.extend(tlv(0xDF05, &[self.pin_try_limit]));
-        push(0xB004, b4)?;
-        if !self.get_data.is_empty() {
-            push(0xB005, self.get_data.clone())?;
+        risk.extend(tlv(0xDF10, &[rf]));
+        risk.extend(tlv(0xDF11, &[self.dki]));
+        risk.extend(tlv(0xDF12, &[self.oda.code()]));
+        push(0xB001, risk);
+        let mut gd = tlv(0x9F36, &[0, 0]);
+        gd.extend(tlv(0x9F13, &[0, 0]));
+        gd.extend(tlv(0x9F17, &[self.pin_try_limit]));
+        if let Some(l) = &self.log {
+            gd.extend(tlv(0x9F4F, &l.format));
         }
-        push(0x8001, self.keys.ac.expose().to_vec())?;
-        push(0x8002, self.keys.smi.expose().to_vec())?;
-        push(0x8003, self.keys.smc.expose().to_vec())?;
-        let pin = Pin::from_ascii(self.pin.expose()).map_err(|_| EmvError::Perso("pin: digits"))?;
-        push(0x8010, encode_iso2(&pin).as_bytes().to_vec())?;
+        gd.extend_from_slice(&self.get_data);
+        push(0xB002, gd);
+        let mut mk = Vec::with_capacity(48);
+        let mut kcv = Vec::with_capacity(9);
+        for k in [&self.keys.ac, &self.keys.smi, &self.keys.smc] {
+            mk.extend_from_slice(k.expose());
+            kcv.extend_from_slice(&kcv_tdes(k.expose()).map_err(|_| EmvError::Perso("keys: KCV"))?);
+        }
+        push(0x8000, mk);
+        push(0x9000, kcv);
+        if let Some(pin) = &self.pin {
+            let pin = Pin::from_ascii(pin.expose()).map_err(|_| EmvError::Perso("pin: digits"))?;
+            push(0x8010, encode_iso2(&pin).as_bytes().to_vec());
+        }
+        push(0x9010, vec![self.pin_try_limit, self.pin_try_limit]);
         if let Some(k) = &self.icc_rsa {
-            push(0x8201, k.modulus.clone())?;
-            push(0x8202, k.public_exponent.clone())?;
-            push(0x8203, k.private_exponent.expose().to_vec())?;
-            push(0x8204, k.prime_p.expose().to_vec())?;
-            push(0x8205, k.prime_q.expose().to_vec())?;
+            push(0x8201, k.modulus.clone());
+            push(0x8202, k.public_exponent.clone());
+            push(0x8203, k.private_exponent.expose().to_vec());
+            push(0x8204, k.prime_q.expose().to_vec());
+            push(0x8205, k.prime_p.expose().to_vec());
         }
         Ok(out)
     }
 
-    /// The applet's NVM records after personalization (the typed route): every
-    /// DGI through [`dgi_records`], then [`initial_state_records`].
+    /// The applet's NVM records after personalization (the typed route).
     pub fn nvm_records(&self) -> Result<BTreeMap<String, Vec<u8>>, EmvError> {
-        let mut out = BTreeMap::new();
-        for d in self.to_dgis()? {
-            for (k, v) in dgi_records(d.id, &d.data)? {
-                out.insert(k, v);
-            }
-        }
-        let ptl = self.pin_try_limit;
-        for (k, v) in initial_state_records(ptl) {
-            out.insert(k, v);
-        }
-        Ok(out)
+        let dgis = self.to_dgis()?;
+        let list: Vec<(u16, &[u8])> = dgis.iter().map(|d| (d.id, d.data.as_slice())).collect();
+        records_from_dgis(&list)
     }
 
-    /// The STORE DATA commands (CLA `80`, INS `E2`) that personalize the applet:
-    /// DGIs packed into commands of at most 255 data bytes, P2 the block number
-    /// from 0, P1 bit 8 set on the last (GlobalPlatform Card Specification v2.3
-    /// §11.11, EMV CPS §4.3). Send them after selecting the application.
+    /// The STORE DATA commands (CLA `80`, INS `E2`) that personalize the applet,
+    /// laid out like the bureau's script: each DGI starts a block, longer DGIs
+    /// continue in the next blocks (at most 255 data bytes each); P1 `08` (DGI
+    /// format) with bit 8 on the last block; P2 the block number from 0
+    /// (GlobalPlatform Card Specification v2.3 §11.11, EMV CPS §4.3). Send them
+    /// after selecting the application.
     pub fn store_data_script(&self) -> Result<Vec<Vec<u8>>, EmvError> {
-        let dgis = self.to_dgis()?;
         let mut blocks: Vec<Vec<u8>> = Vec::new();
-        let mut cur: Vec<u8> = Vec::new();
-        for d in &dgis {
-            let mut enc = d.id.to_be_bytes().to_vec();
-            let len = u8::try_from(d.data.len()).map_err(|_| EmvError::Perso("DGI length"))?;
-            enc.push(len);
-            enc.extend_from_slice(&d.data);
-            if cur.len() + enc.len() > 255 {
-                blocks.push(std::mem::take(&mut cur));
-            }
-            cur.extend(enc);
-        }
-        if !cur.is_empty() {
-            blocks.push(cur);
+        for d in self.to_dgis()? {
+            let enc = Zeroizing::new(d.encode()?);
+            blocks.extend(enc.chunks(255).map(<[u8]>::to_vec));
         }
         let n = blocks.len();
         blocks
             .into_iter()
             .enumerate()
             .map(|(i, data)| {
-                let p1 = if i + 1 == n { 0x80 } else { 0x00 };
-                let p2 = u8::try_from(i).map_err(|_| EmvError::Perso("too many blocks"))?;
+                let p1 = if i + 1 == n { 0x88 } else { 0x08 };
+                let p2 = u8::try_from(i).map_err(|_| EmvError::Perso("more than 256 blocks"))?;
                 let lc = u8::try_from(data.len()).map_err(|_| EmvError::Perso("block"))?;
                 let mut apdu = vec![0x80, 0xE2, p1, p2, lc];
                 apdu.extend(data);
@@ -659,64 +688,168 @@ impl EmvPersonalization {
     }
 }
 
+/// The typed route from any DGI list (e.g. the bureau's `EmvData::to_dgis()`):
+/// every DGI through [`dgi_records`], then [`finish_records`].
+pub fn records_from_dgis(dgis: &[(u16, &[u8])]) -> Result<BTreeMap<String, Vec<u8>>, EmvError> {
+    let mut out = BTreeMap::new();
+    for (id, data) in dgis {
+        for (k, v) in dgi_records(*id, data)? {
+            out.insert(k, v);
+        }
+    }
+    for (k, v) in finish_records(&|k| out.get(k).cloned())? {
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn tlv_list(data: &[u8]) -> Result<Vec<(Tag, Vec<u8>)>, EmvError> {
+    lamina_tlv::parse(data)
+        .map(|o| {
+            o.map(|o| (o.tag, o.value.to_vec()))
+                .map_err(|_| EmvError::Perso("DGI: malformed TLV"))
+        })
+        .collect()
+}
+
 /// The NVM records one DGI becomes (shared by both personalization routes).
 /// Unknown or malformed DGIs are refused.
 pub fn dgi_records(id: u16, data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, EmvError> {
     let [hi, lo] = id.to_be_bytes();
-    let bad = EmvError::Perso("malformed DGI data");
+    let bad = |what| Err(EmvError::Perso(what));
     Ok(match id {
-        _ if (1..=30).contains(&hi) && lo >= 1 => {
-            let t = Tlv::parse_one(data).map_err(|_| bad.clone())?;
-            if t.tag != Tag::new(0x70) {
-                return Err(bad);
+        _ if (1..=30).contains(&hi) && (1..=254).contains(&lo) => {
+            match Tlv::parse_one(data) {
+                Ok(t) if t.tag == Tag::new(0x70) => {}
+                _ => return bad("DGI record: not a 70 template"),
             }
             vec![(keys::record_key(hi, lo), data.to_vec())]
         }
-        0xB001..=0xB005 => {
+        0x9102..=0x9105 => {
+            let list = tlv_list(data)?;
+            if id >= 0x9104 {
+                let has = |t: u32, len: Option<usize>| {
+                    list.iter()
+                        .any(|(tag, v)| *tag == Tag::new(t) && len.is_none_or(|l| v.len() == l))
+                };
+                if !has(0x82, Some(2)) || !has(0x94, None) {
+                    return bad("DGI 9104/9105: needs 82 (2 bytes) and 94");
+                }
+            }
+            let key = match id {
+                0x9102 => keys::FCI,
+                0x9103 => keys::FCI_CL,
+                0x9104 => keys::GPO,
+                _ => keys::GPO_CL,
+            };
+            vec![(key.to_owned(), data.to_vec())]
+        }
+        0xB001 => tlv_list(data)?
+            .into_iter()
+            .map(|(t, v)| (keys::do_key(t), v))
+            .collect(),
+        0xB002 => {
             let mut out = Vec::new();
             let mut tags = Vec::new();
-            for o in lamina_tlv::parse(data) {
-                let o = o.map_err(|_| bad.clone())?;
-                out.push((keys::do_key(o.tag), o.value.to_vec()));
-                tags.extend(o.tag.to_bytes());
+            for (t, v) in tlv_list(data)? {
+                match (t.number(), v.len()) {
+                    (0x9F36, 2) => out.push((keys::ATC.to_owned(), v)),
+                    (0x9F13, 2) => out.push((keys::LAST_ONLINE_ATC.to_owned(), v)),
+                    (0x9F17, 1) => out.push((keys::PTC.to_owned(), v)),
+                    (0x9F36 | 0x9F13 | 0x9F17, _) => return bad("DGI B002: counter length"),
+                    _ => {
+                        tags.extend(t.to_bytes());
+                        out.push((keys::do_key(t), v));
+                    }
+                }
             }
-            if id == 0xB005 {
-                out.push((keys::GET_DATA_TAGS.to_owned(), tags));
-            }
+            out.push((keys::GET_DATA_TAGS.to_owned(), tags));
             out
         }
-        0x8001 => vec![(keys::KEY_AC.to_owned(), data.to_vec())],
-        0x8002 => vec![(keys::KEY_SMI.to_owned(), data.to_vec())],
-        0x8003 => vec![(keys::KEY_SMC.to_owned(), data.to_vec())],
+        0x8000 => {
+            let n = data.len() / 3;
+            if data.len() % 3 != 0 || ![16, 24, 32].contains(&n) {
+                return bad("DGI 8000: three keys of 16, 24 or 32 bytes");
+            }
+            let part = |i: usize| data.get(i * n..(i + 1) * n).unwrap_or_default().to_vec();
+            vec![
+                (keys::KEY_AC.to_owned(), part(0)),
+                (keys::KEY_SMI.to_owned(), part(1)),
+                (keys::KEY_SMC.to_owned(), part(2)),
+            ]
+        }
+        0x8001 => vec![(keys::KEY_IDN.to_owned(), data.to_vec())],
+        0x9000 => {
+            if data.len() != 9 {
+                return bad("DGI 9000: three 3-byte KCVs");
+            }
+            vec![(keys::KCV.to_owned(), data.to_vec())]
+        }
         0x8010 => {
             if data.len() != 8 {
-                return Err(bad);
+                return bad("DGI 8010: an 8-byte PIN block");
             }
             vec![(keys::PIN.to_owned(), data.to_vec())]
         }
+        0x9010 => match data {
+            [ptl, ptc] if (1..=15).contains(ptl) && ptc <= ptl => vec![
+                (keys::PTL.to_owned(), vec![*ptl]),
+                (keys::PTC.to_owned(), vec![*ptc]),
+            ],
+            _ => return bad("DGI 9010: PIN try limit (1..=15) and counter"),
+        },
         0x8201..=0x8205 => {
             let k = keys::RSA_PARTS
-                .get(usize::from(lo) - 1)
-                .ok_or(bad.clone())?;
+                .get(usize::from(lo).saturating_sub(1))
+                .ok_or(EmvError::Perso("DGI 82xx"))?;
             vec![((*k).to_owned(), data.to_vec())]
         }
-        _ => return Err(EmvError::Perso("unknown DGI")),
+        _ => return bad("unknown DGI"),
     })
 }
 
-/// The state records written when personalization completes: ATC and last online
-/// ATC `0000`, PIN try counter = `pin_try_limit`, consecutive offline count 0,
-/// cumulative offline amount 0, flags 0, and the `perso` marker.
-pub fn initial_state_records(pin_try_limit: u8) -> Vec<(String, Vec<u8>)> {
-    vec![
-        (keys::ATC.to_owned(), vec![0, 0]),
-        (keys::LAST_ONLINE_ATC.to_owned(), vec![0, 0]),
-        (keys::PTC.to_owned(), vec![pin_try_limit]),
-        (keys::CONSECUTIVE.to_owned(), vec![0]),
-        (keys::CUMULATIVE.to_owned(), vec![0; 8]),
-        (keys::FLAGS.to_owned(), vec![0]),
-        (keys::PERSO.to_owned(), vec![1]),
+/// Completes personalization: checks that the mandatory data is there (records
+/// with CDOL1 and CDOL2, FCI, GPO data, a known CVN in `DF01`, the three keys
+/// matching their KCVs if given, the PIN try limit) and returns the initial state
+/// records not already set: `atc` and `lonatc` `0000`, `ptc` = limit, `cons` 0,
+/// `cum` 0, `flags` 0, and `perso` `01`. `get` reads the records so far.
+pub fn finish_records(
+    get: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Vec<(String, Vec<u8>)>, EmvError> {
+    for (k, what) in [
+        (keys::FCI, "missing DGI 9102 (FCI)"),
+        (keys::GPO, "missing DGI 9104 (GPO data)"),
+        (keys::KEY_AC, "missing DGI 8000 (keys)"),
+        (keys::PTL, "missing DGI 9010 (PIN try limit)"),
+    ] {
+        check(get(k).is_some(), what)?;
+    }
+    let cvn = get(&keys::do_key(Tag::new(0xDF01)))
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|n| CvnChoice::from_name(&n));
+    check(cvn.is_some(), "B001: missing or unknown CVN (DF01)")?;
+    if let Some(kcv) = get(keys::KCV) {
+        let mut want = Vec::new();
+        for k in [keys::KEY_AC, keys::KEY_SMI, keys::KEY_SMC] {
+            let key = Zeroizing::new(get(k).unwrap_or_default());
+            want.extend(kcv_tdes(&key).map_err(|_| EmvError::Perso("keys: KCV"))?);
+        }
+        check(ct_eq(&want, &kcv), "DGI 9000: KCVs do not match DGI 8000")?;
+    }
+    let ptl = get(keys::PTL).and_then(|v| v.first().copied()).unwrap_or(0);
+    Ok([
+        (keys::ATC, vec![0, 0]),
+        (keys::LAST_ONLINE_ATC, vec![0, 0]),
+        (keys::PTC, vec![ptl]),
+        (keys::CONSECUTIVE, vec![0]),
+        (keys::CUMULATIVE, vec![0; 8]),
+        (keys::FLAGS, vec![0]),
+        (keys::PERSO, vec![1]),
     ]
+    .into_iter()
+    .filter(|(k, _)| get(k).is_none())
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect())
 }
 
 /// Hex (de)serialization of `Vec<u8>` fields.

@@ -4,11 +4,15 @@
 //! | key | content | written |
 //! |---|---|---|
 //! | `rec.SSRR` | record RR of SFI SS | personalization, UPDATE RECORD |
+//! | `fci`, `fci.cl` | FCI proprietary template content, contact / contactless | personalization |
+//! | `gpo`, `gpo.cl` | `82` AIP and `94` AFL, contact / contactless | personalization |
 //! | `do.<TAG>` | value of a data object (`do.9F14` …) | personalization, PUT DATA |
 //! | `getdata` | tags readable by GET DATA (concatenated tag bytes) | personalization |
-//! | `key.ac`, `key.smi`, `key.smc` | ICC master keys | personalization |
+//! | `key.ac`, `key.smi`, `key.smc`, `key.idn` | ICC master keys | personalization |
+//! | `kcv` | their check values | personalization |
 //! | `pin` | reference PIN, ISO 9564-1 format 2 block | personalization, PIN CHANGE |
-//! | `rsa.n` … `rsa.q` | ICC RSA key | personalization |
+//! | `ptl` | PIN Try Limit | personalization |
+//! | `rsa.n`, `rsa.e`, `rsa.d`, `rsa.q`, `rsa.p` | ICC RSA key | personalization |
 //! | `perso` | `01` once personalization is complete | last STORE DATA |
 //! | `atc` | Application Transaction Counter `9F36` (u16) | `write_now` before each cryptogram |
 //! | `lonatc` | Last Online ATC Register `9F13` (u16) | second GENERATE AC |
@@ -20,7 +24,7 @@
 
 use std::sync::Arc;
 
-use lamina_card::Namespace;
+use lamina_card::{Interface, Namespace};
 use lamina_crypto::emv::Cvn;
 use lamina_crypto::pki::{RsaKeyPair, RsaKeyParts};
 use lamina_crypto::sym::SecretKey;
@@ -28,7 +32,7 @@ use lamina_emv::dol::Dol;
 use lamina_tlv::Tag;
 use zeroize::Zeroizing;
 
-use super::perso::{CvnChoice, OdaMethod, ResponseFormat};
+use super::perso::{CvnChoice, OdaMethod, ResponseFormat, record_value};
 
 pub(crate) const ATC: &str = "atc";
 pub(crate) const LAST_ONLINE_ATC: &str = "lonatc";
@@ -41,8 +45,16 @@ pub(crate) const PIN: &str = "pin";
 pub(crate) const KEY_AC: &str = "key.ac";
 pub(crate) const KEY_SMI: &str = "key.smi";
 pub(crate) const KEY_SMC: &str = "key.smc";
+pub(crate) const KEY_IDN: &str = "key.idn";
+pub(crate) const KCV: &str = "kcv";
+pub(crate) const PTL: &str = "ptl";
+pub(crate) const FCI: &str = "fci";
+pub(crate) const FCI_CL: &str = "fci.cl";
+pub(crate) const GPO: &str = "gpo";
+pub(crate) const GPO_CL: &str = "gpo.cl";
 pub(crate) const GET_DATA_TAGS: &str = "getdata";
-pub(crate) const RSA_PARTS: [&str; 5] = ["rsa.n", "rsa.e", "rsa.d", "rsa.p", "rsa.q"];
+/// DGIs 8201–8205 in order: n, e, d, q, p.
+pub(crate) const RSA_PARTS: [&str; 5] = ["rsa.n", "rsa.e", "rsa.d", "rsa.q", "rsa.p"];
 pub(crate) const LOG_HEAD: &str = "log.head";
 pub(crate) const LOG_COUNT: &str = "log.count";
 
@@ -117,12 +129,34 @@ pub(crate) fn bcd_amount(v: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// The personalized, mostly static part of the applet's data, parsed once per
-/// session (volatile cache; the NVM stays authoritative).
-pub(crate) struct Profile {
+/// The GPO data and PDOL of one interface.
+#[derive(Debug, Clone)]
+pub(crate) struct Processing {
     pub aip: [u8; 2],
     pub afl: Vec<u8>,
     pub pdol: Dol,
+}
+
+fn tlv_value(list: &[u8], tag: u32) -> Option<Vec<u8>> {
+    let objs = lamina_tlv::Tlv::parse_all(list).ok()?;
+    lamina_tlv::find_recursive(&objs, tag).and_then(|t| t.value_bytes().map(<[u8]>::to_vec))
+}
+
+impl Processing {
+    fn load(fci: &[u8], gpo: &[u8]) -> Option<Processing> {
+        Some(Processing {
+            aip: tlv_value(gpo, 0x82)?.try_into().ok()?,
+            afl: tlv_value(gpo, 0x94)?,
+            pdol: Dol::parse(&tlv_value(fci, 0x9F38).unwrap_or_default()).ok()?,
+        })
+    }
+}
+
+/// The personalized, mostly static part of the applet's data, parsed once per
+/// session (volatile cache; the NVM stays authoritative).
+pub(crate) struct Profile {
+    pub contact: Processing,
+    pub contactless: Processing,
     pub cdol1: Dol,
     pub cdol2: Dol,
     pub cvn: CvnChoice,
@@ -151,53 +185,80 @@ impl Profile {
         self.cvn.cvn()
     }
 
+    /// GPO data and PDOL for the interface in use.
+    pub fn processing(&self, iface: Interface) -> &Processing {
+        match iface {
+            Interface::Contact => &self.contact,
+            Interface::Contactless => &self.contactless,
+        }
+    }
+
     /// Loads the profile; `None` if the applet is not (completely) personalized.
     pub fn load(nvm: &Namespace<'_>) -> Option<Profile> {
         nvm.read(PERSO)?;
         let one = |t: u32| read_do(nvm, t).and_then(|v| v.first().copied());
-        let dol = |t: u32| Dol::parse(read_do(nvm, t).unwrap_or_default()).ok();
         let key = |k: &str| nvm.read(k).map(|v| SecretKey::new(v.to_vec()));
-        let rsa = if RSA_PARTS.iter().all(|k| nvm.read(k).is_some()) {
-            let part = |i: usize| {
-                RSA_PARTS
-                    .get(i)
-                    .and_then(|k| nvm.read(k))
-                    .unwrap_or_default()
-                    .to_vec()
-            };
-            let parts = RsaKeyParts {
-                modulus: part(0),
-                public_exponent: part(1),
-                private_exponent: Zeroizing::new(part(2)),
-                prime_p: Zeroizing::new(part(3)),
-                prime_q: Zeroizing::new(part(4)),
-            };
-            RsaKeyPair::from_parts(&parts).ok().map(Arc::new)
-        } else {
-            None
+        let part = |i: usize| {
+            RSA_PARTS
+                .get(i)
+                .and_then(|k| nvm.read(k))
+                .map(<[u8]>::to_vec)
         };
-        let log = match (read_do(nvm, 0x9F4D), read_do(nvm, 0x9F4F)) {
-            (Some([sfi, n]), Some(fmt)) if *n > 0 => Some((*sfi, *n, Dol::parse(fmt).ok()?)),
+        let rsa = match (part(0), part(1), part(2), part(3), part(4)) {
+            (Some(n), Some(e), Some(d), Some(q), Some(p)) => {
+                let parts = RsaKeyParts {
+                    modulus: n,
+                    public_exponent: e,
+                    private_exponent: Zeroizing::new(d),
+                    prime_p: Zeroizing::new(p),
+                    prime_q: Zeroizing::new(q),
+                };
+                RsaKeyPair::from_parts(&parts).ok().map(Arc::new)
+            }
             _ => None,
         };
+        let fci = nvm.read(FCI)?;
+        let contact = Processing::load(fci, nvm.read(GPO)?)?;
+        let contactless = match (nvm.read(FCI_CL), nvm.read(GPO_CL)) {
+            (f, Some(g)) => Processing::load(f.unwrap_or(fci), g)?,
+            (Some(f), None) => Processing::load(f, nvm.read(GPO)?)?,
+            (None, None) => contact.clone(),
+        };
+        let keys = nvm.keys();
+        let records = || {
+            keys.iter()
+                .filter(|k| k.starts_with("rec."))
+                .filter_map(|k| nvm.read(k))
+        };
+        let cdol = |t: u32| record_value(records(), t).and_then(|v| Dol::parse(&v).ok());
+        let log = match (tlv_value(fci, 0x9F4D), read_do(nvm, 0x9F4F)) {
+            (Some(e), Some(fmt)) => match e.as_slice() {
+                [sfi, n] if *n > 0 => Some((*sfi, *n, Dol::parse(fmt).ok()?)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let name = String::from_utf8(read_do(nvm, 0xDF01)?.to_vec()).ok()?;
         Some(Profile {
-            aip: read_do(nvm, 0x82)?.try_into().ok()?,
-            afl: read_do(nvm, 0x94)?.to_vec(),
-            pdol: dol(0x9F38)?,
-            cdol1: dol(0x8C)?,
-            cdol2: dol(0x8D)?,
-            cvn: CvnChoice::from_code(one(0xDF01)?)?,
-            oda: OdaMethod::from_code(one(0xDF02)?)?,
-            format: if one(0xDF03)? == 1 {
+            cdol1: cdol(0x8C)?,
+            cdol2: cdol(0x8D)?,
+            cvn: CvnChoice::from_name(&name)?,
+            oda: match one(0xDF12) {
+                Some(c) => OdaMethod::from_code(c)?,
+                None => OdaMethod::from_aip(contact.aip),
+            },
+            format: if one(0xDF10) == Some(1) {
                 ResponseFormat::Format1
             } else {
                 ResponseFormat::Format2
             },
-            dki: one(0xDF04)?,
-            pin_try_limit: one(0xDF05)?,
+            dki: one(0xDF11).unwrap_or(1),
+            pin_try_limit: nvm.read(PTL)?.first().copied()?,
             mk_ac: key(KEY_AC)?,
             mk_smi: key(KEY_SMI)?,
             mk_smc: key(KEY_SMC)?,
+            contact,
+            contactless,
             rsa,
             log,
         })

@@ -49,8 +49,10 @@ fn h(s: &str) -> Vec<u8> {
 pub const TEST_CDOL1: &str = "9F02069F03069F1A0295055F2A029A039C019F37049F35019F3403";
 
 /// A sample personalization for `cvn`: contact and contactless, PDOL `9F1A 02`,
-/// AFL SFI 1 record 1 and SFI 2 records 1–2, CVM list with offline plaintext PIN,
-/// limits LCOL 3 / UCOL 5 / CTTAL 100.00 / CTTAUL 500.00 (EUR, country 0250), PIN
+/// AFL SFI 1 record 1 and SFI 2 records 1–2 (track 2, PAN, CVM list with offline
+/// plaintext PIN, IACs, CDOL1 [`TEST_CDOL1`], CDOL2 `8A 02 91 xx 95 05 9F37 04`,
+/// DDOL `9F37 04`), limits LCOL 3 / UCOL 5 / CTTAL 100.00 / CTTAUL 500.00 /
+/// contactless 50.00 (EUR, country 0250), PIN
 /// [`TEST_PIN`] with 3 tries, no ODA, response format 2, a 10-record log in SFI 11
 /// (`9F02 06 5F2A 02 9A 03 9F36 02 9F27 01 9C 01`).
 pub fn sample_personalization(cvn: CvnChoice) -> Result<EmvPersonalization, EmvError> {
@@ -109,28 +111,20 @@ pub fn sample_personalization(cvn: CvnChoice) -> Result<EmvPersonalization, EmvE
         priority: Some(1),
         language: Some("enfr".to_owned()),
         pdol: h("9F1A02"),
-        fci_issuer_data: h("9F4D020B0A"),
+        fci_issuer_data: Vec::new(),
         aip: h("1C00"),
         afl: h("08010100 10010200"),
         records,
         get_data: h("9F510209 78"),
-        cdol1: h(TEST_CDOL1),
-        cdol2: h(&cdol2),
-        ddol: h("9F3704"),
-        cvm_list: h(cvm),
-        iac_default: h("FC50A8A000"),
-        iac_denial: h("0000000000"),
-        iac_online: h("FC70B8F800"),
-        app_version: h("0096"),
         currency_code: h("0978"),
-        country_code: h("0250"),
         limits: EmvLimits {
             lcol: 3,
             ucol: 5,
             cttal: 10_000,
             cttaul: 50_000,
+            contactless: Some(5_000),
         },
-        pin: SecretBytes::new(TEST_PIN.as_bytes().to_vec()),
+        pin: Some(SecretBytes::new(TEST_PIN.as_bytes().to_vec())),
         pin_try_limit: 3,
         keys: IccMasterKeys {
             ac: key(TEST_IMK_AC)?,

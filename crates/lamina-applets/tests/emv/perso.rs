@@ -29,11 +29,16 @@ fn store_data_and_typed_route_give_identical_nvm() {
         (CvnChoice::EmvCcd, true),
         (CvnChoice::Mastercard16, false),
     ] {
-        let p = if rsa {
+        let mut p = if rsa {
             perso_rsa(cvn, OdaMethod::Cda).0
         } else {
             perso(cvn)
         };
+        if cvn == CvnChoice::Mastercard16 {
+            // A GET DATA object of 300 bytes: DGI B002 spans two STORE DATA blocks.
+            p.get_data.extend(h("DF7F82012C"));
+            p.get_data.extend([0x5A; 300]);
+        }
         let mut ch = blank(&p);
         assert_eq!(sw(&select(&mut ch, &p)), 0x9000);
         assert_eq!(
@@ -90,7 +95,7 @@ fn store_data_status_words() {
         "out of sequence"
     );
     assert_eq!(
-        sw(&ch.transmit(&h("80E2000003010105")).unwrap()),
+        sw(&ch.transmit(&h("80E2880003010105")).unwrap()),
         0x6A80,
         "truncated DGI"
     );
@@ -139,7 +144,7 @@ fn validation_names_the_field() {
     p.aip = vec![0x1C];
     assert!(p.validate().unwrap_err().to_string().contains("aip"));
     let mut p = perso(CvnChoice::Visa18);
-    p.pin = lamina_applets::emv::SecretBytes::new(b"12a4".to_vec());
+    p.pin = Some(lamina_applets::emv::SecretBytes::new(b"12a4".to_vec()));
     assert!(p.validate().unwrap_err().to_string().contains("pin"));
     let mut p = perso(CvnChoice::Visa18);
     p.oda = OdaMethod::Cda;

@@ -236,3 +236,19 @@ fn cda_signature_verifies() {
     assert_eq!(a2.cid, 0x00);
     assert!(a2.sdad.is_none() && a2.ac.is_some());
 }
+
+#[test]
+fn contactless_limit_goes_online() {
+    use lamina_card::{CardChannel, Interface};
+    let cvn = CvnChoice::EmvCcd;
+    let mut t = Term::new(perso(cvn));
+    online_purchase(&mut t, 100, [1; 4]);
+    t.ch.power_off();
+    t.ch.power_on(Interface::Contactless).unwrap();
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(4_000, "0978", [2; 4])));
+    assert_eq!(a.cid, 0x40, "under the contactless limit");
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(5_001, "0978", [2; 4])));
+    assert_eq!(a.cid, 0x80, "over the contactless limit");
+}

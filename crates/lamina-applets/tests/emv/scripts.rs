@@ -83,10 +83,10 @@ fn put_data_and_update_record() {
     let apdu = script(&t, atc, &ac, [0x04, 0xDA, 0x9F, 0x14], &[0x07]);
     assert_eq!(sw(&t.send(&apdu)), 0x9000);
     assert_eq!(data(&t.sendh("80CA9F1400")), h("9F140107"));
-    let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0x9F, 0x54], &h("000000020000"));
+    let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0xDF, 0x03], &h("000000020000"));
     assert_eq!(sw(&t.send(&apdu)), 0x9000);
-    assert_eq!(data(&t.sendh("80CA9F5400")), h("9F5406000000020000"));
-    let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0x9F, 0x54], &h("0000000200"));
+    assert_eq!(data(&t.sendh("80CADF0300")), h("DF0306000000020000"));
+    let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0xDF, 0x03], &h("0000000200"));
     assert_eq!(sw(&t.send(&apdu)), 0x6700);
     let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0x5A, 0x00], &h("01"));
     assert_eq!(sw(&t.send(&apdu)), 0x6A88);

@@ -253,18 +253,30 @@ async fn graceful_shutdown_and_timeouts(store: Store) {
         "every posted request was answered"
     );
 
-    // A server whose timeout is shorter than any database round trip answers 91.
+    // While another transaction holds the card row (PostgreSQL) or the write lock
+    // (SQLite), a request cannot finish within a 300 ms timeout: it is answered 91.
     let srv = start(
         &f,
         ServerConfig {
-            request_timeout: Duration::from_nanos(1),
+            request_timeout: Duration::from_millis(300),
             ..ServerConfig::default()
         },
     )
     .await;
+    let mut blocker = store.begin_write().await.unwrap();
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM cards WHERE id = $1{}",
+        store.for_update()
+    ));
+    sqlx::query(sql)
+        .bind(&f.card.id)
+        .fetch_one(&mut *blocker.tx)
+        .await
+        .unwrap();
     let client = HostClient::connect(&srv.addr).await.unwrap();
     let m = iso_request(&mut f, Mti::AUTHORIZATION_REQUEST, 10, 900);
     assert_eq!(client.call(&m, T).await.unwrap().get_str(39), Some("91"));
+    drop(blocker);
     assert_eq!(
         f.account().await.held,
         0,

@@ -1,6 +1,7 @@
 //! Command APDUs of the EMV applet decoded into typed commands (EMV Book 3 §6.3,
 //! §6.5). The decode error *is* the status word: `6E00` class, `6D00`
-//! instruction, `6A86` P1/P2, `6700` length.
+//! instruction, `6A86` P1/P2, `6700` length, `6982` for an issuer script
+//! command sent without secure messaging (class `00`/`80`).
 
 use lamina_apdu::{Command, StatusWord};
 
@@ -224,6 +225,10 @@ impl TryFrom<&Command> for EmvCommand {
                 }
             }
             0x1E | 0x18 | 0x16 | 0x24 => {
+                if matches!(c.cla, 0x00 | 0x80) {
+                    // The command exists but only with secure messaging.
+                    return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
                 if !matches!(c.cla, 0x84 | 0x8C) {
                     return wrong_cla;
                 }
@@ -244,6 +249,9 @@ impl TryFrom<&Command> for EmvCommand {
                 EmvCommand::Script(kind)
             }
             0xDA => {
+                if matches!(c.cla, 0x00 | 0x80) {
+                    return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
                 if !matches!(c.cla, 0x04 | 0x84) {
                     return wrong_cla;
                 }
@@ -252,6 +260,9 @@ impl TryFrom<&Command> for EmvCommand {
                 })
             }
             0xDC => {
+                if matches!(c.cla, 0x00 | 0x80) {
+                    return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
                 if !matches!(c.cla, 0x04 | 0x84) {
                     return wrong_cla;
                 }

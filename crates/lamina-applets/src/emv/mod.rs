@@ -27,7 +27,8 @@
 //! `6A82`, data object not found `6A88`, conditions not satisfied (wrong state,
 //! not personalized, ATC exhausted, no session keys) `6985`, wrong data `6A80`,
 //! wrong PIN `63Cx`, PIN blocked `6983`, script MAC wrong `6988`, issuer
-//! authentication failed `6300`.
+//! authentication failed `6300`, issuer script command without secure messaging
+//! `6982`, card blocked `6A81` (by the OS).
 //!
 //! ## Tearing rules (EMV Book 3 §6.5.5.4, §6.5.12.4; Java Card RE §7)
 //!
@@ -65,6 +66,7 @@
 mod command;
 mod crypto;
 mod perso;
+pub mod provision;
 mod store;
 pub mod testing;
 
@@ -621,6 +623,13 @@ impl EmvApplet {
         };
         values.extend(own.clone());
         let blocked = ctx.app_life_cycle() == AppLifeCycle::Blocked;
+        // CDA (Book 2 §6.6): only if personalized for it; refused before the ATC
+        // moves when the key or the RSA bridge is missing.
+        let cda_signer = match (cda && p.oda == OdaMethod::Cda, &self.rsa, &p.rsa) {
+            (false, _, _) => None,
+            (true, Some(rsa), Some(key)) => Some((rsa.clone(), key.clone())),
+            (true, _, _) => return Err(COND),
+        };
         let aip = p.processing(ctx.interface()).aip;
         let contactless = ctx.interface() == lamina_card::Interface::Contactless;
 
@@ -757,11 +766,7 @@ impl EmvApplet {
             Tlv::primitive(0x9F27u32, vec![cid]),
             Tlv::primitive(0x9F36u32, atc.to_be_bytes().to_vec()),
         ];
-        let sign = cda && p.oda == OdaMethod::Cda && decision != AcType::Aac;
-        let data = if sign {
-            let (Some(rsa), Some(key)) = (&self.rsa, &p.rsa) else {
-                return Err(COND);
-            };
+        let data = if let (Some((rsa, key)), true) = (&cda_signer, decision != AcType::Aac) {
             let mut objs = base;
             objs.push(Tlv::primitive(0x9F10u32, iad.to_vec()));
             let response_tlvs = Tlv::encode_all(&objs);
@@ -1244,6 +1249,10 @@ impl Applet for EmvApplet {
             return Err(COND);
         }
         let p = self.profile(ctx)?;
+        // The challenge is good for the next command only (EMV Book 3 §6.5.6).
+        if !matches!(c, EmvCommand::Verify { .. }) {
+            self.s.challenge = None;
+        }
         match c {
             EmvCommand::Gpo(d) => self.get_processing_options(&p, p.processing(ctx.interface()), d),
             EmvCommand::ReadRecord { sfi, record } => Self::read_record(ctx, &p, sfi, record),

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use lamina_card::image::CardImage;
-use lamina_card::nvm::HexBytes;
-use lamina_card::{Aid, Card, CardLifeCycle, EmulatedCard, Install, Rom, SeededRng};
+use lamina_card::{Card, CardLifeCycle, EmulatedCard, Rom, SeededRng};
 use lamina_crypto::emv::derive_icc_mk;
 use lamina_crypto::sym::SecretKey;
 
+use super::provision::{install_entry, personalize_image};
 use super::{
-    CLASS, CvnChoice, EmvError, EmvLimits, EmvPersonalization, EmvRecord, IccMasterKeys, IccRsa,
+    CvnChoice, EmvError, EmvLimits, EmvPersonalization, EmvRecord, IccMasterKeys, IccRsa,
     LogConfig, OdaMethod, ResponseFormat, SecretBytes, register,
 };
 
@@ -142,42 +142,6 @@ pub fn sample_personalization(cvn: CvnChoice) -> Result<EmvPersonalization, EmvE
             format: h("9F02065F2A029A039F36029F27019C01"),
         }),
     })
-}
-
-/// The install entry of a personalized EMV application (label, priority,
-/// preferred name from the personalization; both interfaces).
-pub fn install_entry(perso: &EmvPersonalization) -> Result<Install, EmvError> {
-    let aid = Aid::new(perso.aid.clone()).map_err(|_| EmvError::Perso("aid"))?;
-    let mut i = Install::new(aid, CLASS).label(perso.label.clone());
-    if let Some(p) = perso.priority {
-        i = i.priority(p);
-    }
-    if let Some(n) = &perso.preferred_name {
-        i = i.preferred_name(n.clone());
-    }
-    Ok(i)
-}
-
-/// The typed personalization route: writes the applet's records
-/// ([`EmvPersonalization::nvm_records`]) into its namespace of a card image. The
-/// application must be installed in the image under `perso.aid`.
-pub fn personalize_image(
-    image: &mut CardImage,
-    perso: &EmvPersonalization,
-) -> Result<(), EmvError> {
-    let aid = Aid::new(perso.aid.clone()).map_err(|_| EmvError::Perso("aid"))?;
-    if !image
-        .applets
-        .iter()
-        .any(|i| i.aid == aid && i.class == CLASS)
-    {
-        return Err(EmvError::Perso("application not installed in the image"));
-    }
-    let ns = image.nvm.records.entry(aid.to_hex()).or_default();
-    for (k, v) in perso.nvm_records()? {
-        ns.insert(k, HexBytes(v));
-    }
-    Ok(())
 }
 
 /// A ROM with the EMV class.

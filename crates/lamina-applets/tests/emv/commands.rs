@@ -48,6 +48,13 @@ fn class_instruction_and_length_errors() {
         "READ RECORD with data"
     );
     assert_eq!(sw(&t.sendh("0084000100")), 0x6A86, "GET CHALLENGE P1");
+    for apdu in ["801E0000", "00240002", "80DA9F1401 05", "00DC010C03700100"] {
+        assert_eq!(
+            sw(&t.sendh(apdu)),
+            0x6982,
+            "{apdu}: script command without SM"
+        );
+    }
 }
 
 #[test]
@@ -186,6 +193,16 @@ fn enciphered_pin_with_get_challenge() {
         assert_eq!(sw(&t.send(&a)), want);
     }
     assert_eq!(t.ptc(), 3);
+    // A challenge is good for the next command only.
+    let r = t.sendh("0084000000");
+    let un: [u8; 8] = data(&r).try_into().unwrap();
+    t.sendh("80CA9F3600");
+    let enc =
+        lamina_crypto::pki::encipher_pin_block(key.public_key(), &mut rand::rng(), &block, &un)
+            .unwrap();
+    let mut a = h("0020008880");
+    a.extend(&enc);
+    assert_eq!(sw(&t.send(&a)), 0x6985, "challenge consumed by GET DATA");
     // Replaying with a stale challenge fails as wrong data.
     let r = t.sendh("0084000000");
     let un: [u8; 8] = data(&r).try_into().unwrap();

@@ -1,7 +1,8 @@
 //! Personalization: both routes give the same NVM; STORE DATA status words;
 //! serialization; secrets stay out of Debug.
 
-use lamina_applets::emv::testing::{build_card, install_entry, rom};
+use lamina_applets::emv::provision::{install_entry, personalize_image_with_dgis};
+use lamina_applets::emv::testing::{build_card, rom};
 use lamina_applets::emv::{CvnChoice, EmvPersonalization, OdaMethod};
 use lamina_card::{Card, CardChannel, CardLifeCycle, EmulatedCard, Interface, SeededRng};
 
@@ -152,4 +153,31 @@ fn validation_names_the_field() {
     let mut p = perso(CvnChoice::Visa18);
     p.records[0].data = h("6F00");
     assert!(p.validate().is_err());
+}
+
+#[test]
+fn dgi_route_matches_the_typed_route() {
+    let p = perso(CvnChoice::Interac133);
+    let typed = build_card(&p, None, 1).unwrap();
+    let mut card = Card::new(rom(None), SeededRng::new(1));
+    card.install(install_entry(&p).unwrap()).unwrap();
+    card.set_life_cycle(CardLifeCycle::Personalized).unwrap();
+    let mut image = lamina_card::image::CardImage::from_json(&card.save_image()).unwrap();
+    let dgis = p.to_dgis().unwrap();
+    let list: Vec<(u16, &[u8])> = dgis.iter().map(|d| (d.id, d.data.as_slice())).collect();
+    personalize_image_with_dgis(&mut image, &aid(&p), &list).unwrap();
+    let ns = aid(&p).to_hex();
+    assert_eq!(image.nvm.records.get(&ns), typed.nvm().records.get(&ns));
+    // A wrong KCV, an unknown CVN or a missing DGI are refused.
+    let mut bad: Vec<(u16, Vec<u8>)> = dgis.iter().map(|d| (d.id, d.data.to_vec())).collect();
+    bad.iter_mut().find(|d| d.0 == 0x9000).unwrap().1[0] ^= 1;
+    let l: Vec<(u16, &[u8])> = bad.iter().map(|(i, d)| (*i, d.as_slice())).collect();
+    assert!(
+        lamina_applets::emv::records_from_dgis(&l)
+            .unwrap_err()
+            .to_string()
+            .contains("KCV")
+    );
+    let l: Vec<(u16, &[u8])> = list.iter().copied().filter(|(i, _)| *i != 0x9104).collect();
+    assert!(lamina_applets::emv::records_from_dgis(&l).is_err());
 }

@@ -698,6 +698,7 @@ impl<C: lamina_card::CardChannel> IccRsaShim<C> {
             cid,
             application_cryptogram: <[u8; 8]>::try_from(ac.as_slice()).unwrap_or([0; 8]),
             transaction_data_hash_code: tdhc,
+            additional_data: Vec::new(),
         };
         let Ok(sdad) = pki::sign_cda(&self.icc, &mut self.rng, &dynamic, &un) else {
             return Ok(Self::sw(0x6F00));

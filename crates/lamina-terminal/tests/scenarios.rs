@@ -635,12 +635,12 @@ fn duplicate_tag_in_records_is_card_error() {
 fn missing_mandatory_data_is_card_error() {
     let cfg = retail();
     let mut c = card(&CardSpec {
-        omit: vec![0x8D],
+        omit: vec![0x5F24],
         ..CardSpec::default()
     });
     let p = pay(&cfg, &mut c, 100, &[], None);
     match &p.result.outcome {
-        Outcome::Terminated(Termination::CardError(s)) => assert!(s.contains("CDOL2"), "{s}"),
+        Outcome::Terminated(Termination::CardError(s)) => assert!(s.contains("5F24"), "{s}"),
         o => panic!("{o:?}"),
     }
 }

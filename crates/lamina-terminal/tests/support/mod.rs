@@ -130,9 +130,6 @@ pub fn personalization(spec: &CardSpec) -> EmvPersonalization {
             }
         });
     }
-    if let Some(cvm) = &spec.cvm_list {
-        p.cvm_list = h(cvm);
-    }
     {
         let r = p
             .records

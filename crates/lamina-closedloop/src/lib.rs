@@ -44,9 +44,12 @@ pub mod codec;
 pub mod install;
 pub mod keys;
 pub mod log;
+pub mod parking;
 pub mod purse;
+pub mod record;
 pub mod sw;
 pub mod terminal;
+pub mod transit;
 
 pub use keys::{CardId, TerminalId};
 pub use terminal::{CardLink, TerminalError};

@@ -29,9 +29,28 @@ enum Command {
     /// Data object list tools: build the data a PDOL/CDOL/DDOL asks for.
     #[command(subcommand)]
     Dol(cmd::dol::DolCommand),
+    /// Issuer set-up: test scheme CA, CAPK file, issuer keys and certificate.
+    #[command(subcommand)]
+    Issuer(cmd::issuer::IssuerCommand),
+    /// Cards: issue (personalization bureau), show, serve to PC/SC, scan a real card.
+    #[command(subcommand)]
+    Card(CardCommand),
+    /// List PC/SC readers and their cards.
+    Readers(cmd::reader::ReadersArgs),
     /// Payment cryptography calculator: keys, cryptograms, PIN blocks, DUKPT, certificates.
     #[command(subcommand)]
     Crypto(Box<cmd::crypto::CryptoCommand>),
+}
+
+#[derive(Debug, Subcommand)]
+enum CardCommand {
+    /// Issue cards from a profile: data preparation, chip images, PIN mailers, faces.
+    Issue(cmd::perso::IssueArgs),
+    /// Decode a card image (TLV with names; keys only as KCVs).
+    Show(cmd::perso::ShowArgs),
+    /// `serve` (to pcscd through vpcd) and `scan` (a real card, read-only).
+    #[command(flatten)]
+    Reader(cmd::reader::ReaderCardCommand),
 }
 
 fn main() {
@@ -42,6 +61,11 @@ fn main() {
         Command::Apdu(c) => cmd::apdu::run(c),
         Command::Dol(c) => cmd::dol::run(c),
         Command::Crypto(c) => cmd::crypto::run(*c),
+        Command::Issuer(c) => cmd::issuer::run(c),
+        Command::Card(CardCommand::Issue(a)) => cmd::perso::issue(a),
+        Command::Card(CardCommand::Show(a)) => cmd::perso::show(a),
+        Command::Card(CardCommand::Reader(c)) => cmd::reader::run_card(c),
+        Command::Readers(a) => cmd::reader::run_readers(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

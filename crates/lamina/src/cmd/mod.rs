@@ -4,4 +4,7 @@ pub mod apdu;
 pub mod crypto;
 pub mod demo;
 pub mod dol;
+pub mod issuer;
+pub mod perso;
+pub mod reader;
 pub mod tlv;

@@ -83,7 +83,9 @@ pub fn plan(profile: &Profile, count: usize, seed: Option<u64>) -> Vec<(CardRequ
         None => StdRng::from_rng(&mut rand::rng()),
     };
     let acct_len = profile.pan_length - profile.bin.len() - 1;
-    let modulus = 10u64.checked_pow(u32::try_from(acct_len).unwrap_or(18)).unwrap_or(u64::MAX);
+    let modulus = 10u64
+        .checked_pow(u32::try_from(acct_len).unwrap_or(18))
+        .unwrap_or(u64::MAX);
     let first = master.next_u64() % modulus;
     (0..count)
         .map(|i| {
@@ -108,8 +110,15 @@ fn mkdir(p: &Path) -> Result<()> {
 /// Writes one prepared card's files (image, script, PIN mailer, face).
 pub fn write_card(dir: &Path, out: &PreparedOutput, faces: bool) -> Result<()> {
     let id = &out.card.card_id;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(PersoError::invalid("card id", "letters, digits, - and _ only"));
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(PersoError::invalid(
+            "card id",
+            "letters, digits, - and _ only",
+        ));
     }
     image::save(&dir.join("cards").join(format!("{id}.img")), &out.card)?;
     util::write_private(

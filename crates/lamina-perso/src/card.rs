@@ -169,7 +169,11 @@ pub struct EmvData {
     #[serde(with = "hex_bytes")]
     pub fci: Vec<u8>,
     /// `A5` content on the contactless interface (DGI `9103`).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hex_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_hex_bytes"
+    )]
     pub fci_contactless: Option<Vec<u8>>,
     /// GPO data, contact (DGI `9104`).
     pub gpo: GpoData,
@@ -210,8 +214,9 @@ impl Dgi {
         if n < 255 {
             out.push(u8::try_from(n).map_err(|_| PersoError::Script("length".into()))?);
         } else {
-            let n = u16::try_from(n)
-                .map_err(|_| PersoError::Script(format!("DGI {:04X} longer than 65535", self.id)))?;
+            let n = u16::try_from(n).map_err(|_| {
+                PersoError::Script(format!("DGI {:04X} longer than 65535", self.id))
+            })?;
             out.push(0xFF);
             out.extend_from_slice(&n.to_be_bytes());
         }
@@ -288,8 +293,8 @@ fn script_err(msg: impl Into<String>) -> PersoError {
 
 /// Primitive TLVs of a DGI as (tag, value) pairs.
 fn tlv_pairs(data: &[u8], dgi: u16) -> Result<Vec<(u32, Vec<u8>)>> {
-    let list = lamina_tlv::Tlv::parse_all(data)
-        .map_err(|e| script_err(format!("DGI {dgi:04X}: {e}")))?;
+    let list =
+        lamina_tlv::Tlv::parse_all(data).map_err(|e| script_err(format!("DGI {dgi:04X}: {e}")))?;
     Ok(list
         .into_iter()
         .filter_map(|t| {
@@ -300,7 +305,10 @@ fn tlv_pairs(data: &[u8], dgi: u16) -> Result<Vec<(u32, Vec<u8>)>> {
 }
 
 fn find(pairs: &[(u32, Vec<u8>)], tag: u32) -> Option<&[u8]> {
-    pairs.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_slice())
+    pairs
+        .iter()
+        .find(|(t, _)| *t == tag)
+        .map(|(_, v)| v.as_slice())
 }
 
 fn parse_gpo(data: &[u8], dgi: u16) -> Result<GpoData> {
@@ -330,7 +338,9 @@ fn from_bcd(v: &[u8]) -> Option<u64> {
         if hi > 9 || lo > 9 {
             return None;
         }
-        n = n.checked_mul(100)?.checked_add(u64::from(hi) * 10 + u64::from(lo))?;
+        n = n
+            .checked_mul(100)?
+            .checked_add(u64::from(hi) * 10 + u64::from(lo))?;
     }
     Some(n)
 }
@@ -340,7 +350,10 @@ impl RiskParams {
         let mut list = vec![
             tlv(T_CVN, self.cvn.as_bytes().to_vec()),
             tlv(T_MKD, self.mk_derivation.as_bytes().to_vec()),
-            tlv(T_CURRENCY, crate::util::digits_to_bcd(&format!("{:04}", self.currency))?),
+            tlv(
+                T_CURRENCY,
+                crate::util::digits_to_bcd(&format!("{:04}", self.currency))?,
+            ),
             tlv(T_LCOL, vec![self.lcol]),
             tlv(T_UCOL, vec![self.ucol]),
             tlv(T_CTTAL, n12(self.cumulative_limit)?),
@@ -380,7 +393,9 @@ impl RiskParams {
             cumulative_limit: bcd(T_CTTAL, "cumulative limit")?,
             cumulative_upper_limit: bcd(T_CTTAUL, "cumulative upper limit")?,
             contactless_offline_limit: match find(&p, T_CL_LIMIT) {
-                Some(v) => Some(from_bcd(v).ok_or_else(|| script_err("DGI B001: contactless limit"))?),
+                Some(v) => {
+                    Some(from_bcd(v).ok_or_else(|| script_err("DGI B001: contactless limit"))?)
+                }
                 None => None,
             },
         })
@@ -408,16 +423,34 @@ impl EmvData {
                 data: r.data.clone(),
             });
         }
-        out.push(Dgi { id: DGI_FCI, data: self.fci.clone() });
+        out.push(Dgi {
+            id: DGI_FCI,
+            data: self.fci.clone(),
+        });
         if let Some(f) = &self.fci_contactless {
-            out.push(Dgi { id: DGI_FCI_CL, data: f.clone() });
+            out.push(Dgi {
+                id: DGI_FCI_CL,
+                data: f.clone(),
+            });
         }
-        out.push(Dgi { id: DGI_GPO, data: gpo_bytes(&self.gpo) });
+        out.push(Dgi {
+            id: DGI_GPO,
+            data: gpo_bytes(&self.gpo),
+        });
         if let Some(g) = &self.gpo_contactless {
-            out.push(Dgi { id: DGI_GPO_CL, data: gpo_bytes(g) });
+            out.push(Dgi {
+                id: DGI_GPO_CL,
+                data: gpo_bytes(g),
+            });
         }
-        out.push(Dgi { id: DGI_RISK, data: self.risk.to_tlv()? });
-        out.push(Dgi { id: DGI_GET_DATA, data: self.get_data.clone() });
+        out.push(Dgi {
+            id: DGI_RISK,
+            data: self.risk.to_tlv()?,
+        });
+        out.push(Dgi {
+            id: DGI_GET_DATA,
+            data: self.get_data.clone(),
+        });
         let mut mk = Vec::with_capacity(48);
         for k in [&self.keys.mk_ac, &self.keys.mk_smi, &self.keys.mk_smc] {
             if k.len() != 16 {
@@ -425,19 +458,49 @@ impl EmvData {
             }
             mk.extend_from_slice(k.expose());
         }
-        out.push(Dgi { id: DGI_MK, data: mk });
-        out.push(Dgi { id: DGI_MK_IDN, data: self.keys.mk_idn.expose().to_vec() });
-        out.push(Dgi { id: DGI_KCV, data: self.keys.kcvs()? });
+        out.push(Dgi {
+            id: DGI_MK,
+            data: mk,
+        });
+        out.push(Dgi {
+            id: DGI_MK_IDN,
+            data: self.keys.mk_idn.expose().to_vec(),
+        });
+        out.push(Dgi {
+            id: DGI_KCV,
+            data: self.keys.kcvs()?,
+        });
         if let Some(pin) = &self.pin {
-            out.push(Dgi { id: DGI_PIN, data: pin.block.expose().to_vec() });
-            out.push(Dgi { id: DGI_PIN_DATA, data: vec![pin.try_limit, pin.try_limit] });
+            out.push(Dgi {
+                id: DGI_PIN,
+                data: pin.block.expose().to_vec(),
+            });
+            out.push(Dgi {
+                id: DGI_PIN_DATA,
+                data: vec![pin.try_limit, pin.try_limit],
+            });
         }
         if let Some(k) = &self.icc_key {
-            out.push(Dgi { id: DGI_RSA_N, data: k.modulus.clone() });
-            out.push(Dgi { id: DGI_RSA_E, data: k.exponent.clone() });
-            out.push(Dgi { id: DGI_RSA_D, data: k.d.expose().to_vec() });
-            out.push(Dgi { id: DGI_RSA_Q, data: k.q.expose().to_vec() });
-            out.push(Dgi { id: DGI_RSA_P, data: k.p.expose().to_vec() });
+            out.push(Dgi {
+                id: DGI_RSA_N,
+                data: k.modulus.clone(),
+            });
+            out.push(Dgi {
+                id: DGI_RSA_E,
+                data: k.exponent.clone(),
+            });
+            out.push(Dgi {
+                id: DGI_RSA_D,
+                data: k.d.expose().to_vec(),
+            });
+            out.push(Dgi {
+                id: DGI_RSA_Q,
+                data: k.q.expose().to_vec(),
+            });
+            out.push(Dgi {
+                id: DGI_RSA_P,
+                data: k.p.expose().to_vec(),
+            });
         }
         Ok(out)
     }
@@ -452,15 +515,35 @@ impl EmvData {
             let [sfi, rec] = d.id.to_be_bytes();
             let known = matches!(
                 d.id,
-                DGI_FCI | DGI_FCI_CL | DGI_GPO | DGI_GPO_CL | DGI_RISK | DGI_GET_DATA | DGI_MK
-                    | DGI_MK_IDN | DGI_KCV | DGI_PIN | DGI_PIN_DATA | DGI_RSA_N | DGI_RSA_E
-                    | DGI_RSA_D | DGI_RSA_Q | DGI_RSA_P
+                DGI_FCI
+                    | DGI_FCI_CL
+                    | DGI_GPO
+                    | DGI_GPO_CL
+                    | DGI_RISK
+                    | DGI_GET_DATA
+                    | DGI_MK
+                    | DGI_MK_IDN
+                    | DGI_KCV
+                    | DGI_PIN
+                    | DGI_PIN_DATA
+                    | DGI_RSA_N
+                    | DGI_RSA_E
+                    | DGI_RSA_D
+                    | DGI_RSA_Q
+                    | DGI_RSA_P
             );
             if (1..=30).contains(&sfi) && (1..=254).contains(&rec) {
                 if d.data.first() != Some(&0x70) {
-                    return Err(script_err(format!("DGI {:04X}: record is not a 70 template", d.id)));
+                    return Err(script_err(format!(
+                        "DGI {:04X}: record is not a 70 template",
+                        d.id
+                    )));
                 }
-                records.push(Record { sfi, record: rec, data: d.data.clone() });
+                records.push(Record {
+                    sfi,
+                    record: rec,
+                    data: d.data.clone(),
+                });
             } else if !known {
                 return Err(script_err(format!("unknown DGI {:04X}", d.id)));
             }
@@ -477,7 +560,9 @@ impl EmvData {
             mk_idn: SecretBytes::new(need(DGI_MK_IDN)?.to_vec()),
         };
         if !sym::ct_eq(&keys.kcvs()?, need(DGI_KCV)?) {
-            return Err(script_err("DGI 9000: key check values do not match DGI 8000"));
+            return Err(script_err(
+                "DGI 9000: key check values do not match DGI 8000",
+            ));
         }
         let pin = match get(DGI_PIN) {
             Some(block) => {
@@ -485,7 +570,10 @@ impl EmvData {
                     [l, _] => *l,
                     _ => return Err(script_err("DGI 9010 must be 2 bytes")),
                 };
-                Some(ReferencePin { block: SecretBytes::new(block.to_vec()), try_limit: limit })
+                Some(ReferencePin {
+                    block: SecretBytes::new(block.to_vec()),
+                    try_limit: limit,
+                })
             }
             None => None,
         };
@@ -503,7 +591,9 @@ impl EmvData {
             fci: need(DGI_FCI)?.to_vec(),
             fci_contactless: get(DGI_FCI_CL).map(<[u8]>::to_vec),
             gpo: parse_gpo(need(DGI_GPO)?, DGI_GPO)?,
-            gpo_contactless: get(DGI_GPO_CL).map(|d| parse_gpo(d, DGI_GPO_CL)).transpose()?,
+            gpo_contactless: get(DGI_GPO_CL)
+                .map(|d| parse_gpo(d, DGI_GPO_CL))
+                .transpose()?,
             records,
             get_data: need(DGI_GET_DATA)?.to_vec(),
             risk: RiskParams::from_tlv(need(DGI_RISK)?)?,
@@ -541,6 +631,8 @@ impl PreparedCard {
 
     /// The masked PAN for display.
     pub fn masked_pan(&self) -> String {
-        self.pan().map(|p| crate::util::mask_pan(&p)).unwrap_or_default()
+        self.pan()
+            .map(|p| crate::util::mask_pan(&p))
+            .unwrap_or_default()
     }
 }

@@ -147,8 +147,13 @@ pub fn render_png(svg_text: &str, scale: f32) -> Result<Vec<u8>> {
         fontdb: fontdb(),
         ..usvg::Options::default()
     };
-    let tree = usvg::Tree::from_str(svg_text, &opts).map_err(|e| PersoError::Render(e.to_string()))?;
-    let scale = if scale.is_finite() && scale > 0.0 && scale <= 8.0 { scale } else { 1.0 };
+    let tree =
+        usvg::Tree::from_str(svg_text, &opts).map_err(|e| PersoError::Render(e.to_string()))?;
+    let scale = if scale.is_finite() && scale > 0.0 && scale <= 8.0 {
+        scale
+    } else {
+        1.0
+    };
     let w = (WIDTH as f32 * scale).round();
     let h = (HEIGHT as f32 * scale).round();
     // w and h are in 1..=6848 here: the casts cannot truncate
@@ -162,10 +167,53 @@ pub fn render_png(svg_text: &str, scale: f32) -> Result<Vec<u8>> {
         tiny_skia::Transform::from_scale(w / ts.width(), h / ts.height()),
         &mut pixmap.as_mut(),
     );
-    pixmap.encode_png().map_err(|e| PersoError::Render(e.to_string()))
+    pixmap
+        .encode_png()
+        .map_err(|e| PersoError::Render(e.to_string()))
 }
 
 /// The card face as PNG (856 × 540 pixels).
 pub fn png(face: &FaceData) -> Result<Vec<u8>> {
     render_png(&svg(face), 1.0)
+}
+
+/// The face data of an existing card image: PAN `5A`, expiry `5F24`, name
+/// `5F20` (`SURNAME/FIRST` → `FIRST SURNAME`), product; the issuer name is
+/// not stored on the chip and is passed in.
+pub fn face_from_card(card: &crate::card::PreparedCard, issuer_name: &str) -> Result<FaceData> {
+    let emv = card
+        .emv()
+        .ok_or_else(|| PersoError::Render("card has no payment application".into()))?;
+    let pan = card
+        .pan()
+        .ok_or_else(|| PersoError::Render("card has no PAN (5A)".into()))?;
+    let exp = emv
+        .record_value(0x5F24)
+        .filter(|v| v.len() == 3)
+        .ok_or_else(|| PersoError::Render("card has no expiry (5F24)".into()))?;
+    let exp = hex::encode_upper(exp);
+    let name = emv
+        .record_value(0x5F20)
+        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+        .unwrap_or_default();
+    let name = match name.split_once('/') {
+        Some((last, first)) => format!("{} {}", first.trim(), last.trim()),
+        None => name,
+    };
+    Ok(FaceData {
+        pan: zeroize::Zeroizing::new(pan),
+        expiry: format!(
+            "{}/{}",
+            exp.get(2..4).unwrap_or("00"),
+            exp.get(0..2).unwrap_or("00")
+        ),
+        name,
+        issuer: issuer_name.to_string(),
+        product: card.product.clone(),
+        contactless: card.applications.iter().any(|a| {
+            a.install
+                .interfaces
+                .contains(&crate::profile::Interface::Contactless)
+        }),
+    })
 }

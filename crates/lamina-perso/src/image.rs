@@ -33,8 +33,7 @@ pub const VERSION: u32 = 1;
 
 /// Serializes a card image.
 pub fn encode(card: &PreparedCard) -> Result<Vec<u8>> {
-    let mut body =
-        serde_json::to_vec_pretty(card).map_err(|e| PersoError::Image(e.to_string()))?;
+    let mut body = serde_json::to_vec_pretty(card).map_err(|e| PersoError::Image(e.to_string()))?;
     body.push(b'\n');
     let mut out = format!(
         "{MAGIC} {VERSION} crc32={:08X} length={}\n",
@@ -85,7 +84,9 @@ pub fn decode(bytes: &[u8]) -> Result<PreparedCard> {
         )));
     }
     if util::crc32(body) != crc {
-        return Err(PersoError::Image("checksum mismatch: the image is corrupted".into()));
+        return Err(PersoError::Image(
+            "checksum mismatch: the image is corrupted".into(),
+        ));
     }
     serde_json::from_slice(body).map_err(|e| PersoError::Image(format!("body: {e}")))
 }

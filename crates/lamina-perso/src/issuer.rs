@@ -117,7 +117,8 @@ impl CapkEntry {
     /// The CA public key, after checking the encoding and the check sum.
     pub fn to_key(&self) -> Result<CaPublicKey> {
         const F: &str = CAPK_FILE;
-        let h = |s: &str, what: &str| hex::decode(s).map_err(|_| bad(F, format!("{what}: not hex")));
+        let h =
+            |s: &str, what: &str| hex::decode(s).map_err(|_| bad(F, format!("{what}: not hex")));
         let rid: [u8; 5] = h(&self.rid, "rid")?
             .try_into()
             .map_err(|_| bad(F, "rid must be 5 bytes"))?;
@@ -135,7 +136,15 @@ impl CapkEntry {
             pk_algorithm: self.pk_algorithm,
         };
         key.verify_checksum(&h(&self.checksum, "checksum")?)
-            .map_err(|_| bad(F, format!("check sum mismatch for RID {} index {}", self.rid, self.index)))?;
+            .map_err(|_| {
+                bad(
+                    F,
+                    format!(
+                        "check sum mismatch for RID {} index {}",
+                        self.rid, self.index
+                    ),
+                )
+            })?;
         key.public_key()?;
         Ok(key)
     }
@@ -168,7 +177,10 @@ impl CapkFile {
         }
         Err(bad(
             CAPK_FILE,
-            format!("no key for RID {} index {index:02X}", hex::encode_upper(rid)),
+            format!(
+                "no key for RID {} index {index:02X}",
+                hex::encode_upper(rid)
+            ),
         ))
     }
 }
@@ -258,13 +270,26 @@ pub struct Issuer {
 pub fn init<R: CryptoRng + ?Sized>(rng: &mut R, opts: &InitOptions) -> Result<Issuer> {
     let id = &opts.issuer_identifier;
     if !(3..=8).contains(&id.len()) || !id.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(PersoError::invalid("issuer identifier", "must be 3..=8 digits"));
+        return Err(PersoError::invalid(
+            "issuer identifier",
+            "must be 3..=8 digits",
+        ));
     }
     if opts.issuer_bits > opts.ca_bits {
-        return Err(PersoError::invalid("issuer key size", "must not exceed the CA key size"));
+        return Err(PersoError::invalid(
+            "issuer key size",
+            "must not exceed the CA key size",
+        ));
     }
     let ca_expiry = Date::new(opts.today.year().saturating_add(10), 12, 31)?;
-    let ca = CaKeyPair::generate(rng, opts.rid, opts.ca_index, opts.ca_bits, PublicExponent::Three, ca_expiry)?;
+    let ca = CaKeyPair::generate(
+        rng,
+        opts.rid,
+        opts.ca_index,
+        opts.ca_bits,
+        PublicExponent::Three,
+        ca_expiry,
+    )?;
     let issuer_key = RsaKeyPair::generate(rng, opts.issuer_bits, PublicExponent::Three)?;
     // a PAN-like digit string starting with the identifier, for the encoding helper
     let probe = format!("{id:0<12}");
@@ -349,6 +374,13 @@ impl Issuer {
             keys,
             issuer_key,
         })
+    }
+
+    /// Loads an issuer directory with the passphrase from
+    /// [`keystore::PASSPHRASE_ENV`] (if set).
+    pub fn open_with_env(dir: &Path) -> Result<Issuer> {
+        let pass = keystore::passphrase_from_env();
+        Self::open(dir, pass.as_ref().map(|p| p.as_str()))
     }
 
     /// Key check values of all keys.

@@ -236,9 +236,17 @@ struct File {
     protection: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kdf: Option<Kdf>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::util::opt_hex_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::util::opt_hex_bytes"
+    )]
     nonce: Option<Vec<u8>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::util::opt_hex_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::util::opt_hex_bytes"
+    )]
     ciphertext: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keys: Option<IssuerKeys>,
@@ -251,6 +259,19 @@ pub enum Protection {
     Passphrase(Zeroizing<String>, KdfParams),
     /// Plaintext (development only).
     InsecurePlaintext,
+}
+
+/// The passphrase from [`PASSPHRASE_ENV`], if set and not empty.
+pub fn passphrase_from_env() -> Option<Zeroizing<String>> {
+    std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Zeroizing::new)
+}
+
+/// Passphrase protection with default Argon2id costs, from [`PASSPHRASE_ENV`].
+pub fn protection_from_env() -> Option<Protection> {
+    passphrase_from_env().map(|p| Protection::Passphrase(p, KdfParams::default()))
 }
 
 fn derive_key(pass: &str, salt: &[u8], p: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
@@ -343,10 +364,16 @@ pub fn is_plaintext(bytes: &[u8]) -> Result<bool> {
 pub fn open(bytes: &[u8], passphrase: Option<&str>) -> Result<IssuerKeys> {
     let f: File = serde_json::from_slice(bytes).map_err(|e| PersoError::KeyStore(e.to_string()))?;
     if f.format != FORMAT {
-        return Err(PersoError::KeyStore(format!("not a key store (format {:?})", f.format)));
+        return Err(PersoError::KeyStore(format!(
+            "not a key store (format {:?})",
+            f.format
+        )));
     }
     if f.version != VERSION {
-        return Err(PersoError::KeyStore(format!("unsupported version {}", f.version)));
+        return Err(PersoError::KeyStore(format!(
+            "unsupported version {}",
+            f.version
+        )));
     }
     match f.protection.as_str() {
         PROT_PLAIN => f
@@ -355,10 +382,15 @@ pub fn open(bytes: &[u8], passphrase: Option<&str>) -> Result<IssuerKeys> {
         PROT_ENC => {
             let pass = passphrase.ok_or(PersoError::NoPassphrase(PASSPHRASE_ENV))?;
             let (Some(kdf), Some(nonce), Some(ct)) = (f.kdf, f.nonce, f.ciphertext) else {
-                return Err(PersoError::KeyStore("missing kdf, nonce or ciphertext".into()));
+                return Err(PersoError::KeyStore(
+                    "missing kdf, nonce or ciphertext".into(),
+                ));
             };
             if kdf.algorithm != "argon2id-v19" {
-                return Err(PersoError::KeyStore(format!("unknown KDF {:?}", kdf.algorithm)));
+                return Err(PersoError::KeyStore(format!(
+                    "unknown KDF {:?}",
+                    kdf.algorithm
+                )));
             }
             let nonce: [u8; 12] = nonce
                 .as_slice()
@@ -380,6 +412,8 @@ pub fn open(bytes: &[u8], passphrase: Option<&str>) -> Result<IssuerKeys> {
             );
             serde_json::from_slice(&plain).map_err(|_| PersoError::KeyStore("key material".into()))
         }
-        other => Err(PersoError::KeyStore(format!("unknown protection {other:?}"))),
+        other => Err(PersoError::KeyStore(format!(
+            "unknown protection {other:?}"
+        ))),
     }
 }

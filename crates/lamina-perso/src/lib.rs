@@ -24,6 +24,7 @@ pub mod batch;
 pub mod card;
 mod error;
 pub mod face;
+pub mod image;
 pub mod issuer;
 pub mod keystore;
 pub mod manifest;
@@ -31,7 +32,6 @@ pub mod prepare;
 pub mod profile;
 pub mod show;
 pub mod storedata;
-pub mod image;
 pub mod util;
 
 pub use error::{PersoError, Result};

@@ -123,7 +123,13 @@ pub fn encrypt_pan<R: CryptoRng + ?Sized>(
     let mut nonce = [0u8; 12];
     rng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(&Nonce::from(nonce), Payload { msg: pan.as_bytes(), aad: card_id.as_bytes() })
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: pan.as_bytes(),
+                aad: card_id.as_bytes(),
+            },
+        )
         .map_err(|_| PersoError::KeyStore("PAN encryption failed".into()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
@@ -143,7 +149,13 @@ pub fn decrypt_pan(keys: &IssuerKeys, record: &IssuanceRecord) -> Result<String>
     let cipher = Aes256Gcm::new_from_slice(keys.pan_enc_key.expose())
         .map_err(|_| PersoError::KeyStore("PAN encryption key must be 32 bytes".into()))?;
     let pt = cipher
-        .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: record.card_id.as_bytes() })
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ct,
+                aad: record.card_id.as_bytes(),
+            },
+        )
         .map_err(|_| PersoError::invalid("encrypted PAN", "authentication failed"))?;
     String::from_utf8(pt).map_err(|_| PersoError::invalid("encrypted PAN", "not digits"))
 }
@@ -198,7 +210,10 @@ pub fn read_manifest(path: &Path) -> Result<Vec<IssuanceRecord>> {
             let r: IssuanceRecord = serde_json::from_str(l)
                 .map_err(|e| PersoError::invalid("manifest", format!("line {}: {e}", i + 1)))?;
             if r.schema != RECORD_SCHEMA {
-                return Err(PersoError::invalid("manifest", format!("line {}: unknown schema", i + 1)));
+                return Err(PersoError::invalid(
+                    "manifest",
+                    format!("line {}: unknown schema", i + 1),
+                ));
             }
             Ok(r)
         })

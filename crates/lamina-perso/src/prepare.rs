@@ -23,8 +23,8 @@ use rand::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::card::{
-    AppInstall, CardKeys, EmvData, GpoData, PreparedApplication, PreparedCard, Record, ReferencePin,
-    RiskParams,
+    AppInstall, CardKeys, EmvData, GpoData, PreparedApplication, PreparedCard, Record,
+    ReferencePin, RiskParams,
 };
 use crate::issuer::Issuer;
 use crate::keystore::StoredRsaKey;
@@ -74,7 +74,10 @@ impl PinMailer {
     pub fn to_text(&self) -> String {
         format!(
             "LAMINA PIN MAILER — CONFIDENTIAL\n\ncard:        {}\ncard number: {}\ncardholder:  {}\n\nYOUR PIN:    {}\n\nMemorise your PIN and destroy this letter.\n",
-            self.card_id, self.masked_pan, self.cardholder, self.pin.as_str()
+            self.card_id,
+            self.masked_pan,
+            self.cardholder,
+            self.pin.as_str()
         )
     }
 }
@@ -124,8 +127,22 @@ const FIRST_NAMES: &[&str] = &[
     "MARGARET", "DENNIS", "SOPHIE", "CLAUDE", "HEDY", "TIM",
 ];
 const LAST_NAMES: &[&str] = &[
-    "LOVELACE", "TURING", "HOPPER", "DIJKSTRA", "LISKOV", "KNUTH", "PERLMAN", "THOMPSON", "ALLEN",
-    "BACKUS", "HAMILTON", "RITCHIE", "WILSON", "SHANNON", "LAMARR", "BERNERS-LEE",
+    "LOVELACE",
+    "TURING",
+    "HOPPER",
+    "DIJKSTRA",
+    "LISKOV",
+    "KNUTH",
+    "PERLMAN",
+    "THOMPSON",
+    "ALLEN",
+    "BACKUS",
+    "HAMILTON",
+    "RITCHIE",
+    "WILSON",
+    "SHANNON",
+    "LAMARR",
+    "BERNERS-LEE",
 ];
 
 /// A uniformly random decimal digit (rejection sampling, no modulo bias).
@@ -173,12 +190,19 @@ fn add_months(d: Date, months: u16) -> (u16, u8) {
 }
 
 fn last_day(year: u16, month: u8) -> u8 {
-    (28..=31).rev().find(|d| Date::new(year, month, *d).is_ok()).unwrap_or(28)
+    (28..=31)
+        .rev()
+        .find(|d| Date::new(year, month, *d).is_ok())
+        .unwrap_or(28)
 }
 
 fn yymmdd(y: u16, m: u8, d: u8) -> [u8; 3] {
     let yy = u8::try_from(y % 100).unwrap_or(0);
-    [util::to_bcd_byte(yy), util::to_bcd_byte(m), util::to_bcd_byte(d)]
+    [
+        util::to_bcd_byte(yy),
+        util::to_bcd_byte(m),
+        util::to_bcd_byte(d),
+    ]
 }
 
 fn n_bcd(v: u16, digits: usize) -> Result<Vec<u8>> {
@@ -231,14 +255,20 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
         Some(a) => {
             let s = format!("{a:0acct_len$}");
             if s.len() != acct_len {
-                return Err(PersoError::invalid("account number", format!("more than {acct_len} digits")));
+                return Err(PersoError::invalid(
+                    "account number",
+                    format!("more than {acct_len} digits"),
+                ));
             }
             s
         }
-        None => (0..acct_len).map(|_| char::from(b'0' + random_digit(rng))).collect(),
+        None => (0..acct_len)
+            .map(|_| char::from(b'0' + random_digit(rng)))
+            .collect(),
     };
     let body = format!("{}{account}", profile.bin);
-    let check = util::luhn_check_digit(&body).ok_or_else(|| PersoError::invalid("PAN", "not digits"))?;
+    let check =
+        util::luhn_check_digit(&body).ok_or_else(|| PersoError::invalid("PAN", "not digits"))?;
     let pan = Zeroizing::new(format!("{body}{check}"));
     let masked = util::mask_pan(&pan);
 
@@ -262,7 +292,10 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
         || name_5f20.len() > 26
         || !name_5f20.bytes().all(|b| (0x20..0x7F).contains(&b))
     {
-        return Err(PersoError::invalid("cardholder name", "2..=26 printable ASCII characters"));
+        return Err(PersoError::invalid(
+            "cardholder name",
+            "2..=26 printable ASCII characters",
+        ));
     }
     let embossed_name = format!("{first} {last}");
 
@@ -291,7 +324,12 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
         pvv.as_deref().unwrap_or("0000"),
         icvv.as_str()
     ));
-    let track2 = util::nibbles_to_cn(&format!("{}D{yymm}{}{}", pan.as_str(), profile.service_code, discretionary.as_str()))?;
+    let track2 = util::nibbles_to_cn(&format!(
+        "{}D{yymm}{}{}",
+        pan.as_str(),
+        profile.service_code,
+        discretionary.as_str()
+    ))?;
 
     // -- ICC master keys (Book 2 A1.4)
     let alg = cvn_algorithm(profile);
@@ -308,7 +346,11 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
 
     // -- ICC key pair
     let icc_key = if profile.oda.needs_icc_key() {
-        Some(RsaKeyPair::generate(rng, profile.icc_key_bits, profile.icc_exponent)?)
+        Some(RsaKeyPair::generate(
+            rng,
+            profile.icc_key_bits,
+            profile.icc_exponent,
+        )?)
     } else {
         None
     };
@@ -327,7 +369,15 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
     let mut applications = Vec::new();
     for app in &profile.applications {
         let emv = prepare_emv_app(
-            issuer, profile, app, &common, &card_keys, icc_key.as_ref(), cert_expiry, &pin_digits, rng,
+            issuer,
+            profile,
+            app,
+            &common,
+            &card_keys,
+            icc_key.as_ref(),
+            cert_expiry,
+            &pin_digits,
+            rng,
         )?;
         applications.push(PreparedApplication {
             install: AppInstall {
@@ -376,11 +426,19 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
         expiry: yymm.clone(),
         effective: hex::encode_upper(effective_5f25),
         service_code: profile.service_code.clone(),
-        account_id: format!("{}-{}", profile.kind.as_str().to_uppercase(), hex::encode_upper(acct)),
+        account_id: format!(
+            "{}-{}",
+            profile.kind.as_str().to_uppercase(),
+            hex::encode_upper(acct)
+        ),
         account_type: profile.kind.as_str().into(),
         product: profile.name.clone(),
         cardholder: embossed_name.clone(),
-        aids: profile.applications.iter().map(|a| hex::encode_upper(&a.aid)).collect(),
+        aids: profile
+            .applications
+            .iter()
+            .map(|a| hex::encode_upper(&a.aid))
+            .collect(),
         cvn: profile.cvn_name.clone(),
         mk_derivation: mk_name(profile.mk_derivation).into(),
         pvki: pvv.as_ref().map(|_| profile.pvki),
@@ -391,7 +449,9 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
             credit_limit: profile.credit_limit,
             initial_balance: profile.initial_balance,
             cumulative_offline_limit: first_app.map(|a| a.cumulative_limit).unwrap_or(0),
-            cumulative_offline_upper_limit: first_app.map(|a| a.cumulative_upper_limit).unwrap_or(0),
+            cumulative_offline_upper_limit: first_app
+                .map(|a| a.cumulative_upper_limit)
+                .unwrap_or(0),
             lcol: first_app.map(|a| a.lcol).unwrap_or(0),
             ucol: first_app.map(|a| a.ucol).unwrap_or(0),
         },
@@ -456,7 +516,9 @@ pub fn static_data_to_authenticate(data: &EmvData, afl: &[u8], with_aip: bool) -
                 .records
                 .iter()
                 .find(|r| r.sfi == sfi && r.record == n)
-                .ok_or_else(|| PersoError::invalid("AFL", format!("SFI {sfi} record {n} missing")))?;
+                .ok_or_else(|| {
+                    PersoError::invalid("AFL", format!("SFI {sfi} record {n} missing"))
+                })?;
             if sfi <= 10 {
                 let t = lamina_tlv::parse(&rec.data)
                     .next()
@@ -495,7 +557,10 @@ fn prepare_emv_app<R: CryptoRng + ?Sized>(
     v.insert(0x5F24, c.expiry_5f24.to_vec());
     v.insert(0x5F25, c.effective_5f25.to_vec());
     v.insert(0x5F28, n_bcd(profile.country, 4)?);
-    v.insert(0x5F30, util::digits_to_bcd(&format!("0{}", profile.service_code))?);
+    v.insert(
+        0x5F30,
+        util::digits_to_bcd(&format!("0{}", profile.service_code))?,
+    );
     v.insert(0x5F34, vec![c.psn]);
     v.insert(0x5F2D, profile.languages.as_bytes().to_vec());
     v.insert(0x9F1F, c.discretionary.as_bytes().to_vec());
@@ -578,7 +643,10 @@ fn prepare_emv_app<R: CryptoRng + ?Sized>(
     let with_aip = app.records.iter().any(|r| r.tags.contains(&0x9F4A));
     let mut data = EmvData {
         fci: fci(app, &app.pdol, profile),
-        fci_contactless: app.contactless.as_ref().map(|cl| fci(app, &cl.pdol, profile)),
+        fci_contactless: app
+            .contactless
+            .as_ref()
+            .map(|cl| fci(app, &cl.pdol, profile)),
         gpo,
         gpo_contactless: app.contactless.as_ref().map(|cl| GpoData {
             aip: cl.aip.to_vec(),
@@ -599,7 +667,9 @@ fn prepare_emv_app<R: CryptoRng + ?Sized>(
         keys: keys.clone(),
         pin: if profile.pin.offline {
             Some(ReferencePin {
-                block: SecretBytes::new(pin::encode_iso2(&Pin::new(pin_digits)?).as_bytes().to_vec()),
+                block: SecretBytes::new(
+                    pin::encode_iso2(&Pin::new(pin_digits)?).as_bytes().to_vec(),
+                ),
                 try_limit: profile.pin.try_limit,
             })
         } else {
@@ -640,7 +710,10 @@ fn prepare_emv_app<R: CryptoRng + ?Sized>(
     data.records = build(&v, false)?;
     // the signed records must not have changed
     if static_data_to_authenticate(&data, &afl, with_aip)? != static_data {
-        return Err(PersoError::invalid("records", "ODA records changed after signing"));
+        return Err(PersoError::invalid(
+            "records",
+            "ODA records changed after signing",
+        ));
     }
     Ok(data)
 }
@@ -655,7 +728,10 @@ fn fci(app: &ApplicationProfile, pdol: &[u8], profile: &Profile) -> Vec<u8> {
     if !pdol.is_empty() {
         list.push(Tlv::primitive(0x9F38u32, pdol.to_vec()));
     }
-    list.push(Tlv::primitive(0x5F2Du32, profile.languages.as_bytes().to_vec()));
+    list.push(Tlv::primitive(
+        0x5F2Du32,
+        profile.languages.as_bytes().to_vec(),
+    ));
     if let Some(n) = &app.preferred_name {
         list.push(Tlv::primitive(0x9F12u32, n.as_bytes().to_vec()));
     }

@@ -275,7 +275,6 @@ pub struct Profile {
     pub extras: Vec<ExtraApplication>,
 }
 
-
 // ---------------------------------------------------------------------------
 // Raw schema (what the TOML holds)
 // ---------------------------------------------------------------------------
@@ -475,9 +474,9 @@ fn d_ifaces() -> Vec<Interface> {
 /// Book 2 §5–6 for the ODA objects). Any other tag in a record must be given in
 /// the application's `data` table.
 pub const CARD_TAGS: &[u32] = &[
-    0x5A, 0x57, 0x5F20, 0x5F24, 0x5F25, 0x5F28, 0x5F30, 0x5F34, 0x9F1F, 0x8C, 0x8D, 0x8E,
-    0x9F0D, 0x9F0E, 0x9F0F, 0x9F07, 0x9F08, 0x9F42, 0x9F44, 0x9F49, 0x8F, 0x90, 0x92, 0x9F32,
-    0x9F46, 0x9F47, 0x9F48, 0x93, 0x9F4A, 0x9F14, 0x9F23, 0x9F6C, 0x9F6E, 0x5F2D,
+    0x5A, 0x57, 0x5F20, 0x5F24, 0x5F25, 0x5F28, 0x5F30, 0x5F34, 0x9F1F, 0x8C, 0x8D, 0x8E, 0x9F0D,
+    0x9F0E, 0x9F0F, 0x9F07, 0x9F08, 0x9F42, 0x9F44, 0x9F49, 0x8F, 0x90, 0x92, 0x9F32, 0x9F46,
+    0x9F47, 0x9F48, 0x93, 0x9F4A, 0x9F14, 0x9F23, 0x9F6C, 0x9F6E, 0x5F2D,
 ];
 
 /// Tags that must not be inside ODA-signed records (they are the signature or
@@ -576,19 +575,31 @@ impl Profile {
             ));
         }
         if !(1..=120).contains(&p.validity_months) {
-            return Err(PersoError::profile("product.validity_months", "must be 1..=120"));
+            return Err(PersoError::profile(
+                "product.validity_months",
+                "must be 1..=120",
+            ));
         }
         if p.psn > 99 {
             return Err(PersoError::profile("product.psn", "must be 0..=99"));
         }
         if p.service_code.len() != 3 || !p.service_code.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(PersoError::profile("product.service_code", "must be 3 digits"));
+            return Err(PersoError::profile(
+                "product.service_code",
+                "must be 3 digits",
+            ));
         }
         if p.currency > 999 {
-            return Err(PersoError::profile("product.currency", "ISO 4217 numeric code 0..=999"));
+            return Err(PersoError::profile(
+                "product.currency",
+                "ISO 4217 numeric code 0..=999",
+            ));
         }
         if p.country > 999 {
-            return Err(PersoError::profile("product.country", "ISO 3166 numeric code 0..=999"));
+            return Err(PersoError::profile(
+                "product.country",
+                "ISO 3166 numeric code 0..=999",
+            ));
         }
         if p.languages.is_empty()
             || p.languages.len() % 2 != 0
@@ -601,7 +612,10 @@ impl Profile {
             ));
         }
         if p.currency_exponent > 9 {
-            return Err(PersoError::profile("product.currency_exponent", "must be 0..=9"));
+            return Err(PersoError::profile(
+                "product.currency_exponent",
+                "must be 0..=9",
+            ));
         }
         let cvn = cvn_from_name(&p.cvn).ok_or_else(|| {
             PersoError::profile(
@@ -613,7 +627,12 @@ impl Profile {
             None => cvn.profile().mk_derivation,
             Some("A") | Some("a") => MkDerivation::OptionA,
             Some("B") | Some("b") => MkDerivation::OptionB,
-            Some(_) => return Err(PersoError::profile("product.mk_derivation", "must be \"A\" or \"B\"")),
+            Some(_) => {
+                return Err(PersoError::profile(
+                    "product.mk_derivation",
+                    "must be \"A\" or \"B\"",
+                ));
+            }
         };
         if p.oda.needs_icc_key()
             && (!(1024..=1984).contains(&p.icc_key_bits) || p.icc_key_bits % 8 != 0)
@@ -626,7 +645,12 @@ impl Profile {
         let icc_exponent = match p.icc_exponent {
             3 => PublicExponent::Three,
             65537 => PublicExponent::F4,
-            _ => return Err(PersoError::profile("product.icc_exponent", "must be 3 or 65537")),
+            _ => {
+                return Err(PersoError::profile(
+                    "product.icc_exponent",
+                    "must be 3 or 65537",
+                ));
+            }
         };
         if p.pvki > 6 {
             return Err(PersoError::profile("product.pvki", "must be 0..=6"));
@@ -654,7 +678,10 @@ impl Profile {
             },
         };
         if raw.application.is_empty() {
-            return Err(PersoError::profile("application", "at least one application is required"));
+            return Err(PersoError::profile(
+                "application",
+                "at least one application is required",
+            ));
         }
         let mut applications = Vec::new();
         for (i, a) in raw.application.into_iter().enumerate() {
@@ -667,7 +694,10 @@ impl Profile {
             check_aid(&format!("{f}.aid"), &aid)?;
             check_label(&format!("{f}.label"), &e.label)?;
             if e.kind.is_empty() || !e.kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'-') {
-                return Err(PersoError::profile(format!("{f}.kind"), "lower-case applet class name"));
+                return Err(PersoError::profile(
+                    format!("{f}.kind"),
+                    "lower-case applet class name",
+                ));
             }
             let config = serde_json::to_value(&e.config)
                 .map_err(|err| PersoError::profile(format!("{f}.config"), err.to_string()))?;
@@ -685,7 +715,10 @@ impl Profile {
         sorted.sort();
         sorted.dedup();
         if sorted.len() != aids.len() {
-            return Err(PersoError::profile("application.aid", "AIDs must be unique on a card"));
+            return Err(PersoError::profile(
+                "application.aid",
+                "AIDs must be unique on a card",
+            ));
         }
         Ok(Profile {
             name: p.name,
@@ -732,7 +765,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
         ));
     }
     if a.interfaces.is_empty() {
-        return Err(PersoError::profile(format!("{f}.interfaces"), "at least one interface"));
+        return Err(PersoError::profile(
+            format!("{f}.interfaces"),
+            "at least one interface",
+        ));
     }
     let aip = hex_fixed::<2>(&format!("{f}.aip"), &a.aip)?;
     let oda_bits = aip[0] & 0x61;
@@ -752,7 +788,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
     let cdol1 = hex_field(&format!("{f}.cdol1"), &a.cdol1)?;
     check_dol(&format!("{f}.cdol1"), &cdol1)?;
     if cdol1.is_empty() {
-        return Err(PersoError::profile(format!("{f}.cdol1"), "CDOL1 is mandatory"));
+        return Err(PersoError::profile(
+            format!("{f}.cdol1"),
+            "CDOL1 is mandatory",
+        ));
     }
     let cdol2 = hex_field(&format!("{f}.cdol2"), &a.cdol2)?;
     check_dol(&format!("{f}.cdol2"), &cdol2)?;
@@ -786,8 +825,14 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
             Some(ContactlessProfile {
                 aip: hex_fixed::<2>(&format!("{g}.aip"), &c.aip)?,
                 pdol,
-                ctq: c.ctq.map(|s| hex_fixed::<2>(&format!("{g}.ctq"), &s)).transpose()?,
-                ffi: c.ffi.map(|s| hex_field(&format!("{g}.ffi"), &s)).transpose()?,
+                ctq: c
+                    .ctq
+                    .map(|s| hex_fixed::<2>(&format!("{g}.ctq"), &s))
+                    .transpose()?,
+                ffi: c
+                    .ffi
+                    .map(|s| hex_field(&format!("{g}.ffi"), &s))
+                    .transpose()?,
                 kernel_id: c.kernel_id,
                 offline_limit: c.offline_limit,
             })
@@ -801,7 +846,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
     }
     // AFL
     if a.afl.is_empty() {
-        return Err(PersoError::profile(format!("{f}.afl"), "at least one AFL entry"));
+        return Err(PersoError::profile(
+            format!("{f}.afl"),
+            "at least one AFL entry",
+        ));
     }
     let mut afl = Vec::new();
     for (j, e) in a.afl.iter().enumerate() {
@@ -813,7 +861,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
             return Err(PersoError::profile(format!("{g}.first"), "must be 1..=254"));
         }
         if e.last < e.first || e.last == 255 {
-            return Err(PersoError::profile(format!("{g}.last"), "must be first..=254"));
+            return Err(PersoError::profile(
+                format!("{g}.last"),
+                "must be first..=254",
+            ));
         }
         if u16::from(e.oda) > u16::from(e.last - e.first) + 1 {
             return Err(PersoError::profile(
@@ -845,7 +896,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
             .iter()
             .any(|x: &RecordLayout| x.sfi == r.sfi && x.record == r.record)
         {
-            return Err(PersoError::profile(format!("{g}.record"), "duplicate record"));
+            return Err(PersoError::profile(
+                format!("{g}.record"),
+                "duplicate record",
+            ));
         }
         let mut tags = Vec::new();
         for (k, t) in r.tags.iter().enumerate() {
@@ -885,7 +939,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
         }
     }
     // required objects for the ODA method
-    let all: Vec<u32> = records.iter().flat_map(|r| r.tags.iter().copied()).collect();
+    let all: Vec<u32> = records
+        .iter()
+        .flat_map(|r| r.tags.iter().copied())
+        .collect();
     let mut required: Vec<u32> = vec![0x5A, 0x5F24, 0x8C, 0x8D, 0x8E];
     match oda {
         OdaMethod::None => {}
@@ -902,7 +959,10 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
         if !all.contains(&t) {
             return Err(PersoError::profile(
                 format!("{f}.records"),
-                format!("tag {} is required in a record for this profile", lamina_emv::dict::tag_hex(t)),
+                format!(
+                    "tag {} is required in a record for this profile",
+                    lamina_emv::dict::tag_hex(t)
+                ),
             ));
         }
     }

@@ -215,7 +215,10 @@ fn push_tlv(out: &mut String, list: &[TlvView], depth: usize) {
 impl CardView {
     /// Human-readable text.
     pub fn to_text(&self) -> String {
-        let mut out = format!("card {}  product {}  PAN {}\n", self.card_id, self.product, self.pan);
+        let mut out = format!(
+            "card {}  product {}  PAN {}\n",
+            self.card_id, self.product, self.pan
+        );
         for a in &self.applications {
             out.push_str(&format!(
                 "\napplication {} ({}) \"{}\" on {:?}\n",
@@ -254,7 +257,9 @@ impl CardView {
                 out.push_str(&format!("    {:<12} KCV {}\n", k.name, k.kcv));
             }
             if let Some(l) = e.pin_try_limit {
-                out.push_str(&format!("  reference PIN: present (REDACTED), try limit {l}\n"));
+                out.push_str(&format!(
+                    "  reference PIN: present (REDACTED), try limit {l}\n"
+                ));
             }
             if let Some(k) = &e.icc_key {
                 out.push_str(&format!("  ICC key: {k} (private part REDACTED)\n"));

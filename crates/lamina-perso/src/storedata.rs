@@ -121,9 +121,17 @@ fn store_data(dgis: &[Dgi], what: &str) -> Result<Vec<ScriptStep>> {
             let last = i + 1 == total;
             let p2 = u8::try_from(i).map_err(|_| err("block number"))?;
             Ok(ScriptStep {
-                comment: format!("STORE DATA block {p2:02X}{}: {label}", if last { " (last)" } else { "" }),
-                command: Command::new(CLA_GP, INS_STORE_DATA, P1_DGI | if last { P1_LAST } else { 0 }, p2)
-                    .with_data(data),
+                comment: format!(
+                    "STORE DATA block {p2:02X}{}: {label}",
+                    if last { " (last)" } else { "" }
+                ),
+                command: Command::new(
+                    CLA_GP,
+                    INS_STORE_DATA,
+                    P1_DGI | if last { P1_LAST } else { 0 },
+                    p2,
+                )
+                .with_data(data),
             })
         })
         .collect()
@@ -168,7 +176,13 @@ pub fn script(card: &PreparedCard) -> Result<Vec<ScriptStep>> {
         Tlv::primitive(0xDF01u32, card.card_id.as_bytes().to_vec()),
         Tlv::primitive(0xDF02u32, card.product.as_bytes().to_vec()),
     ]);
-    steps.extend(store_data(&[Dgi { id: DGI_CARD, data: ident }], "card")?);
+    steps.extend(store_data(
+        &[Dgi {
+            id: DGI_CARD,
+            data: ident,
+        }],
+        "card",
+    )?);
     for app in &card.applications {
         let aid = &app.install.aid;
         let aid_hex = hex::encode_upper(aid);
@@ -180,22 +194,32 @@ pub fn script(card: &PreparedCard) -> Result<Vec<ScriptStep>> {
         lv(&mut data, &install_params(&app.install))?;
         lv(&mut data, &[])?;
         steps.push(ScriptStep {
-            comment: format!("INSTALL [for install and make selectable] {aid_hex} ({})", app.install.class),
-            command: Command::new(CLA_GP, INS_INSTALL, 0x0C, 0x00).with_data(data).with_le(256),
+            comment: format!(
+                "INSTALL [for install and make selectable] {aid_hex} ({})",
+                app.install.class
+            ),
+            command: Command::new(CLA_GP, INS_INSTALL, 0x0C, 0x00)
+                .with_data(data)
+                .with_le(256),
         });
         let mut data = vec![0x00, 0x00];
         lv(&mut data, aid)?;
         data.extend_from_slice(&[0x00, 0x00, 0x00]);
         steps.push(ScriptStep {
             comment: format!("INSTALL [for personalization] {aid_hex}"),
-            command: Command::new(CLA_GP, INS_INSTALL, 0x20, 0x00).with_data(data).with_le(256),
+            command: Command::new(CLA_GP, INS_INSTALL, 0x20, 0x00)
+                .with_data(data)
+                .with_le(256),
         });
         let mut dgis = match &app.emv {
             Some(e) => e.to_dgis()?,
             None => Vec::new(),
         };
         if !app.install.params.is_empty() {
-            dgis.push(Dgi { id: DGI_PARAMS, data: app.install.params.clone() });
+            dgis.push(Dgi {
+                id: DGI_PARAMS,
+                data: app.install.params.clone(),
+            });
         }
         steps.extend(store_data(&dgis, &aid_hex)?);
     }
@@ -221,7 +245,8 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|(i, l)| {
-            let bytes = hex::decode(l.trim()).map_err(|_| err(format!("line {}: not hex", i + 1)))?;
+            let bytes =
+                hex::decode(l.trim()).map_err(|_| err(format!("line {}: not hex", i + 1)))?;
             Command::parse(&bytes).map_err(|e| err(format!("line {}: {e}", i + 1)))
         })
         .collect()
@@ -255,7 +280,12 @@ fn parse_install(aid: Vec<u8>, params: &[u8]) -> Result<AppInstall> {
     }
     let inner = Tlv::parse_all(c9.value_bytes().unwrap_or(&[]))
         .map_err(|e| err(format!("install parameters: {e}")))?;
-    let get = |t: u32| inner.iter().find(|x| x.tag.number() == t).and_then(|x| x.value_bytes());
+    let get = |t: u32| {
+        inner
+            .iter()
+            .find(|x| x.tag.number() == t)
+            .and_then(|x| x.value_bytes())
+    };
     let text = |t: u32| -> Result<Option<String>> {
         get(t)
             .map(|v| String::from_utf8(v.to_vec()).map_err(|_| err("install parameters: not text")))
@@ -289,7 +319,9 @@ fn parse_install(aid: Vec<u8>, params: &[u8]) -> Result<AppInstall> {
 fn lv_fields(mut d: &[u8], n: usize) -> Result<Vec<&[u8]>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let (&len, rest) = d.split_first().ok_or_else(|| err("INSTALL data truncated"))?;
+        let (&len, rest) = d
+            .split_first()
+            .ok_or_else(|| err("INSTALL data truncated"))?;
         let v = rest
             .get(..usize::from(len))
             .ok_or_else(|| err("INSTALL data truncated"))?;
@@ -319,7 +351,10 @@ impl StoreDataHandler {
             }
             (CLA_GP, INS_INSTALL) => self.install(cmd),
             (CLA_GP, INS_STORE_DATA) => self.store_data(cmd),
-            _ => Err(err(format!("unexpected command {:02X} {:02X}", cmd.cla, cmd.ins))),
+            _ => Err(err(format!(
+                "unexpected command {:02X} {:02X}",
+                cmd.cla, cmd.ins
+            ))),
         }
     }
 
@@ -347,12 +382,16 @@ impl StoreDataHandler {
             }
             0x20 => {
                 let f = lv_fields(cmd.data.get(2..).unwrap_or(&[]), 1)?;
-                let aid = f.first().ok_or_else(|| err("INSTALL [for personalization]: no AID"))?;
+                let aid = f
+                    .first()
+                    .ok_or_else(|| err("INSTALL [for personalization]: no AID"))?;
                 let idx = self
                     .apps
                     .iter()
                     .position(|a| a.install.aid == *aid)
-                    .ok_or_else(|| err("INSTALL [for personalization]: application not installed"))?;
+                    .ok_or_else(|| {
+                        err("INSTALL [for personalization]: application not installed")
+                    })?;
                 self.current = Some(idx);
                 Ok(())
             }
@@ -376,7 +415,9 @@ impl StoreDataHandler {
                 self.card_block += 1;
                 let dgis = Dgi::parse_all(&cmd.data)?;
                 let ident = match dgis.as_slice() {
-                    [d] if d.id == DGI_CARD => Tlv::parse_all(&d.data).map_err(|e| err(e.to_string()))?,
+                    [d] if d.id == DGI_CARD => {
+                        Tlv::parse_all(&d.data).map_err(|e| err(e.to_string()))?
+                    }
                     _ => return Err(err("STORE DATA (ISD): expected DGI 7F01 only")),
                 };
                 let text = |t: u32| -> Result<String> {
@@ -411,7 +452,9 @@ impl StoreDataHandler {
 
     /// The card after the last command: every application's data is complete.
     pub fn finish(self) -> Result<PreparedCard> {
-        let (card_id, product) = self.card.ok_or_else(|| err("no card identity (DGI 7F01)"))?;
+        let (card_id, product) = self
+            .card
+            .ok_or_else(|| err("no card identity (DGI 7F01)"))?;
         let mut applications = Vec::new();
         for t in self.apps {
             let mut install = t.install;
@@ -425,7 +468,11 @@ impl StoreDataHandler {
             if let Some(pos) = dgis.iter().position(|d| d.id == DGI_PARAMS) {
                 install.params = dgis.remove(pos).data;
             }
-            let emv = if dgis.is_empty() { None } else { Some(EmvData::from_dgis(&dgis)?) };
+            let emv = if dgis.is_empty() {
+                None
+            } else {
+                Some(EmvData::from_dgis(&dgis)?)
+            };
             applications.push(PreparedApplication { install, emv });
         }
         Ok(PreparedCard {

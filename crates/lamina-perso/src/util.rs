@@ -115,9 +115,14 @@ pub fn luhn_check_digit(digits: &str) -> Option<u8> {
 
 /// True if `pan` (all digits) passes the Luhn check (ISO/IEC 7812-1 Annex B).
 pub fn luhn_valid(pan: &str) -> bool {
-    match pan.len().checked_sub(1).and_then(|n| pan.get(..n).zip(pan.get(n..))) {
-        Some((body, check)) => luhn_check_digit(body)
-            .is_some_and(|d| check.as_bytes().first() == Some(&(b'0' + d))),
+    match pan
+        .len()
+        .checked_sub(1)
+        .and_then(|n| pan.get(..n).zip(pan.get(n..)))
+    {
+        Some((body, check)) => {
+            luhn_check_digit(body).is_some_and(|d| check.as_bytes().first() == Some(&(b'0' + d)))
+        }
         None => false,
     }
 }
@@ -150,7 +155,10 @@ pub fn digits_to_bcd(digits: &str) -> Result<Vec<u8>> {
         }
         nibbles.push(c - b'0');
     }
-    Ok(nibbles.chunks(2).map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0)).collect())
+    Ok(nibbles
+        .chunks(2)
+        .map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0))
+        .collect())
 }
 
 /// Packs digits (and `D`/`F` nibbles) as compressed numeric (`cn`, EMV Book 3
@@ -167,7 +175,10 @@ pub fn nibbles_to_cn(s: &str) -> Result<Vec<u8>> {
     if nibbles.len() % 2 == 1 {
         nibbles.push(0x0F);
     }
-    Ok(nibbles.chunks(2).map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0x0F)).collect())
+    Ok(nibbles
+        .chunks(2)
+        .map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0x0F))
+        .collect())
 }
 
 /// A one-byte BCD value `00..=99`.
@@ -221,6 +232,16 @@ pub fn today_utc() -> Result<lamina_crypto::pki::Date> {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let (y, m, d) = civil_from_days(days);
     Ok(lamina_crypto::pki::Date::new(y, m, d)?)
+}
+
+/// The bureau's random generator: ChaCha12 (`rand`'s `StdRng`) seeded from
+/// `seed` for reproducible runs, or from the operating system.
+pub fn seeded_rng(seed: Option<u64>) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    match seed {
+        Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+        None => rand::rngs::StdRng::from_rng(&mut rand::rng()),
+    }
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian

@@ -21,7 +21,9 @@ fn today() -> Date {
 }
 
 fn profile_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../profiles").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../profiles")
+        .join(name)
 }
 
 fn profile(name: &str) -> Profile {
@@ -57,7 +59,11 @@ fn terminal_static_data(card: &PreparedCard) -> Vec<u8> {
             if n - first >= oda {
                 continue;
             }
-            let rec = emv.records.iter().find(|r| r.sfi == sfi && r.record == n).unwrap();
+            let rec = emv
+                .records
+                .iter()
+                .find(|r| r.sfi == sfi && r.record == n)
+                .unwrap();
             let t = lamina_tlv::Tlv::parse_one(&rec.data).unwrap();
             assert_eq!(t.tag.number(), 0x70);
             if sfi <= 10 {
@@ -177,7 +183,11 @@ fn prepaid_sda_verifies() {
     .unwrap();
     assert!(card.emv().unwrap().icc_key.is_none());
     // the purse is installed with its configuration
-    let purse = card.applications.iter().find(|a| a.install.class == "purse").unwrap();
+    let purse = card
+        .applications
+        .iter()
+        .find(|a| a.install.class == "purse")
+        .unwrap();
     let cfg: serde_json::Value = serde_json::from_slice(&purse.install.params).unwrap();
     assert_eq!(cfg["max_balance"], 15000);
 }
@@ -203,7 +213,10 @@ fn track2_icvv_and_pvv_verify() {
     let expect = lamina_crypto::cvv::icvv(keys.cvk.expose(), pan, yymm).unwrap();
     assert!(expect.matches(icvv));
     lamina_crypto::cvv::verify_cvv(keys.cvk.expose(), pan, yymm, "999", icvv).unwrap();
-    assert!(lamina_crypto::cvv::verify_cvv(keys.cvk.expose(), pan, yymm, "999", "000").is_err() || icvv == "000");
+    assert!(
+        lamina_crypto::cvv::verify_cvv(keys.cvk.expose(), pan, yymm, "999", "000").is_err()
+            || icvv == "000"
+    );
     let pvk = lamina_crypto::sym::SecretKey::new(keys.pvk.expose().to_vec());
     let p = lamina_crypto::pin::Pan::new(pan).unwrap();
     let pin = lamina_crypto::pin::Pin::new("4821").unwrap();
@@ -213,9 +226,21 @@ fn track2_icvv_and_pvv_verify() {
     // the manifest carries the same PVV; the expiry matches 5F24
     assert_eq!(out.record.pvv.as_deref(), Some(pvv));
     assert_eq!(out.record.expiry, yymm);
-    assert_eq!(&hex::encode_upper(find(&out.card, 0x5F24).unwrap())[..4], yymm);
+    assert_eq!(
+        &hex::encode_upper(find(&out.card, 0x5F24).unwrap())[..4],
+        yymm
+    );
     // the reference PIN block in the chip is ISO 9564 format 2 of the PIN
-    let block = out.card.emv().unwrap().pin.as_ref().unwrap().block.expose().to_vec();
+    let block = out
+        .card
+        .emv()
+        .unwrap()
+        .pin
+        .as_ref()
+        .unwrap()
+        .block
+        .expose()
+        .to_vec();
     assert_eq!(hex::encode_upper(block), "244821FFFFFFFFFF");
 }
 
@@ -236,7 +261,11 @@ fn icc_master_keys_match_option_a_derivation() {
 
 #[test]
 fn store_data_replay_is_byte_identical() {
-    for (p, seed) in [("debit.toml", 21), ("credit.toml", 22), ("prepaid.toml", 23)] {
+    for (p, seed) in [
+        ("debit.toml", 21),
+        ("credit.toml", 22),
+        ("prepaid.toml", 23),
+    ] {
         let out = issue(p, seed, &CardRequest::default());
         let img = image::encode(&out.card).unwrap();
         let text = storedata::script_text(&out.card).unwrap();
@@ -246,7 +275,11 @@ fn store_data_replay_is_byte_identical() {
         assert_eq!(image::encode(&replayed).unwrap(), img, "{p}");
         // the script never shows the PAN in its comments
         let pan = out.card.pan().unwrap();
-        assert!(text.lines().filter(|l| l.starts_with('#')).all(|l| !l.contains(&pan)));
+        assert!(
+            text.lines()
+                .filter(|l| l.starts_with('#'))
+                .all(|l| !l.contains(&pan))
+        );
     }
 }
 
@@ -263,7 +296,10 @@ fn replay_rejects_out_of_sequence_and_missing_last_block() {
         .collect();
     let mut swapped = cmds.clone();
     swapped.swap(idx[0], idx[1]);
-    assert!(matches!(storedata::replay(&swapped), Err(PersoError::Script(_))));
+    assert!(matches!(
+        storedata::replay(&swapped),
+        Err(PersoError::Script(_))
+    ));
     cmds.pop();
     assert!(storedata::replay(&cmds).is_err());
 }
@@ -272,7 +308,10 @@ fn replay_rejects_out_of_sequence_and_missing_last_block() {
 fn seeded_issuance_is_reproducible() {
     let a = issue("debit.toml", 99, &CardRequest::default());
     let b = issue("debit.toml", 99, &CardRequest::default());
-    assert_eq!(image::encode(&a.card).unwrap(), image::encode(&b.card).unwrap());
+    assert_eq!(
+        image::encode(&a.card).unwrap(),
+        image::encode(&b.card).unwrap()
+    );
     assert_eq!(a.record, b.record);
     let c = issue("debit.toml", 100, &CardRequest::default());
     assert_ne!(a.card.pan(), c.card.pan());
@@ -287,8 +326,14 @@ fn image_checksum_and_version_are_checked() {
     let n = bad.len() - 10;
     bad[n] ^= 0x01;
     assert!(matches!(image::decode(&bad), Err(PersoError::Image(m)) if m.contains("checksum")));
-    let v2 = String::from_utf8(img.clone()).unwrap().replacen("LAMINA-CARD-IMAGE 1 ", "LAMINA-CARD-IMAGE 2 ", 1);
-    assert!(matches!(image::decode(v2.as_bytes()), Err(PersoError::Image(m)) if m.contains("version")));
+    let v2 = String::from_utf8(img.clone()).unwrap().replacen(
+        "LAMINA-CARD-IMAGE 1 ",
+        "LAMINA-CARD-IMAGE 2 ",
+        1,
+    );
+    assert!(
+        matches!(image::decode(v2.as_bytes()), Err(PersoError::Image(m)) if m.contains("version"))
+    );
     assert!(image::decode(b"").is_err());
     assert!(image::decode(&img[..img.len() - 1]).is_err());
 }
@@ -320,8 +365,14 @@ fn keystore_round_trip_and_wrong_passphrase() {
     assert_eq!(back.mk_ac, keys.mk_ac);
     assert_eq!(back.issuer_key, keys.issuer_key);
     assert_eq!(back.kcvs().unwrap(), keys.kcvs().unwrap());
-    assert!(matches!(keystore::open(&file, Some("wrong horse")), Err(PersoError::KeyStoreAuth)));
-    assert!(matches!(keystore::open(&file, None), Err(PersoError::NoPassphrase(_))));
+    assert!(matches!(
+        keystore::open(&file, Some("wrong horse")),
+        Err(PersoError::KeyStoreAuth)
+    ));
+    assert!(matches!(
+        keystore::open(&file, None),
+        Err(PersoError::NoPassphrase(_))
+    ));
     // tampering with the header (KDF cost) is detected by the AEAD associated data
     let tampered = text.replace("\"t_cost\": 2", "\"t_cost\": 3");
     assert_ne!(tampered, text);
@@ -334,7 +385,11 @@ fn issuer_directory_round_trip() {
     let mut rng = StdRng::seed_from_u64(6);
     let prot = Protection::Passphrase(
         Zeroizing::new("pw".into()),
-        KdfParams { m_cost: 1024, t_cost: 1, p_cost: 1 },
+        KdfParams {
+            m_cost: 1024,
+            t_cost: 1,
+            p_cost: 1,
+        },
     );
     issuer().save(dir.path(), &prot, &mut rng).unwrap();
     let back = Issuer::open(dir.path(), Some("pw")).unwrap();
@@ -360,8 +415,14 @@ fn manifest_pan_is_protected_and_decrypts() {
     let pan = out.card.pan().unwrap();
     let json = serde_json::to_string(&out.record).unwrap();
     assert!(!json.contains(&pan));
-    assert_eq!(lamina_perso::manifest::decrypt_pan(&issuer().keys, &out.record).unwrap(), pan);
-    assert_eq!(out.record.pan_token, lamina_perso::manifest::pan_token(&issuer().keys, &pan).unwrap());
+    assert_eq!(
+        lamina_perso::manifest::decrypt_pan(&issuer().keys, &out.record).unwrap(),
+        pan
+    );
+    assert_eq!(
+        out.record.pan_token,
+        lamina_perso::manifest::pan_token(&issuer().keys, &pan).unwrap()
+    );
     assert_eq!(out.record.account_type, "debit");
     // Debug of the prepared output never shows the PAN or the PIN
     let dbg = format!("{out:?}");
@@ -371,7 +432,10 @@ fn manifest_pan_is_protected_and_decrypts() {
 
 #[test]
 fn dgi_long_length_round_trip() {
-    let d = Dgi { id: 0x0301, data: vec![0x70; 300] };
+    let d = Dgi {
+        id: 0x0301,
+        data: vec![0x70; 300],
+    };
     let mut enc = Vec::new();
     d.encode(&mut enc).unwrap();
     assert_eq!(&enc[..5], &[0x03, 0x01, 0xFF, 0x01, 0x2C]);
@@ -385,7 +449,10 @@ fn crc32_published_check_value() {
     let text = include_str!("vectors/crc32.txt");
     assert!(text.starts_with("# Source:"));
     let mut n = 0;
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let (input, crc) = line.split_once(" : ").unwrap();
         assert_eq!(format!("{:08X}", util::crc32(input.as_bytes())), crc.trim());
         n += 1;
@@ -419,9 +486,15 @@ fn profile_errors_name_the_field() {
     assert_eq!(f, "application[0].afl[2].sfi");
     let (f, _) = profile_err(&t.replace("bin = \"99990010\"", "bin = \"99A90010\""));
     assert_eq!(f, "product.bin");
-    let (f, _) = profile_err(&t.replace("tags = [\"57\", \"5F20\", \"9F1F\"]", "tags = [\"57\", \"5F20\", \"9F46\"]"));
+    let (f, _) = profile_err(&t.replace(
+        "tags = [\"57\", \"5F20\", \"9F1F\"]",
+        "tags = [\"57\", \"5F20\", \"9F46\"]",
+    ));
     assert_eq!(f, "application[0].records[0].tags[2]");
-    let (f, _) = profile_err(&t.replace("tags = [\"57\", \"5F20\", \"9F1F\"]", "tags = [\"57\", \"5F20\", \"DF7F\"]"));
+    let (f, _) = profile_err(&t.replace(
+        "tags = [\"57\", \"5F20\", \"9F1F\"]",
+        "tags = [\"57\", \"5F20\", \"DF7F\"]",
+    ));
     assert_eq!(f, "application[0].records[0].tags[2]");
     let (f, _) = profile_err(&t.replace("cdol1 = \"9F0206", "cdol1 = \"9F02"));
     assert_eq!(f, "application[0].cdol1");
@@ -429,7 +502,10 @@ fn profile_errors_name_the_field() {
     assert_eq!(f, "product.icc_exponent");
     let (f, _) = profile_err(&t.replace("try_limit = 3", "try_limit = 0"));
     assert_eq!(f, "pin.try_limit");
-    let (f, _) = profile_err(&t.replace("label = \"LAMINA DEBIT\"", "label = \"LAMINA DEBIT CARD FOR EVERYONE\""));
+    let (f, _) = profile_err(&t.replace(
+        "label = \"LAMINA DEBIT\"",
+        "label = \"LAMINA DEBIT CARD FOR EVERYONE\"",
+    ));
     assert_eq!(f, "application[0].label");
     // a record outside the AFL
     let (f, _) = profile_err(&t.replace("sfi = 3\nrecord = 2", "sfi = 3\nrecord = 3"));
@@ -471,7 +547,9 @@ fn show_masks_pan_and_shows_only_kcvs() {
         assert!(!s.contains(&mk), "key leaked");
         assert!(s.contains(&util::mask_pan(&pan)));
     }
-    let kcv = hex::encode_upper(lamina_crypto::sym::kcv_tdes(out.card.emv().unwrap().keys.mk_ac.expose()).unwrap());
+    let kcv = hex::encode_upper(
+        lamina_crypto::sym::kcv_tdes(out.card.emv().unwrap().keys.mk_ac.expose()).unwrap(),
+    );
     assert!(text.contains(&kcv));
     assert!(text.contains("Cardholder Name") || text.contains("5F20"));
 }
@@ -501,11 +579,27 @@ fn batch_is_parallel_reproducible_and_unique() {
     assert_eq!(tokens.len(), 6, "PANs unique within a batch");
     for id in &sa.card_ids {
         let f = format!("cards/{id}.img");
-        assert_eq!(std::fs::read(a.path().join(&f)).unwrap(), std::fs::read(b.path().join(&f)).unwrap());
+        assert_eq!(
+            std::fs::read(a.path().join(&f)).unwrap(),
+            std::fs::read(b.path().join(&f)).unwrap()
+        );
         assert!(a.path().join(format!("pin-mailers/{id}.txt")).exists());
         // the script in the batch replays to the image
         let script = std::fs::read_to_string(a.path().join(format!("scripts/{id}.apdu"))).unwrap();
         let card = storedata::replay(&storedata::parse_script(&script).unwrap()).unwrap();
-        assert_eq!(image::encode(&card).unwrap(), std::fs::read(a.path().join(&f)).unwrap());
+        assert_eq!(
+            image::encode(&card).unwrap(),
+            std::fs::read(a.path().join(&f)).unwrap()
+        );
     }
+}
+
+#[test]
+fn face_from_image_matches_issued_face() {
+    let out = issue("debit.toml", 71, &CardRequest::default());
+    let f = lamina_perso::face::face_from_card(&out.card, &out.face.issuer).unwrap();
+    assert_eq!(
+        lamina_perso::face::svg(&f),
+        lamina_perso::face::svg(&out.face)
+    );
 }

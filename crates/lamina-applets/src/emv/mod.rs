@@ -48,7 +48,8 @@
 //! failed or not performed last time, script failed, new card (no online
 //! transaction yet), PIN try limit exceeded, offline PIN failed, consecutive offline
 //! count above LCOL or cumulative offline amount above CTTAL or a foreign currency
-//! ("velocity counters exceeded"); else a TC.
+//! ("velocity counters exceeded"), contactless amount above the contactless limit;
+//! else a TC.
 //!
 //! Second GENERATE AC (after an ARQC; Authorisation Response Code `8A` and
 //! Issuer Authentication Data `91` from CDOL2): ARC `Y3`/`Z3` (unable to go online)
@@ -62,6 +63,21 @@
 //! Issuer scripts use session keys from the cryptogram of this session's first
 //! GENERATE AC (an ARQC, or the AAC of a blocked application so an APPLICATION
 //! UNBLOCK can be delivered), MAC length 8 bytes.
+//!
+//! A blocked application (APPLICATION BLOCK) is still selected by the OS, which
+//! turns the status word into `6283`; GPO works and every GENERATE AC returns an
+//! AAC. A blocked card (CARD BLOCK) gets `6A81` from the OS for every command.
+//!
+//! ## Personalization and set-up
+//!
+//! * [`EmvPersonalization`] (typed, serde) → DGIs ([`EmvPersonalization::to_dgis`],
+//!   the bureau's layout) → NVM records ([`records_from_dgis`]); on an image with
+//!   [`provision::personalize_image`] / [`provision::personalize_image_with_dgis`],
+//!   or through STORE DATA ([`EmvPersonalization::store_data_script`]).
+//! * [`register`] puts the class [`CLASS`] in a ROM; [`testing::test_card`] gives a
+//!   ready card. DDA, CDA and enciphered PIN need an [`IccRsa`] bridge.
+//! * The cryptogram input ([`cryptogram_input`]) and IAD layout
+//!   ([`issuer_application_data`]) are public so an issuer host can verify.
 
 mod command;
 mod crypto;

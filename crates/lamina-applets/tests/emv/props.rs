@@ -192,3 +192,57 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Random and mangled STORE DATA blocks on a blank card: no panic, the journal
+    /// is empty after every command, and the card is personalized only by a
+    /// complete, valid script.
+    #[test]
+    fn random_store_data_never_half_personalizes(
+        mangle in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..6),
+        junk in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..40), 0..4),
+    ) {
+        use lamina_applets::emv::provision::install_entry;
+        use lamina_applets::emv::testing::rom;
+        use lamina_card::{Card, EmulatedCard, SeededRng};
+        let p = perso(CvnChoice::Visa18);
+        let mut card = Card::new(rom(None), SeededRng::new(1));
+        card.install(install_entry(&p).unwrap()).unwrap();
+        let mut ch = EmulatedCard::new(card);
+        ch.power_on(Interface::Contact).unwrap();
+        let mut sel = vec![0x00, 0xA4, 0x04, 0x00, u8::try_from(p.aid.len()).unwrap()];
+        sel.extend(&p.aid);
+        sel.push(0);
+        ch.transmit(&sel).unwrap();
+        let mut script = p.store_data_script().unwrap();
+        let mut mangled = false;
+        for (block, pos, x) in &mangle {
+            let n = script.len();
+            let b = &mut script[usize::from(*block) % n];
+            let i = 5 + pos % (b.len() - 5);
+            if *x != 0 {
+                b[i] ^= x;
+                mangled = true;
+            }
+        }
+        for j in &junk {
+            let mut a = vec![0x80, 0xE2, 0x00, 0x00, u8::try_from(j.len()).unwrap()];
+            a.extend(j);
+            ch.transmit(&a).unwrap();
+        }
+        let mut all_ok = true;
+        for a in &script {
+            let r = ch.transmit(a).unwrap();
+            all_ok &= sw(&r) == 0x9000;
+            let nvm = ch.card().nvm();
+            prop_assert!(nvm.journal.entries.is_empty());
+        }
+        let personalized = ch.card().record(&aid(&p), "perso").is_some();
+        prop_assert!(!personalized || all_ok);
+        if !mangled && junk.is_empty() {
+            prop_assert!(personalized);
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //! private PostgreSQL cluster (see `host/pg.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test binary
 
+#[path = "host/api.rs"]
+mod api;
 #[path = "host/common.rs"]
 mod common;
 #[path = "host/issuer.rs"]

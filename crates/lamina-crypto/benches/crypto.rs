@@ -8,9 +8,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use lamina_crypto::dukpt::{aes as dukpt_aes, tdes as dukpt_tdes};
 use lamina_crypto::emv::{self, ArpcMethod, ArpcResponse, Cvn, MkDerivation};
 use lamina_crypto::pki::{self, PublicExponent, RsaKeyPair};
-use lamina_crypto::sym::Algorithm;
+use lamina_crypto::sym::{Algorithm, SecretKey};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -209,11 +210,50 @@ fn arpc(c: &mut Criterion) {
     g.finish();
 }
 
-// TODO(dukpt_derive): add once `dukpt.rs` exposes its public API.
+/// Host-side DUKPT derivation from the BDK for one transaction: TDES (ANSI
+/// X9.24-1, IPEK → current key → PIN variant) and AES (X9.24-3, initial key →
+/// intermediate key → PIN working key). Cost grows with the counter's one-bits,
+/// so a counter with one bit and one with the maximum (10 TDES, 16 AES) are timed.
+fn dukpt(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dukpt_derive");
+    let bdk = SecretKey::from_hex("0123456789ABCDEFFEDCBA9876543210").expect("BDK");
+    for (name, ksn) in [
+        ("tdes_counter_1", "FFFF9876543210E00001"),
+        ("tdes_counter_10_ones", "FFFF9876543210FFF800"),
+    ] {
+        let ksn = dukpt_tdes::Ksn::from_hex(ksn).expect("KSN");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let current = dukpt_tdes::derive_current_key_from_bdk(&bdk, black_box(&ksn))
+                    .expect("current key");
+                dukpt_tdes::pin_key(&current).expect("PIN key")
+            })
+        });
+    }
+    let id = [0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x56];
+    for (name, counter) in [
+        ("aes128_counter_1", 1u32),
+        ("aes128_counter_16_ones", 0xFFFF_0000),
+    ] {
+        let ksn = dukpt_aes::Ksn::new(&id, counter);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                dukpt_aes::host_derive_working_key(
+                    &bdk,
+                    black_box(&ksn),
+                    dukpt_aes::KeyUsage::PinEncryption,
+                    dukpt_aes::KeyType::Aes128,
+                )
+                .expect("working key")
+            })
+        });
+    }
+    g.finish();
+}
 
 criterion_group! {
     name = benches;
     config = configure();
-    targets = rsa, oda, arqc, arpc
+    targets = rsa, oda, arqc, arpc, dukpt
 }
 criterion_main!(benches);

@@ -44,6 +44,7 @@ pub mod codec;
 pub mod install;
 pub mod keys;
 pub mod log;
+pub mod loyalty;
 pub mod parking;
 pub mod purse;
 pub mod record;

@@ -477,7 +477,7 @@ impl EmvApplet {
             0x9F13 => read_u16(&nvm, store::LAST_ONLINE_ATC)?
                 .to_be_bytes()
                 .to_vec(),
-            0x9F17 => vec![nvm.read_u8(store::PTC)?.unwrap_or(0)],
+            0x9F17 => vec![nvm.read_u8(store::PTC)?.ok_or(StatusWord::DATA_NOT_FOUND)?],
             0x9F4F | 0x9F14 | 0x9F23 | 0xDF03 | 0xDF04 => {
                 read_do(&nvm, t).ok_or(StatusWord::DATA_NOT_FOUND)?.to_vec()
             }
@@ -514,7 +514,10 @@ impl EmvApplet {
         data: &[u8],
     ) -> ApduResult {
         let challenge = self.s.challenge.take();
-        let tries = ctx.nvm().read_u8(store::PTC)?.unwrap_or(0);
+        let (Some(limit), Some(tries)) = (p.pin_try_limit, ctx.nvm().read_u8(store::PTC)?) else {
+            // No offline PIN on this card.
+            return Err(COND);
+        };
         if tries == 0 {
             self.s.cvr.set(CvrBit::PinTryLimitExceeded);
             return Err(StatusWord::AUTH_METHOD_BLOCKED);
@@ -540,7 +543,7 @@ impl EmvApplet {
         ctx.nvm().write_now(store::PTC, &[left])?;
         self.s.cvr.set(CvrBit::OfflinePinPerformed);
         if offered.ct_eq(&reference) {
-            ctx.nvm().write_now(store::PTC, &[p.pin_try_limit])?;
+            ctx.nvm().write_now(store::PTC, &[limit])?;
             self.s.cvr.clear(CvrBit::OfflinePinFailed);
             ok_empty()
         } else {
@@ -582,7 +585,7 @@ impl EmvApplet {
     }
 
     /// The CVR for this cryptogram: the session bits plus the persistent flags.
-    fn cvr_for(&self, f: Flags, new_card: bool, ptc: u8) -> Cvr {
+    fn cvr_for(&self, f: Flags, new_card: bool, ptc: Option<u8>) -> Cvr {
         let mut cvr = self.s.cvr;
         if f.has(Flags::LAST_ONLINE_NOT_COMPLETED) {
             cvr.set(CvrBit::LastOnlineTransactionNotCompleted);
@@ -599,7 +602,7 @@ impl EmvApplet {
         if new_card {
             cvr.set(CvrBit::NewCard);
         }
-        if ptc == 0 {
+        if ptc == Some(0) {
             cvr.set(CvrBit::PinTryLimitExceeded);
         }
         cvr.set_script_commands_with_sm(f.scripts());
@@ -664,7 +667,7 @@ impl EmvApplet {
             (
                 flags(&nvm)?,
                 read_u16(&nvm, store::LAST_ONLINE_ATC)?,
-                nvm.read_u8(store::PTC)?.unwrap_or(0),
+                nvm.read_u8(store::PTC)?,
                 Velocity::read(&nvm, &values)?,
             )
         };
@@ -686,7 +689,7 @@ impl EmvApplet {
             let go_online = f.0 & 0x0F != 0
                 || cl_limit
                 || lonatc == 0
-                || ptc == 0
+                || ptc == Some(0)
                 || cvr.is_set(CvrBit::OfflinePinFailed)
                 || count
                 || amount;
@@ -1056,7 +1059,8 @@ impl EmvApplet {
             let enc = lamina_crypto::pin::encode_iso2(&pin);
             ctx.nvm().write(store::PIN, enc.as_bytes())?;
         }
-        ctx.nvm().write(store::PTC, &[p.pin_try_limit])?;
+        ctx.nvm()
+            .write(store::PTC, &[p.pin_try_limit.ok_or(COND)?])?;
         ok_empty()
     }
 

@@ -392,7 +392,7 @@ pub struct EmvPersonalization {
     /// Reference PIN (4–12 digits), if the card does offline PIN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<SecretBytes>,
-    /// PIN Try Limit, 1..=15.
+    /// PIN Try Limit, 1..=15 (used with [`pin`](Self::pin)).
     pub pin_try_limit: u8,
     /// ICC master keys.
     pub keys: IccMasterKeys,
@@ -624,7 +624,9 @@ impl EmvPersonalization {
         push(0xB001, risk);
         let mut gd = tlv(0x9F36, &[0, 0]);
         gd.extend(tlv(0x9F13, &[0, 0]));
-        gd.extend(tlv(0x9F17, &[self.pin_try_limit]));
+        if self.pin.is_some() {
+            gd.extend(tlv(0x9F17, &[self.pin_try_limit]));
+        }
         if let Some(l) = &self.log {
             gd.extend(tlv(0x9F4F, &l.format));
         }
@@ -641,8 +643,8 @@ impl EmvPersonalization {
         if let Some(pin) = &self.pin {
             let pin = Pin::from_ascii(pin.expose()).map_err(|_| EmvError::Perso("pin: digits"))?;
             push(0x8010, encode_iso2(&pin).as_bytes().to_vec());
+            push(0x9010, vec![self.pin_try_limit, self.pin_try_limit]);
         }
-        push(0x9010, vec![self.pin_try_limit, self.pin_try_limit]);
         if let Some(k) = &self.icc_rsa {
             push(0x8201, k.modulus.clone());
             push(0x8202, k.public_exponent.clone());
@@ -820,7 +822,6 @@ pub fn finish_records(
         (keys::FCI, "missing DGI 9102 (FCI)"),
         (keys::GPO, "missing DGI 9104 (GPO data)"),
         (keys::KEY_AC, "missing DGI 8000 (keys)"),
-        (keys::PTL, "missing DGI 9010 (PIN try limit)"),
     ] {
         check(get(k).is_some(), what)?;
     }
@@ -836,17 +837,22 @@ pub fn finish_records(
         }
         check(ct_eq(&want, &kcv), "DGI 9000: KCVs do not match DGI 8000")?;
     }
-    let ptl = get(keys::PTL).and_then(|v| v.first().copied()).unwrap_or(0);
+    // An offline PIN comes with its try limit (DGIs 8010 and 9010 go together).
+    let ptl = get(keys::PTL).and_then(|v| v.first().copied());
+    check(
+        get(keys::PIN).is_some() == ptl.is_some(),
+        "DGIs 8010 (PIN) and 9010 (PIN try limit) go together",
+    )?;
     Ok([
         (keys::ATC, vec![0, 0]),
         (keys::LAST_ONLINE_ATC, vec![0, 0]),
-        (keys::PTC, vec![ptl]),
         (keys::CONSECUTIVE, vec![0]),
         (keys::CUMULATIVE, vec![0; 8]),
         (keys::FLAGS, vec![0]),
         (keys::PERSO, vec![1]),
     ]
     .into_iter()
+    .chain(ptl.map(|l| (keys::PTC, vec![l])))
     .filter(|(k, _)| get(k).is_none())
     .map(|(k, v)| (k.to_owned(), v))
     .collect())

@@ -163,7 +163,8 @@ pub(crate) struct Profile {
     pub oda: OdaMethod,
     pub format: ResponseFormat,
     pub dki: u8,
-    pub pin_try_limit: u8,
+    /// `None` without an offline PIN.
+    pub pin_try_limit: Option<u8>,
     pub mk_ac: SecretKey,
     pub mk_smi: SecretKey,
     pub mk_smc: SecretKey,
@@ -253,7 +254,7 @@ impl Profile {
                 ResponseFormat::Format2
             },
             dki: one(0xDF11).unwrap_or(1),
-            pin_try_limit: nvm.read(PTL)?.first().copied()?,
+            pin_try_limit: nvm.read(PTL).and_then(|v| v.first().copied()),
             mk_ac: key(KEY_AC)?,
             mk_smi: key(KEY_SMI)?,
             mk_smc: key(KEY_SMC)?,

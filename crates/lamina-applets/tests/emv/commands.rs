@@ -337,3 +337,25 @@ fn external_authenticate() {
     let a2 = parse_ac(&t.genac(0x40, &cdol2(cvn, b"00", None, un)));
     assert_eq!(a2.cid & 0xC0, 0x40);
 }
+
+#[test]
+fn card_without_offline_pin() {
+    let mut p = perso(CvnChoice::EmvCcd);
+    p.pin = None;
+    assert!(
+        !p.to_dgis()
+            .unwrap()
+            .iter()
+            .any(|d| d.id == 0x8010 || d.id == 0x9010)
+    );
+    let mut t = Term::new(p);
+    t.start();
+    assert_eq!(t.verify_plain("1234"), 0x6985);
+    assert_eq!(sw(&t.sendh("80CA9F1700")), 0x6A88);
+    assert!(t.record("ptc").is_none());
+    online_purchase(&mut t, 100, [1; 4]);
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(100, "0978", [1; 4])));
+    assert_eq!(a.cid, 0x40);
+    assert_eq!(a.iad[5] & 0x40, 0, "no PIN try limit bit without a PIN");
+}

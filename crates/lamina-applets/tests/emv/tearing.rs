@@ -171,6 +171,7 @@ fn check_after_power_up(ch: &EmulatedCard, p: &EmvPersonalization, obs: &Obs, k:
 #[test]
 fn purchase_and_script_survive_a_cut_after_every_write() {
     let mut total_cuts = 0u64;
+    let mut recovery_cuts = 0u64;
     for cvn in [CvnChoice::Visa10, CvnChoice::EmvCcd] {
         let p = perso(cvn);
         let image = build_card(&p, None, 1).unwrap().save_image();
@@ -192,7 +193,20 @@ fn purchase_and_script_survive_a_cut_after_every_write() {
             let mut obs = Obs::default();
             let r = scenario(&mut ch, &p, &mut obs);
             assert_eq!(r, Err(ChannelError::CardRemoved), "k={k}");
+            // Tear the recovery itself at each of its writes, then recover.
+            let torn = ch.card().save_image();
             ch.power_on(Interface::Contact).unwrap();
+            let recovery_writes = ch.card().last_command_writes();
+            for j in 0..recovery_writes {
+                let card = Card::load_image(rom(None), SeededRng::new(1), &torn).unwrap();
+                let mut again = EmulatedCard::new(card);
+                again.card_mut().arm_power_cut(PowerCut::after_writes(j));
+                assert!(again.power_on(Interface::Contact).is_err(), "k={k} j={j}");
+                again.power_on(Interface::Contact).unwrap();
+                check_after_power_up(&again, &p, &obs, k);
+                assert_eq!(again.card().nvm(), ch.card().nvm(), "k={k} j={j}");
+                recovery_cuts += 1;
+            }
             check_after_power_up(&ch, &p, &obs, k);
             // After power-up a new online purchase never reuses an ATC and its
             // cryptograms verify.
@@ -214,7 +228,10 @@ fn purchase_and_script_survive_a_cut_after_every_write() {
             probe.commands
         );
     }
-    println!("tearing: {total_cuts} cut points exercised");
+    println!(
+        "tearing: {total_cuts} cut points exercised, plus {recovery_cuts} cuts during power-up recovery"
+    );
+    assert!(recovery_cuts > 0);
 }
 
 #[test]

@@ -137,6 +137,19 @@ impl VpcdMessage {
     }
 }
 
+/// The ATR a PC/SC reader reports for an ISO/IEC 14443-4 card (PC/SC Part 3
+/// Supplement, §3.1.3.2.3.1): `3B 8n 80 01 <historical bytes> TCK`, `n` the number
+/// of historical bytes (at most 15).
+pub fn pseudo_atr(historical: &[u8]) -> Vec<u8> {
+    let hist = historical.get(..15).unwrap_or(historical);
+    let n = u8::try_from(hist.len()).unwrap_or(0) & 0x0F;
+    let mut atr = vec![0x3B, 0x80 | n, 0x80, 0x01];
+    atr.extend_from_slice(hist);
+    let tck = atr.iter().skip(1).fold(0u8, |a, b| a ^ b);
+    atr.push(tck);
+    atr
+}
+
 /// Encodes one frame: 2-byte big-endian length, then the body.
 pub fn encode_frame(body: &[u8]) -> Result<Vec<u8>, VpcdError> {
     let n = u16::try_from(body.len()).map_err(|_| VpcdError::FrameTooLong(body.len()))?;
@@ -255,6 +268,7 @@ pub enum Event {
 /// interface, driven by [`VpcdMessage`]s.
 pub struct VpcdCard {
     channel: EmulatedCard,
+    interface: Interface,
     style: ResponseStyle,
     powered: bool,
     /// The card's NVM changed since the last save.
@@ -283,12 +297,13 @@ pub struct Handled {
 }
 
 impl VpcdCard {
-    /// Puts `card` in the virtual reader (unpowered).
+    /// Puts `card` in the virtual reader (unpowered), on the contact interface.
     pub fn new(card: Card, style: ResponseStyle) -> Self {
         let mut channel = EmulatedCard::new(card).with_contact_protocol(style.protocol());
         channel.power_off();
         VpcdCard {
             channel,
+            interface: Interface::Contact,
             style,
             powered: false,
             dirty: false,
@@ -305,9 +320,28 @@ impl VpcdCard {
         self.channel.into_card()
     }
 
-    /// The ATR the card answers on the contact interface (offers T=0 and T=1).
+    /// Presents the card as if in a contactless reader: the chip OS runs its
+    /// contactless interface (PPSE visible, ISO/IEC 14443-4 response rules) and
+    /// the ATR is the PC/SC pseudo-ATR built from the ATS historical bytes
+    /// ([`pseudo_atr`]).
+    pub fn contactless(mut self) -> Self {
+        self.interface = Interface::Contactless;
+        self
+    }
+
+    /// The interface the chip runs.
+    pub fn interface(&self) -> Interface {
+        self.interface
+    }
+
+    /// The ATR given to vpcd: on contact the card's ATR (offers T=0 first, and
+    /// T=1), on contactless the PC/SC pseudo-ATR.
     pub fn atr(&self) -> Vec<u8> {
-        contact_atr(&self.channel.card().chip().historical_bytes.0)
+        let hist = &self.channel.card().chip().historical_bytes.0;
+        match self.interface {
+            Interface::Contact => contact_atr(hist),
+            Interface::Contactless => pseudo_atr(hist),
+        }
     }
 
     /// True while powered.
@@ -332,7 +366,8 @@ impl VpcdCard {
     }
 
     fn power_on(&mut self) -> Result<Vec<u8>, ChannelError> {
-        let atr = self.channel.power_on(Interface::Contact)?;
+        self.channel.power_on(self.interface)?;
+        let atr = self.atr();
         self.powered = true;
         // Recovery after a tear may have written NVM.
         self.dirty |= self.channel.card().last_command_writes() > 0;
@@ -443,13 +478,15 @@ pub struct BridgeConfig {
     pub poll: Duration,
     /// Response style.
     pub style: ResponseStyle,
+    /// The interface the chip runs ([`VpcdCard::contactless`]).
+    pub interface: Interface,
     /// Where the card is saved.
     pub save_to: SaveTo,
 }
 
 impl BridgeConfig {
     /// Defaults for `addr`: reconnect, back-off 250 ms … 5 s, poll 100 ms, full
-    /// responses, no saving.
+    /// responses, contact interface, no saving.
     pub fn new(addr: impl Into<String>) -> Self {
         BridgeConfig {
             addr: addr.into(),
@@ -458,6 +495,7 @@ impl BridgeConfig {
             max_backoff: Duration::from_secs(5),
             poll: Duration::from_millis(100),
             style: ResponseStyle::Full,
+            interface: Interface::Contact,
             save_to: SaveTo::Nowhere,
         }
     }
@@ -483,7 +521,10 @@ impl fmt::Debug for Bridge {
 impl Bridge {
     /// A bridge serving `card`.
     pub fn new(card: Card, config: BridgeConfig) -> Self {
-        let card = VpcdCard::new(card, config.style);
+        let mut card = VpcdCard::new(card, config.style);
+        if config.interface == Interface::Contactless {
+            card = card.contactless();
+        }
         Bridge {
             config,
             card,
@@ -811,6 +852,23 @@ mod tests {
         );
         let events: Vec<Event> = rx.try_iter().collect();
         assert!(events.iter().any(|e| matches!(e, Event::Disconnected(_))));
+    }
+
+    #[test]
+    fn contactless_pseudo_atr_and_ppse() {
+        // PC/SC Part 3 example shape: 3B 8n 80 01 hist TCK, TCK makes the XOR zero.
+        let atr = pseudo_atr(b"LAMINA");
+        assert_eq!(&atr[..4], &[0x3B, 0x86, 0x80, 0x01]);
+        assert_eq!(atr.iter().skip(1).fold(0u8, |a, b| a ^ b), 0);
+        assert_eq!(parse_atr(&atr).unwrap().historical, b"LAMINA");
+        let mut c = VpcdCard::new(demo_card(), ResponseStyle::Full).contactless();
+        let mut ev = |_e: Event| {};
+        assert_eq!(c.handle(&VpcdMessage::GetAtr, &mut ev).reply, Some(atr));
+        c.handle(&VpcdMessage::PowerOn, &mut ev);
+        let ppse = hex::decode("00A404000E325041592E5359532E444446303100").unwrap();
+        let r = c.handle(&VpcdMessage::Apdu(ppse), &mut ev).reply.unwrap();
+        assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
+        assert!(hex::encode_upper(&r).contains("F04C414D494E4101"));
     }
 
     #[test]

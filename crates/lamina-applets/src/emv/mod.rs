@@ -153,6 +153,9 @@ pub fn register(rom: &mut Rom, rsa: Option<Arc<dyn IccRsa>>) {
 #[derive(Debug, Clone)]
 struct FirstAcState {
     kind: AcType,
+    /// Persistent flags and new-card state before the first GENERATE AC.
+    start_flags: Flags,
+    new_card: bool,
     ac: [u8; 8],
     atc: u16,
     cdol1_data: Vec<u8>,
@@ -671,7 +674,12 @@ impl EmvApplet {
                 Velocity::read(&nvm, &values)?,
             )
         };
-        let mut cvr = self.cvr_for(f, lonatc == 0, ptc);
+        // The CVR reports the card's state at the start of this transaction.
+        let (start_flags, new_card) = match (&self.s.first, second) {
+            (Some(first), true) => (first.start_flags, first.new_card),
+            _ => (f, lonatc == 0),
+        };
+        let mut cvr = self.cvr_for(start_flags, new_card, ptc);
         let mut offline_ok = false;
         let mut reset_counters = false;
         let mut new_lonatc = None;
@@ -864,6 +872,8 @@ impl EmvApplet {
         } else {
             self.s.first = Some(FirstAcState {
                 kind: decision,
+                start_flags,
+                new_card,
                 ac,
                 atc,
                 cdol1_data: data.to_vec(),

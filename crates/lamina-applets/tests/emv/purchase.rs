@@ -34,6 +34,11 @@ fn cryptograms_verify_on_the_issuer_side_for_every_cvn() {
             let a2 = parse_ac(&t.genac(0x40, &d2));
             assert_eq!(a2.cid, 0x40, "{cvn:?}: approved online");
             assert_eq!(a2.atc, 2, "each cryptogram has its own ATC");
+            assert_eq!(
+                a2.iad[5] & 0x80,
+                0,
+                "the CVR reports the state at the start of the transaction"
+            );
             let mut v = cdol1_values(&d1);
             v.insert(0x95, h("0000008000"));
             v.insert(0x9F37, un2.to_vec());
@@ -251,4 +256,73 @@ fn contactless_limit_goes_online() {
     t.start();
     let a = parse_ac(&t.genac(0x40, &cdol1(5_001, "0978", [2; 4])));
     assert_eq!(a.cid, 0x80, "over the contactless limit");
+}
+
+/// The APDU transcript of a fixed online purchase with a script on the sample
+/// cards, compared with `tests/vectors/emv_applet_transcript.txt` (a golden file:
+/// no published vector exists for Lamina's applet; its cryptograms are checked
+/// here independently with `verify_ac` and the issuer's keys).
+#[test]
+fn golden_transcript() {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for cvn in [CvnChoice::Visa10, CvnChoice::EmvCcd] {
+        let p = perso(cvn);
+        let mut t = Term::new(p);
+        writeln!(out, "[{}]", cvn.name()).unwrap();
+        let mut log = |t: &mut Term, apdu: Vec<u8>| -> Vec<u8> {
+            let r = t.send(&apdu);
+            writeln!(out, "C: {}", hex::encode_upper(&apdu)).unwrap();
+            writeln!(out, "R: {}", hex::encode_upper(&r)).unwrap();
+            r
+        };
+        let mut sel = vec![0x00, 0xA4, 0x04, 0x00, u8::try_from(t.p.aid.len()).unwrap()];
+        sel.extend(t.p.aid.clone());
+        sel.push(0);
+        log(&mut t, sel);
+        log(&mut t, h("80A80000048302025000"));
+        for (sfi, rec) in [(1u8, 1u8), (2, 1), (2, 2)] {
+            log(&mut t, vec![0x00, 0xB2, rec, (sfi << 3) | 4, 0x00]);
+        }
+        let mut v = h("0020008008");
+        v.extend(h("241234FFFFFFFFFF"));
+        log(&mut t, v);
+        let un = [0xCA, 0xFE, 0xBA, 0xBE];
+        let d1 = cdol1(4321, "0978", un);
+        let mut g = vec![0x80, 0xAE, 0x80, 0x00, 33];
+        g.extend(&d1);
+        g.push(0);
+        let a1 = parse_ac(&log(&mut t, g));
+        issuer_verify_ac(cvn, [0x1C, 0], &cdol1_values(&d1), &a1);
+        let iad = issuer_auth_data(cvn, &a1, un, b"00");
+        let d2 = cdol2(cvn, b"00", Some(&iad), un);
+        let mut g = vec![0x80, 0xAE, 0x40, 0x00, u8::try_from(d2.len()).unwrap()];
+        g.extend(&d2);
+        g.push(0);
+        log(&mut t, g);
+        let k = issuer_keys(cvn);
+        let put = lamina_crypto::emv::script_command(
+            cvn.cvn(),
+            &k.smi,
+            a1.atc,
+            &a1.ac.unwrap(),
+            [0x84, 0xDA, 0x9F, 0x14],
+            &[0x05],
+            8,
+        )
+        .unwrap();
+        log(&mut t, put);
+        log(&mut t, h("80CA9F3600"));
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/emv_applet_transcript.txt"
+    );
+    let file = std::fs::read_to_string(path).unwrap_or_default();
+    let want: String = file
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(want, out, "transcript changed; actual:\n{out}");
 }

@@ -23,6 +23,13 @@ impl Clock for SystemClock {
     }
 }
 
+impl SystemClock {
+    /// Now, in Unix milliseconds (without a trait object).
+    pub fn now_ms_value(self) -> i64 {
+        self.now_ms()
+    }
+}
+
 /// A settable clock for tests and replays.
 #[derive(Debug, Default, Clone)]
 pub struct FixedClock(Arc<AtomicI64>);

@@ -214,29 +214,31 @@ pub async fn system_account(
     currency: &str,
     now: i64,
 ) -> Result<String> {
-    let find = || {
-        sqlx::query(
-            "SELECT id FROM accounts WHERE kind = $1 AND external_ref = $2 AND currency = $3",
-        )
-        .bind(kind.as_str())
-        .bind(external_ref.to_owned())
-        .bind(currency.to_owned())
-    };
-    if let Some(row) = find().fetch_optional(&mut *conn).await? {
-        return Ok(row.try_get("id")?);
-    }
+    // Get-or-create without a race: concurrent creators meet on the unique index.
     let name = format!("{} {external_ref}", kind.as_str());
-    insert_account(
-        conn,
-        kind,
-        &name,
-        Some(external_ref),
-        currency,
-        0,
-        (0, 0),
-        now,
+    sqlx::query(
+        "INSERT INTO accounts (id, kind, name, external_ref, currency, ledger_balance, held, \
+         credit_limit, status, daily_amount_limit, daily_count_limit, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 'active', 0, 0, $6) \
+         ON CONFLICT (kind, external_ref, currency) DO NOTHING",
     )
-    .await
+    .bind(new_id("acc"))
+    .bind(kind.as_str())
+    .bind(&name)
+    .bind(external_ref)
+    .bind(currency)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query(
+        "SELECT id FROM accounts WHERE kind = $1 AND external_ref = $2 AND currency = $3",
+    )
+    .bind(kind.as_str())
+    .bind(external_ref)
+    .bind(currency)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
 }
 
 /// Creates a cardholder account and posts its opening balance from the funding account.

@@ -10,6 +10,8 @@ mod common;
 mod issuer;
 #[path = "host/ledger.rs"]
 mod ledger;
+#[path = "host/load.rs"]
+mod load;
 #[path = "host/pg.rs"]
 mod pg;
 #[path = "host/server.rs"]

@@ -298,22 +298,31 @@ impl Issuer {
         if let Some(resp) = self.lookup_idempotent(&req.key, &fp).await? {
             return Ok(resp);
         }
-        let result = match req.kind {
-            RequestKind::Authorization | RequestKind::Financial => {
-                self.auth_or_financial(&req, &fp).await
-            }
-            RequestKind::Completion => self.completion(&req, &fp).await,
-            RequestKind::Reversal => self.reversal(&req, &fp).await,
-        };
-        match result {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                // A concurrent retransmission may have committed first (idempotency key
-                // conflict): answer with its stored response.
-                if let Some(resp) = self.lookup_idempotent(&req.key, &fp).await? {
-                    return Ok(resp);
+        let mut attempt = 0;
+        loop {
+            let result = match req.kind {
+                RequestKind::Authorization | RequestKind::Financial => {
+                    self.auth_or_financial(&req, &fp).await
                 }
-                Err(e)
+                RequestKind::Completion => self.completion(&req, &fp).await,
+                RequestKind::Reversal => self.reversal(&req, &fp).await,
+            };
+            match result {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    // A concurrent retransmission may have committed first (idempotency
+                    // key conflict): answer with its stored response.
+                    if let Some(resp) = self.lookup_idempotent(&req.key, &fp).await? {
+                        return Ok(resp);
+                    }
+                    // A transient database conflict (deadlock, serialization failure,
+                    // busy) is retried: the transaction was rolled back as a whole.
+                    attempt += 1;
+                    if attempt >= 3 || !matches!(e, HostError::Db(_)) {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %e, attempt, "retrying request after a database error");
+                }
             }
         }
     }

@@ -401,7 +401,10 @@ impl FareTable {
         };
         let charge = uncapped.min(cap_left(&s));
         s.spent_today = s.spent_today.saturating_add(charge);
-        if let Some(j) = s.journey.as_mut() {
+        // A tap-in charge pays the previous, unresolved journey, not this one.
+        if tap.direction == Direction::Out
+            && let Some(j) = s.journey.as_mut()
+        {
             j.paid = j.paid.saturating_add(charge);
         }
         // Entry: the purse must also cover the ride's worst case.

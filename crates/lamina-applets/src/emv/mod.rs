@@ -991,6 +991,7 @@ impl EmvApplet {
             Ok(resp) => {
                 ctx.nvm().write_u8(store::FLAGS, f.0)?;
                 ctx.nvm().commit()?;
+                self.profile = None;
                 Ok(resp)
             }
             Err(sw) => {
@@ -1082,6 +1083,8 @@ impl EmvApplet {
         let want = match tag {
             0x9F14 | 0x9F23 => Some(1),
             0xDF03 | 0xDF04 => Some(6),
+            // The log format shapes stored records: not changed in the field.
+            0x9F4F => return Err(StatusWord::CONDITIONS_NOT_SATISFIED),
             _ => {
                 let nvm = ctx.nvm();
                 let listed = nvm

@@ -234,7 +234,7 @@ impl Profile {
         let cdol = |t: u32| record_value(records(), t).and_then(|v| Dol::parse(&v).ok());
         let log = match (tlv_value(fci, 0x9F4D), read_do(nvm, 0x9F4F)) {
             (Some(e), Some(fmt)) => match e.as_slice() {
-                [sfi, n] if *n > 0 => Some((*sfi, *n, Dol::parse(fmt).ok()?)),
+                [sfi, n] if *n > 0 => Dol::parse(fmt).ok().map(|d| (*sfi, *n, d)),
                 _ => None,
             },
             _ => None,

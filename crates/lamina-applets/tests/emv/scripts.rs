@@ -88,6 +88,11 @@ fn put_data_and_update_record() {
     assert_eq!(data(&t.sendh("80CADF0300")), h("DF0306000000020000"));
     let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0xDF, 0x03], &h("0000000200"));
     assert_eq!(sw(&t.send(&apdu)), 0x6700);
+    let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0x9F, 0x4F], &h("9F3602"));
+    assert_eq!(sw(&t.send(&apdu)), 0x6985, "log format is not updatable");
+    let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0x9F, 0x51], &h("0840"));
+    assert_eq!(sw(&t.send(&apdu)), 0x9000, "a personalized GET DATA object");
+    assert_eq!(data(&t.sendh("80CA9F5100")), h("9F51020840"));
     let apdu = script(&t, atc, &ac, [0x84, 0xDA, 0x5A, 0x00], &h("01"));
     assert_eq!(sw(&t.send(&apdu)), 0x6A88);
     let apdu = script(

@@ -6,6 +6,7 @@
 //! | path | content | mode |
 //! |---|---|---|
 //! | `cards/<id>.img` | card image ([`crate::image`]) | 0600 |
+//! | `cards/<id>.card.json` | emulator image ([`crate::chip`], with [`issue_batch_with`]) | 0600 |
 //! | `scripts/<id>.apdu` | personalization script ([`crate::storedata`]) | 0600 |
 //! | `pin-mailers/<id>.txt` | PIN mailer | 0600 |
 //! | `faces/<id>.svg`, `faces/<id>.png` | card face (with `faces`) | 0600 |
@@ -27,6 +28,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
+use crate::card::AppInstall;
+use crate::chip;
 use crate::issuer::Issuer;
 use crate::manifest::{IssuanceRecord, IssuanceSink, ManifestWriter};
 use crate::prepare::{self, CardRequest, PreparedOutput};
@@ -140,12 +143,38 @@ pub fn write_card(dir: &Path, out: &PreparedOutput, faces: bool) -> Result<()> {
     Ok(())
 }
 
+/// How to write the emulator's image (`cards/<id>.card.json`, see
+/// [`crate::chip`]) next to the bureau's.
+pub struct ChipOutput<'a> {
+    /// Which applications go on the emulated chip.
+    pub include: &'a (dyn Fn(&AppInstall) -> bool + Sync),
+    /// The EMV applet's DGI → NVM mapping.
+    pub personalize: chip::Personalizer<'a>,
+}
+
+impl core::fmt::Debug for ChipOutput<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ChipOutput")
+    }
+}
+
 /// Issues a batch; `progress` is called (from worker threads) with the number
 /// of cards finished so far.
 pub fn issue_batch(
     issuer: &Issuer,
     profile: &Profile,
     opts: &BatchOptions,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<BatchSummary> {
+    issue_batch_with(issuer, profile, opts, None, progress)
+}
+
+/// [`issue_batch`], also writing each card's emulator image when `chip` is given.
+pub fn issue_batch_with(
+    issuer: &Issuer,
+    profile: &Profile,
+    opts: &BatchOptions,
+    chip: Option<&ChipOutput<'_>>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<BatchSummary> {
     let start = Instant::now();
@@ -164,6 +193,14 @@ pub fn issue_batch(
             let mut rng = StdRng::from_seed(seed);
             let out = prepare::prepare_card(issuer, profile, &req, opts.today, &mut rng)?;
             write_card(dir, &out, opts.faces)?;
+            if let Some(c) = chip {
+                let img = chip::card_image(&out.card, c.include, c.personalize)?;
+                util::write_private(
+                    &dir.join("cards")
+                        .join(format!("{}.card.json", out.card.card_id)),
+                    img.to_json().as_bytes(),
+                )?;
+            }
             progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok(out.record)
         })

@@ -11,6 +11,7 @@
 //! | [`card`] | [`PreparedCard`](card::PreparedCard): the typed card data the EMV applet loads | EMV CPS (DGI model) |
 //! | [`storedata`] | DGI encoding, the GlobalPlatform STORE DATA script and its replay handler | GP Card Spec v2.3 §11.11 |
 //! | [`image`] | versioned card image file (header with CRC-32, JSON body, mode 0600) | — |
+//! | [`chip`] | the emulator's card image (`lamina-card-image/1`) built from a prepared card | — |
 //! | [`face`] | card face as SVG and PNG (ISO/IEC 7810 ID-1 layout) | ISO/IEC 7810, 7811 |
 //! | [`manifest`] | issuance records for the host ([`IssuanceSink`](manifest::IssuanceSink)) | — |
 //! | [`batch`] | parallel issuance of N cards, reproducible with a seed | — |
@@ -22,6 +23,7 @@
 
 pub mod batch;
 pub mod card;
+pub mod chip;
 mod error;
 pub mod face;
 pub mod image;

@@ -583,7 +583,18 @@ fn batch_is_parallel_reproducible_and_unique() {
             std::fs::read(a.path().join(&f)).unwrap(),
             std::fs::read(b.path().join(&f)).unwrap()
         );
-        assert!(a.path().join(format!("pin-mailers/{id}.txt")).exists());
+        let mailer = a.path().join(format!("pin-mailers/{id}.txt"));
+        assert!(
+            std::fs::read_to_string(&mailer)
+                .unwrap()
+                .contains("YOUR PIN:")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let m = std::fs::metadata(&mailer).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, 0o600);
+        }
         // the script in the batch replays to the image
         let script = std::fs::read_to_string(a.path().join(format!("scripts/{id}.apdu"))).unwrap();
         let card = storedata::replay(&storedata::parse_script(&script).unwrap()).unwrap();
@@ -602,4 +613,44 @@ fn face_from_image_matches_issued_face() {
         lamina_perso::face::svg(&f),
         lamina_perso::face::svg(&out.face)
     );
+}
+
+#[test]
+fn chip_image_for_the_emulator() {
+    use lamina_perso::chip;
+    let out = issue("debit.toml", 81, &CardRequest::default());
+    // a stand-in for the EMV applet's DGI mapping: one record per DGI
+    let hook = |img: &mut lamina_card::image::CardImage,
+                aid: &lamina_card::Aid,
+                dgis: &[(u16, &[u8])]|
+     -> Result<(), String> {
+        let ns = img.nvm.records.entry(aid.to_hex()).or_default();
+        for (id, data) in dgis {
+            ns.insert(
+                format!("dgi.{id:04X}"),
+                lamina_card::nvm::HexBytes(data.to_vec()),
+            );
+        }
+        Ok(())
+    };
+    let img = chip::card_image(&out.card, &|a| a.class == "emv-payment", &hook).unwrap();
+    assert_eq!(img.applets.len(), 1);
+    assert_eq!(img.applets[0].class, "emv-payment");
+    assert_eq!(img.nvm.records["os"]["card.life_cycle"].0, vec![0x0F]);
+    assert_eq!(
+        img.nvm.records["os"]["app.A0000009991010.life_cycle"].0,
+        vec![0x07]
+    );
+    assert!(img.nvm.records["A0000009991010"].contains_key("dgi.8000"));
+    // the chip OS accepts the image (the demo counter applet stands in for the EMV class)
+    let json = img.to_json();
+    let back = lamina_card::image::CardImage::from_json(&json).unwrap();
+    assert_eq!(back, img);
+    let rom = lamina_card::Rom::new().with_class("emv-payment", |_| {
+        Box::new(lamina_card::applets::counter::CounterApplet::new())
+    });
+    assert!(lamina_card::Card::load_image(rom, lamina_card::SeededRng::new(1), &json).is_ok());
+    // all applications when the filter allows them
+    let all = chip::card_image(&out.card, &|_| true, &hook).unwrap();
+    assert_eq!(all.applets.len(), 3);
 }

@@ -117,7 +117,19 @@ pub fn issue(a: IssueArgs) -> Result<()> {
         );
         b
     };
-    let summary = batch::issue_batch(&iss, &profile, &opts, &|n| {
+    // the emulator image: the EMV applet maps its DGIs to NVM records itself;
+    // applications whose applets the emulator does not have yet are left out
+    let include = |a: &lamina_perso::card::AppInstall| a.class == lamina_applets::emv::CLASS;
+    let personalize =
+        |img: &mut lamina_card::image::CardImage, aid: &lamina_card::Aid, dgis: &[(u16, &[u8])]| {
+            lamina_applets::emv::provision::personalize_image_with_dgis(img, aid, dgis)
+                .map_err(|e| e.to_string())
+        };
+    let chip = batch::ChipOutput {
+        include: &include,
+        personalize: &personalize,
+    };
+    let summary = batch::issue_batch_with(&iss, &profile, &opts, Some(&chip), &|n| {
         bar.set_position(u64::try_from(n).unwrap_or(u64::MAX));
     })
     .with_context(|| format!("issuing into {}", a.out.display()))?;
@@ -143,13 +155,23 @@ pub fn issue(a: IssueArgs) -> Result<()> {
         out.out,
         out.manifest,
         out.first_card
-            .map(|id| format!("first card: {}/cards/{id}.img\n", out.out))
+            .map(|id| format!(
+                "first card: {o}/cards/{id}.img (bureau image), {o}/cards/{id}.card.json (emulator image)\n",
+                o = out.out
+            ))
             .unwrap_or_default()
     ))
 }
 
 pub fn show(a: ShowArgs) -> Result<()> {
-    let card = lamina_perso::image::load(&a.card).map_err(|e| bad(e.to_string()))?;
+    let bytes = std::fs::read(&a.card).with_context(|| format!("reading {}", a.card.display()))?;
+    if bytes.first() == Some(&b'{') {
+        return Err(bad(format!(
+            "{} is an emulator image (lamina-card-image); `card show` decodes the bureau image cards/<id>.img",
+            a.card.display()
+        )));
+    }
+    let card = lamina_perso::image::decode(&bytes).map_err(|e| bad(e.to_string()))?;
     if let Some(path) = &a.face {
         let face = lamina_perso::face::face_from_card(&card, &a.issuer_name)?;
         let svg = lamina_perso::face::svg(&face);

@@ -121,6 +121,7 @@ pub mod applets;
 pub mod atr;
 pub mod channel;
 pub mod image;
+pub mod iso14443;
 pub mod lifecycle;
 pub mod nvm;
 pub mod os;

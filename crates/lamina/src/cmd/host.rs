@@ -1,0 +1,403 @@
+//! `lamina host …`: run the issuer/acquirer host, set it up, settle, check the ledger, and
+//! drive it with the load generator. All logic lives in `lamina-host`; this module parses
+//! arguments, starts a tokio runtime and prints results.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use lamina_host::keys::HostKeys;
+use lamina_host::load::{LoadConfig, provision_cards, run_load};
+use lamina_host::server::ServerConfig;
+use lamina_host::service::{HostConfig, open, run as run_host};
+use lamina_host::store::{SqliteSync, Store, StoreOptions};
+use lamina_iso8583::Mti;
+
+use crate::input::bad;
+use crate::output::{emit, print_json};
+
+/// `lamina host` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Run the host: ISO 8583 over TCP and the back-office HTTP API.
+    Serve(ServeArgs),
+    /// Write a new key file (random PAN keys, issuer master keys, BDK, PVK, API tokens).
+    InitKeys(InitKeysArgs),
+    /// Verify the ledger: postings sum to zero per currency and every balance equals its
+    /// postings (exit 1 if not).
+    CheckLedger(DbArgs),
+    /// Settle a business date: clearing per merchant (gross, reversals, fees, net).
+    Settle(SettleArgs),
+    /// Open a cardholder account.
+    AddAccount(AddAccountArgs),
+    /// Issue a card on an account (the PAN is stored hashed and encrypted).
+    IssueCard(IssueCardArgs),
+    /// Load generator: real authorizations with valid ARQCs from N cards.
+    Load(LoadArgs),
+}
+
+/// Database and key file.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, default_value = "sqlite://lamina.db")]
+    pub db: String,
+    /// Key file (JSON, see `lamina host init-keys`).
+    #[arg(long, default_value = "lamina-keys.json")]
+    pub keys: PathBuf,
+}
+
+/// SQLite commit durability.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SyncMode {
+    /// fsync every commit (durable).
+    Full,
+    /// WAL with synchronous=NORMAL (survives a crash of the process, not of the OS).
+    Normal,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// ISO 8583 listen address.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    pub listen: String,
+    /// HTTP API listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Merchant fee in basis points for settlements started from the API.
+    #[arg(long, default_value_t = 100)]
+    pub fee_bps: i64,
+    /// Per-request timeout in milliseconds (answered 91 when exceeded).
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// Requests in flight across all connections.
+    #[arg(long, default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Database pool size.
+    #[arg(long, default_value_t = 8)]
+    pub pool: u32,
+    /// SQLite synchronous mode.
+    #[arg(long, value_enum, default_value_t = SyncMode::Full)]
+    pub sqlite_sync: SyncMode,
+}
+
+#[derive(Debug, Args)]
+pub struct InitKeysArgs {
+    /// Where to write the key file.
+    #[arg(long, default_value = "lamina-keys.json")]
+    pub out: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SettleArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Business date YYYY-MM-DD (UTC).
+    #[arg(long)]
+    pub date: String,
+    /// Merchant fee in basis points.
+    #[arg(long, default_value_t = 100)]
+    pub fee_bps: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct AddAccountArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Holder name.
+    #[arg(long)]
+    pub name: String,
+    /// ISO 4217 numeric currency.
+    #[arg(long, default_value = "978")]
+    pub currency: String,
+    /// Opening balance (minor units).
+    #[arg(long, default_value_t = 0)]
+    pub balance: i64,
+    /// Credit limit (minor units; 0 = debit account).
+    #[arg(long, default_value_t = 0)]
+    pub credit_limit: i64,
+    /// Daily amount limit per card (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub daily_amount: i64,
+    /// Daily count limit per card (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub daily_count: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct IssueCardArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// PAN (12–19 digits).
+    #[arg(long)]
+    pub pan: String,
+    /// PAN sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub psn: u8,
+    /// Expiry YYMM.
+    #[arg(long)]
+    pub expiry: String,
+    /// Account id.
+    #[arg(long)]
+    pub account: String,
+    /// Cryptogram profile: visa10, visa18, mastercard16, interac133, emv-ccd, emv-aes.
+    #[arg(long, default_value = "emv-ccd")]
+    pub cvn: String,
+    /// Issuer key set name in the key file.
+    #[arg(long, default_value = "default")]
+    pub key_ref: String,
+    /// Visa PVV (4 digits) for online PIN.
+    #[arg(long)]
+    pub pvv: Option<String>,
+    /// PVK index for the PVV.
+    #[arg(long, default_value_t = 1)]
+    pub pvki: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Host ISO 8583 address.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    pub host: String,
+    /// Database of that host (the load cards are provisioned there).
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Number of cards.
+    #[arg(long, default_value_t = 100)]
+    pub cards: usize,
+    /// Target authorizations per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// TCP connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// 0100 (authorization, hold) or 0200 (financial, posted).
+    #[arg(long, default_value = "0200")]
+    pub mti: String,
+    /// Amount per request (minor units).
+    #[arg(long, default_value_t = 100)]
+    pub amount: i64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn now_ms() -> i64 {
+    lamina_host::clock::SystemClock.now_ms_value()
+}
+
+/// Runs a `lamina host` command.
+pub fn run(cmd: HostCommand) -> Result<()> {
+    match cmd {
+        HostCommand::Serve(a) => serve(a),
+        HostCommand::InitKeys(a) => init_keys(a),
+        HostCommand::CheckLedger(a) => check_ledger(a),
+        HostCommand::Settle(a) => settle(a),
+        HostCommand::AddAccount(a) => add_account(a),
+        HostCommand::IssueCard(a) => issue_card(a),
+        HostCommand::Load(a) => load(a),
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<()> {
+    let cfg = HostConfig {
+        listen: a.listen,
+        http: Some(a.http),
+        db: a.db.db,
+        keys: a.db.keys,
+        fee_bps: a.fee_bps,
+        server: ServerConfig {
+            request_timeout: Duration::from_millis(a.timeout_ms.max(1)),
+            max_in_flight: a.max_in_flight.max(1),
+            ..ServerConfig::default()
+        },
+        store: StoreOptions {
+            max_connections: a.pool.max(1),
+            sqlite_sync: match a.sqlite_sync {
+                SyncMode::Full => SqliteSync::Full,
+                SyncMode::Normal => SqliteSync::Normal,
+            },
+            ..StoreOptions::default()
+        },
+    };
+    runtime()?.block_on(async {
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("shutting down: finishing requests in flight");
+        };
+        run_host(&cfg, shutdown, |iso, http| {
+            eprintln!("lamina host: ISO 8583 on {iso}");
+            if let Some(h) = http {
+                eprintln!("lamina host: HTTP API on http://{h} (OpenAPI at /openapi.json)");
+            }
+        })
+        .await
+    })?;
+    Ok(())
+}
+
+fn init_keys(a: InitKeysArgs) -> Result<()> {
+    if a.out.exists() && !a.force {
+        return Err(bad(format!(
+            "{} exists (use --force to overwrite)",
+            a.out.display()
+        )));
+    }
+    let file = HostKeys::generate_file();
+    let text = serde_json::to_string_pretty(&file)?;
+    std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&a.out, std::fs::Permissions::from_mode(0o600))?;
+    }
+    emit(&format!(
+        "wrote {} (keep it secret; admin and read-only API tokens are inside)\n",
+        a.out.display()
+    ))
+}
+
+fn check_ledger(a: DbArgs) -> Result<()> {
+    let report = runtime()?.block_on(async {
+        let store = Store::connect(&a.db).await?;
+        lamina_host::ledger::check_ledger(&store).await
+    })?;
+    print_json(&serde_json::json!({"ok": report.ok(), "report": report}))?;
+    if !report.ok() {
+        bail!("ledger check failed");
+    }
+    Ok(())
+}
+
+fn settle(a: SettleArgs) -> Result<()> {
+    if lamina_host::clock::date_start_ms(&a.date).is_none() {
+        return Err(bad("--date must be YYYY-MM-DD"));
+    }
+    let s = runtime()?.block_on(async {
+        let store = Store::connect(&a.db.db).await?;
+        lamina_host::settle::settle(&store, &a.date, a.fee_bps, now_ms()).await
+    })?;
+    print_json(&s)
+}
+
+fn add_account(a: AddAccountArgs) -> Result<()> {
+    let acc = runtime()?.block_on(async {
+        let store = Store::connect(&a.db.db).await?;
+        lamina_host::ledger::create_account(
+            &store,
+            &lamina_host::ledger::NewAccount {
+                name: a.name,
+                currency: a.currency,
+                credit_limit: a.credit_limit,
+                opening_balance: a.balance,
+                daily_amount_limit: a.daily_amount,
+                daily_count_limit: a.daily_count,
+            },
+            now_ms(),
+        )
+        .await
+    })?;
+    print_json(&acc)
+}
+
+fn issue_card(a: IssueCardArgs) -> Result<()> {
+    let cvn = lamina_host::cards::parse_cvn(&a.cvn).ok_or_else(|| bad("unknown --cvn"))?;
+    let card = runtime()?.block_on(async {
+        let issuer = open(&a.db.db, &a.db.keys, &StoreOptions::default()).await?;
+        lamina_host::cards::issue_card(
+            issuer.store(),
+            issuer.keys(),
+            &lamina_host::cards::NewCard {
+                pan: a.pan,
+                psn: a.psn,
+                expiry: a.expiry,
+                account_id: a.account,
+                cvn,
+                key_ref: a.key_ref,
+                pvv: a.pvv.map(|p| (a.pvki, p)),
+                pin_try_limit: 3,
+            },
+            now_ms(),
+        )
+        .await
+    })?;
+    print_json(&card)
+}
+
+fn load(a: LoadArgs) -> Result<()> {
+    let mti = match a.mti.as_str() {
+        "0100" => Mti::AUTHORIZATION_REQUEST,
+        "0200" => Mti::FINANCIAL_REQUEST,
+        _ => return Err(bad("--mti must be 0100 or 0200")),
+    };
+    if a.cards == 0 || a.rate.is_nan() || a.rate <= 0.0 || a.duration.is_nan() || a.duration <= 0.0
+    {
+        return Err(bad("--cards, --rate and --duration must be positive"));
+    }
+    let cfg = LoadConfig {
+        host: a.host,
+        rate: a.rate,
+        duration: Duration::from_secs_f64(a.duration),
+        connections: a.connections.max(1),
+        mti,
+        amount: a.amount,
+        timeout: Duration::from_secs(10),
+    };
+    let report = runtime()?.block_on(async {
+        let store = Store::connect(&a.db.db).await?;
+        let keys = HostKeys::load(&a.db.keys)?;
+        eprintln!("provisioning {} cards …", a.cards);
+        let sims = provision_cards(&store, &keys, a.cards, "default", now_ms()).await?;
+        store.close().await;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let total = (cfg.rate * cfg.duration.as_secs_f64())
+            .round()
+            .clamp(0.0, 1e12) as u64;
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} {per_sec} ETA {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        let b = bar.clone();
+        let r = run_load(&cfg, sims, Arc::new(move |done| b.set_position(done))).await;
+        bar.finish_and_clear();
+        r
+    })?;
+    if a.json {
+        return print_json(&report);
+    }
+    let mut s = String::new();
+    s.push_str(&format!(
+        "sent {}  answered {:.0}/s over {:.1} s  errors {}\n",
+        report.sent, report.throughput, report.elapsed_s, report.errors
+    ));
+    s.push_str(&format!(
+        "latency ms: p50 {:.2}  p99 {:.2}  p999 {:.2}  max {:.2}\n",
+        report.p50_ms, report.p99_ms, report.p999_ms, report.max_ms
+    ));
+    let codes: Vec<String> = report
+        .by_code
+        .iter()
+        .map(|(c, n)| format!("{c}: {n}"))
+        .collect();
+    s.push_str(&format!("response codes: {}\n", codes.join(", ")));
+    emit(&s)
+}

@@ -1,5 +1,7 @@
 //! Scenario, tearing and property tests of the closed-loop applications.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use lamina_apdu::{Command, StatusWord};
 use lamina_card::{Aid, Card, CardChannel, ChannelError, EmulatedCard, Interface, PowerCut};
 use lamina_closedloop::install::{self, Schemes, test_card};

@@ -329,6 +329,27 @@ impl Velocity {
     }
 }
 
+/// Inputs of card risk management.
+struct Risk<'a> {
+    requested: AcType,
+    blocked: bool,
+    contactless: bool,
+    lonatc: u16,
+    ptc: Option<u8>,
+    vel: &'a Velocity,
+}
+
+/// The decision and its persistent effects.
+struct Outcome {
+    decision: AcType,
+    /// An offline approval: count it against the velocity limits.
+    offline_ok: bool,
+    /// Successful online authorisation: reset the offline counters.
+    reset_counters: bool,
+    /// New Last Online ATC Register value.
+    new_lonatc: Option<u16>,
+}
+
 /// Appends a transaction log record (EMV Book 3 Annex D: record 1 is the most
 /// recent; cyclic). Part of the caller's transaction.
 fn append_log(
@@ -680,91 +701,32 @@ impl EmvApplet {
             _ => (f, lonatc == 0),
         };
         let mut cvr = self.cvr_for(start_flags, new_card, ptc);
-        let mut offline_ok = false;
-        let mut reset_counters = false;
-        let mut new_lonatc = None;
-        let decision = if !second {
-            cvr.set_second_ac(SecondAc::NotRequested);
-            let nvm = ctx.nvm();
-            let (count, amount) = vel.exceeded(&nvm, false);
-            if count || amount {
-                cvr.set(CvrBit::VelocityCountersExceeded);
-            }
-            let cl_limit = contactless
-                && read_do(&nvm, 0xDF05)
-                    .and_then(store::bcd_amount)
-                    .is_some_and(|l| vel.amount.is_none_or(|a| a > l));
-            let go_online = f.0 & 0x0F != 0
-                || cl_limit
-                || lonatc == 0
-                || ptc == Some(0)
-                || cvr.is_set(CvrBit::OfflinePinFailed)
-                || count
-                || amount;
-            let d = match requested {
-                _ if blocked => AcType::Aac,
-                AcType::Aac => AcType::Aac,
-                AcType::Arqc => AcType::Arqc,
-                AcType::Tc if go_online => AcType::Arqc,
-                AcType::Tc => AcType::Tc,
-            };
-            offline_ok = d == AcType::Tc;
-            d
-        } else {
-            let first = self.s.first.clone().ok_or(COND)?;
-            cvr.set_first_ac(FirstAc::Arqc);
-            let arc = values.get(&Tag::new(0x8A)).cloned().unwrap_or_default();
-            if arc_unable_online(&arc) {
-                cvr.set(CvrBit::UnableToGoOnline);
-                let nvm = ctx.nvm();
-                let (count, amount) = vel.exceeded(&nvm, true);
-                if count || amount {
-                    cvr.set(CvrBit::VelocityCountersExceeded);
-                }
-                let d = if blocked || requested == AcType::Aac || count || amount {
-                    AcType::Aac
-                } else {
-                    AcType::Tc
-                };
-                offline_ok = d == AcType::Tc;
-                d
-            } else {
-                f.set(Flags::LAST_ONLINE_NOT_COMPLETED, false);
-                new_lonatc = Some(first.atc);
-                let ia = match self.s.issuer_auth {
-                    Some(r) => Some(r),
-                    None => own
-                        .get(&Tag::new(0x91))
-                        .filter(|v| v.iter().any(|b| *b != 0))
-                        .map(|iad| Self::check_arpc(p, &first, iad)),
-                };
-                let ia_supported =
-                    lamina_emv::bitmaps::Aip(aip).is_set(AipBit::IssuerAuthenticationSupported);
-                match ia {
-                    Some(true) => {
-                        f.set(Flags::ISSUER_AUTH_FAILED, false);
-                        f.set(Flags::ISSUER_AUTH_NOT_PERFORMED, false);
-                        f.set(Flags::SCRIPT_FAILED, false);
-                        f.clear_scripts();
-                        reset_counters = true;
-                    }
-                    Some(false) => {
-                        cvr.set(CvrBit::IssuerAuthenticationFailed);
-                        f.set(Flags::ISSUER_AUTH_FAILED, true);
-                    }
-                    None => {
-                        f.set(Flags::ISSUER_AUTH_NOT_PERFORMED, ia_supported);
-                        if !ia_supported && arc_approved(&arc) {
-                            reset_counters = true;
-                        }
-                    }
-                }
-                if blocked || requested == AcType::Aac || ia == Some(false) || !arc_approved(&arc) {
-                    AcType::Aac
-                } else {
-                    AcType::Tc
-                }
-            }
+        let ctx_risk = Risk {
+            requested,
+            blocked,
+            contactless,
+            lonatc,
+            ptc,
+            vel: &vel,
+        };
+        let Outcome {
+            decision,
+            offline_ok,
+            reset_counters,
+            new_lonatc,
+        } = match &self.s.first {
+            Some(first) if second => self.second_ac_decision(
+                &ctx.nvm(),
+                p,
+                aip,
+                first,
+                &own,
+                &values,
+                &ctx_risk,
+                &mut f,
+                &mut cvr,
+            ),
+            _ => Self::first_ac_decision(&ctx.nvm(), &ctx_risk, f, &mut cvr),
         };
         if second {
             cvr.set_second_ac(if decision == AcType::Tc {
@@ -881,6 +843,114 @@ impl EmvApplet {
             });
         }
         ok(data)
+    }
+
+    /// Card risk management for the first GENERATE AC (module docs).
+    fn first_ac_decision(nvm: &Namespace<'_>, r: &Risk<'_>, f: Flags, cvr: &mut Cvr) -> Outcome {
+        cvr.set_second_ac(SecondAc::NotRequested);
+        let (count, amount) = r.vel.exceeded(nvm, false);
+        if count || amount {
+            cvr.set(CvrBit::VelocityCountersExceeded);
+        }
+        let contactless_limit = r.contactless
+            && read_do(nvm, 0xDF05)
+                .and_then(store::bcd_amount)
+                .is_some_and(|l| r.vel.amount.is_none_or(|a| a > l));
+        let go_online = f.any_risk()
+            || contactless_limit
+            || r.lonatc == 0
+            || r.ptc == Some(0)
+            || cvr.is_set(CvrBit::OfflinePinFailed)
+            || count
+            || amount;
+        let decision = match r.requested {
+            _ if r.blocked => AcType::Aac,
+            AcType::Aac => AcType::Aac,
+            AcType::Arqc => AcType::Arqc,
+            AcType::Tc if go_online => AcType::Arqc,
+            AcType::Tc => AcType::Tc,
+        };
+        Outcome {
+            decision,
+            offline_ok: decision == AcType::Tc,
+            reset_counters: false,
+            new_lonatc: None,
+        }
+    }
+
+    /// Card risk management for the second GENERATE AC: unable to go online, or
+    /// the online response with issuer authentication (module docs). Updates the
+    /// persistent flags `f` (written by the caller).
+    #[allow(clippy::too_many_arguments)]
+    fn second_ac_decision(
+        &self,
+        nvm: &Namespace<'_>,
+        p: &Profile,
+        aip: [u8; 2],
+        first: &FirstAcState,
+        cdol2_values: &BTreeMap<Tag, Vec<u8>>,
+        values: &BTreeMap<Tag, Vec<u8>>,
+        r: &Risk<'_>,
+        f: &mut Flags,
+        cvr: &mut Cvr,
+    ) -> Outcome {
+        cvr.set_first_ac(FirstAc::Arqc);
+        let arc = values.get(&Tag::new(0x8A)).cloned().unwrap_or_default();
+        if arc_unable_online(&arc) {
+            cvr.set(CvrBit::UnableToGoOnline);
+            let (count, amount) = r.vel.exceeded(nvm, true);
+            if count || amount {
+                cvr.set(CvrBit::VelocityCountersExceeded);
+            }
+            let decision = if r.blocked || r.requested == AcType::Aac || count || amount {
+                AcType::Aac
+            } else {
+                AcType::Tc
+            };
+            return Outcome {
+                decision,
+                offline_ok: decision == AcType::Tc,
+                reset_counters: false,
+                new_lonatc: None,
+            };
+        }
+        // The online response arrived.
+        f.set(Flags::LAST_ONLINE_NOT_COMPLETED, false);
+        let ia = match self.s.issuer_auth {
+            Some(done) => Some(done),
+            None => cdol2_values
+                .get(&Tag::new(0x91))
+                .filter(|v| v.iter().any(|b| *b != 0))
+                .map(|iad| Self::check_arpc(p, first, iad)),
+        };
+        let ia_supported =
+            lamina_emv::bitmaps::Aip(aip).is_set(AipBit::IssuerAuthenticationSupported);
+        let mut reset_counters = false;
+        match ia {
+            Some(true) => {
+                f.set(Flags::ISSUER_AUTH_FAILED, false);
+                f.set(Flags::ISSUER_AUTH_NOT_PERFORMED, false);
+                f.set(Flags::SCRIPT_FAILED, false);
+                f.clear_scripts();
+                reset_counters = true;
+            }
+            Some(false) => {
+                cvr.set(CvrBit::IssuerAuthenticationFailed);
+                f.set(Flags::ISSUER_AUTH_FAILED, true);
+            }
+            None => {
+                f.set(Flags::ISSUER_AUTH_NOT_PERFORMED, ia_supported);
+                reset_counters = !ia_supported && arc_approved(&arc);
+            }
+        }
+        let decline =
+            r.blocked || r.requested == AcType::Aac || ia == Some(false) || !arc_approved(&arc);
+        Outcome {
+            decision: if decline { AcType::Aac } else { AcType::Tc },
+            offline_ok: false,
+            reset_counters,
+            new_lonatc: Some(first.atc),
+        }
     }
 
     fn check_arpc(p: &Profile, first: &FirstAcState, iad: &[u8]) -> bool {

@@ -88,6 +88,10 @@ impl Flags {
     /// An issuer script command failed.
     pub const SCRIPT_FAILED: u8 = 0x08;
 
+    /// Any flag that sends the next transaction online.
+    pub fn any_risk(self) -> bool {
+        self.0 & 0x0F != 0
+    }
     pub fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
     }

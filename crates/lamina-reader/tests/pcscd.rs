@@ -173,10 +173,48 @@ fn with_pcscd(test: &str, body: impl FnOnce(u16)) {
         );
         return;
     }
-    println!(
-        "SKIP {test}: cannot start a private pcscd: {}",
-        reasons.join(" | ")
-    );
+    // No namespaces (e.g. a container without CAP_SYS_ADMIN): use the system
+    // daemon that .ci/pcsc-setup.sh started, one test at a time, if its first
+    // virtual reader is free.
+    // `cargo test` runs one test binary at a time and only this one uses vpcd:
+    // a process-wide lock serializes the tests.
+    static SYSTEM_DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SYSTEM_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    match system_daemon() {
+        Ok(port) => {
+            println!(
+                "{test}: no private pcscd ({}); using the system pcscd",
+                reasons.join(" | ")
+            );
+            body(port);
+            wait_for_removal();
+        }
+        Err(why) => println!(
+            "SKIP {test}: cannot start a private pcscd ({}) and {why}",
+            reasons.join(" | ")
+        ),
+    }
+}
+
+/// The system pcscd with vpcd: its port, if the daemon answers and the first
+/// virtual reader is empty.
+fn system_daemon() -> Result<u16, String> {
+    let readers =
+        lamina_reader::list_readers().map_err(|e| format!("no usable system pcscd: {e}"))?;
+    let ours = readers
+        .iter()
+        .find(|r| r.name == READER)
+        .ok_or_else(|| "the system pcscd has no vpcd reader".to_owned())?;
+    if ours.card_present {
+        return Err(format!("{READER} of the system pcscd is in use"));
+    }
+    let conf = std::fs::read_to_string("/etc/reader.conf.d/vpcd").unwrap_or_default();
+    let port = conf
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CHANNELID"))
+        .and_then(|v| u16::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok())
+        .unwrap_or(lamina_reader::vpcd::DEFAULT_PORT);
+    Ok(port)
 }
 
 // ---------------------------------------------------------------------------

@@ -246,3 +246,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// The chip OS's byte-stream driver (APDUs, power cycles on both interfaces and
+    /// T=0, tears) on an EMV card: no panic, no misbehaviour, NVM invariants.
+    #[test]
+    fn chip_os_stream_driver_on_an_emv_card(
+        stream in prop::collection::vec(any::<u8>(), 0..400),
+        prefix in any::<bool>(),
+    ) {
+        let p = perso(CvnChoice::Visa18);
+        let mut card = lamina_applets::emv::testing::build_card(&p, None, 3).unwrap();
+        // Optionally start with SELECT + GPO so random bytes reach deeper states.
+        let mut data = Vec::new();
+        if prefix {
+            let mut sel = vec![0x00, 0xA4, 0x04, 0x00, u8::try_from(p.aid.len()).unwrap()];
+            sel.extend(&p.aid);
+            sel.push(0);
+            data.push(u8::try_from(sel.len()).unwrap());
+            data.extend(sel);
+            let gpo = h("80A80000048302025000");
+            data.push(u8::try_from(gpo.len()).unwrap());
+            data.extend(gpo);
+        }
+        data.extend(stream);
+        let before = u16::from_be_bytes(card.record(&aid(&p), "atc").unwrap().try_into().unwrap());
+        let r = lamina_card::testing::run_stream(&mut card, &data);
+        prop_assert!(r.is_ok(), "{r:?}");
+        let after = u16::from_be_bytes(card.record(&aid(&p), "atc").unwrap().try_into().unwrap());
+        prop_assert!(after >= before);
+        prop_assert!(card.record(&aid(&p), "ptc").unwrap()[0] <= 3);
+    }
+}

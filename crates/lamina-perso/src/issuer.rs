@@ -8,8 +8,9 @@
 //! | `issuer.toml` | issuer public data: Issuer Public Key Certificate `90`, remainder `92`, exponent `9F32`, CA index `8F`, KCVs ([`IssuerPublic`]) | no |
 //! | `keystore.json` | the private keys ([`crate::keystore`]), mode 0600 | yes |
 //!
-//! The CA is a *test* CA under the RID [`TEST_RID`] (`A000000999`, not assigned
-//! to any scheme); its key certifies the issuer key with an Issuer Public Key
+//! The CA is a *test* CA under the RID [`TEST_RID`] (`F04C414D49`: ISO/IEC 7816-5
+//! category `F`, proprietary and unregistered — the Lamina test scheme, as in
+//! the terminal's `terminals/*.toml`); its key certifies the issuer key with an Issuer Public Key
 //! Certificate, format `02` (EMV Book 2 §5.1, Table 13).
 
 use std::path::Path;
@@ -25,8 +26,9 @@ use crate::keystore::{self, IssuerKeys, Kcv, Protection};
 use crate::util::{self, hex_bytes};
 use crate::{PersoError, Result};
 
-/// The test RID used by Lamina (`A000000999`): not a registered scheme RID.
-pub const TEST_RID: [u8; 5] = [0xA0, 0x00, 0x00, 0x09, 0x99];
+/// The Lamina test scheme RID `F04C414D49` (`F0` ‖ "LAMI"): ISO/IEC 7816-5
+/// category `F` (proprietary, not registered), never a real scheme's RID.
+pub const TEST_RID: [u8; 5] = [0xF0, 0x4C, 0x41, 0x4D, 0x49];
 
 /// File names inside an issuer directory.
 pub const CAPK_FILE: &str = "capk.toml";
@@ -39,7 +41,7 @@ pub const KEYSTORE_FILE: &str = "keystore.json";
 ///
 /// ```toml
 /// [[capk]]
-/// rid = "A000000999"          # Registered Application Provider Identifier
+/// rid = "F04C414D49"          # Registered Application Provider Identifier
 /// index = "F1"                # CA Public Key Index (tag 8F on the card)
 /// modulus = "C5…"             # CA Public Key Modulus, hex
 /// exponent = "03"             # CA Public Key Exponent (03 or 010001)
@@ -161,7 +163,7 @@ impl CapkFile {
         Ok(format!(
             "# Lamina CAPK file: Certification Authority public keys for terminals\n\
              # (EMV Book 2 §11.2, Table 23). checksum = SHA-1(RID ‖ index ‖ modulus ‖ exponent).\n\
-             # TEST KEYS under the unassigned test RID A000000999: never for production.\n\n{body}"
+             # TEST KEYS of the Lamina test scheme (RID F04C414D49, unregistered): never for production.\n\n{body}"
         ))
     }
     /// All keys, each checked.

@@ -234,6 +234,20 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
             ),
         ));
     }
+    if profile.oda != OdaMethod::None {
+        for app in &profile.applications {
+            if app.aid.get(..5) != Some(issuer.public.rid.as_slice()) {
+                return Err(PersoError::invalid(
+                    "AID",
+                    format!(
+                        "application {} is not under the issuer's CA RID {}: terminals find the CA key by the AID's RID",
+                        hex::encode_upper(&app.aid),
+                        hex::encode_upper(&issuer.public.rid)
+                    ),
+                ));
+            }
+        }
+    }
     if profile.oda.needs_icc_key() && profile.icc_key_bits / 8 > issuer.issuer_key.modulus_len() {
         return Err(PersoError::invalid(
             "ICC key size",

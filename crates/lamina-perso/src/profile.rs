@@ -685,7 +685,7 @@ impl Profile {
         }
         let mut applications = Vec::new();
         for (i, a) in raw.application.into_iter().enumerate() {
-            applications.push(validate_app(&format!("application[{i}]"), a, p.oda)?);
+            applications.push(validate_app(&format!("application[{i}]"), a, p.oda, cvn)?);
         }
         let mut extras = Vec::new();
         for (i, e) in raw.extra.into_iter().enumerate() {
@@ -749,7 +749,21 @@ impl Profile {
     }
 }
 
-fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<ApplicationProfile> {
+/// The Issuer Authentication Data (`91`) length the CVN's ARPC method gives
+/// (EMV Book 2 §8.2: method 1 ARPC 8 ‖ ARC 2; method 2 ARPC 4 ‖ CSU 4).
+fn iad_91_len(cvn: Cvn) -> usize {
+    match cvn.profile().arpc {
+        lamina_crypto::emv::ArpcMethod::Method1 => 10,
+        lamina_crypto::emv::ArpcMethod::Method2 => 8,
+    }
+}
+
+fn validate_app(
+    f: &str,
+    a: RawApplication,
+    oda: OdaMethod,
+    cvn: Cvn,
+) -> Result<ApplicationProfile> {
     let aid = hex_field(&format!("{f}.aid"), &a.aid)?;
     check_aid(&format!("{f}.aid"), &aid)?;
     check_label(&format!("{f}.label"), &a.label)?;
@@ -795,6 +809,22 @@ fn validate_app(f: &str, a: RawApplication, oda: OdaMethod) -> Result<Applicatio
     }
     let cdol2 = hex_field(&format!("{f}.cdol2"), &a.cdol2)?;
     check_dol(&format!("{f}.cdol2"), &cdol2)?;
+    if let Ok(dol) = lamina_emv::dol::Dol::parse(&cdol2) {
+        let want = iad_91_len(cvn);
+        if let Some(e) = dol.entries.iter().find(|e| e.tag.number() == 0x91)
+            && e.len != want
+        {
+            // a padded 91 would be read as proprietary authentication data and
+            // break the ARPC check in the second GENERATE AC
+            return Err(PersoError::profile(
+                format!("{f}.cdol2"),
+                format!(
+                    "Issuer Authentication Data 91 must be {want} bytes for this CVN's ARPC method, not {}",
+                    e.len
+                ),
+            ));
+        }
+    }
     let pdol = hex_field(&format!("{f}.pdol"), &a.pdol)?;
     check_dol(&format!("{f}.pdol"), &pdol)?;
     let ddol = hex_field(&format!("{f}.ddol"), &a.ddol)?;

@@ -88,7 +88,7 @@ fn capk_from_files() -> (tempfile::TempDir, pki::CaPublicKey) {
     let text = std::fs::read_to_string(dir.path().join(issuer::CAPK_FILE)).unwrap();
     let capk = CapkFile::from_toml(&text).unwrap();
     let entry = &capk.capk[0];
-    assert_eq!(entry.rid, "A000000999");
+    assert_eq!(entry.rid, "F04C414D49");
     let key = capk.keys().unwrap().remove(0);
     (dir, key)
 }
@@ -498,6 +498,9 @@ fn profile_errors_name_the_field() {
     assert_eq!(f, "application[0].records[0].tags[2]");
     let (f, _) = profile_err(&t.replace("cdol1 = \"9F0206", "cdol1 = \"9F02"));
     assert_eq!(f, "application[0].cdol1");
+    let (f, r) = profile_err(&t.replace("cdol2 = \"8A02 9108", "cdol2 = \"8A02 910A"));
+    assert_eq!(f, "application[0].cdol2");
+    assert!(r.contains("91"), "{r}");
     let (f, _) = profile_err(&t.replace("icc_exponent = 65537", "icc_exponent = 17"));
     assert_eq!(f, "product.icc_exponent");
     let (f, _) = profile_err(&t.replace("try_limit = 3", "try_limit = 0"));
@@ -638,10 +641,10 @@ fn chip_image_for_the_emulator() {
     assert_eq!(img.applets[0].class, "emv-payment");
     assert_eq!(img.nvm.records["os"]["card.life_cycle"].0, vec![0x0F]);
     assert_eq!(
-        img.nvm.records["os"]["app.A0000009991010.life_cycle"].0,
+        img.nvm.records["os"]["app.F04C414D494E414501.life_cycle"].0,
         vec![0x07]
     );
-    assert!(img.nvm.records["A0000009991010"].contains_key("dgi.8000"));
+    assert!(img.nvm.records["F04C414D494E414501"].contains_key("dgi.8000"));
     // the chip OS accepts the image (the demo counter applet stands in for the EMV class)
     let json = img.to_json();
     let back = lamina_card::image::CardImage::from_json(&json).unwrap();

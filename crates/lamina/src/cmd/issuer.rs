@@ -40,6 +40,9 @@ pub struct InitArgs {
     /// Issuer identifier: leftmost 3–8 PAN digits of every BIN this issuer uses.
     #[arg(long, default_value = "9999")]
     pub issuer_id: String,
+    /// RID of the test CA (5 bytes hex; the first 5 bytes of the profiles' AIDs).
+    #[arg(long, default_value = "F04C414D49")]
+    pub rid: String,
     /// CA public key index (hex byte, tag 8F).
     #[arg(long, default_value = "F1")]
     pub ca_index: String,
@@ -170,6 +173,10 @@ fn print(o: &IssuerOut, json: bool) -> Result<()> {
 fn init(a: InitArgs) -> Result<()> {
     let ca_index = u8::from_str_radix(a.ca_index.trim_start_matches("0x"), 16)
         .map_err(|_| bad("--ca-index: one hex byte, e.g. F1"))?;
+    let rid: [u8; 5] = hex::decode(&a.rid)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| bad("--rid: 5 bytes hex, e.g. F04C414D49"))?;
     if a.dir.join(issuer::KEYSTORE_FILE).exists() && !a.force {
         return Err(bad(format!(
             "{} already holds a key store; pass --force to replace it",
@@ -182,6 +189,7 @@ fn init(a: InitArgs) -> Result<()> {
     opts.name = a.name;
     opts.issuer_identifier = a.issuer_id;
     opts.ca_index = ca_index;
+    opts.rid = rid;
     opts.ca_bits = a.ca_bits;
     opts.issuer_bits = a.issuer_bits;
     let mut rng = seeded_rng(a.seed);

@@ -144,6 +144,67 @@ fn card_key_derivation_is_the_documented_kdf() {
     assert_eq!(k.as_bytes(), &one[..]);
 }
 
+#[test]
+fn protocol_vectors_cross_checked() {
+    let text = include_str!("vectors/closedloop_protocol.txt");
+    let v: std::collections::BTreeMap<&str, Vec<u8>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (k, h) = l.split_once(' ').unwrap();
+            (k, hex::decode(h.trim()).unwrap())
+        })
+        .collect();
+    assert_eq!(v.len(), 8);
+    let card = CardId::from_hex("4C414D4900000001").unwrap();
+    let d = Schemes::demo();
+    let keys = purse::PurseKeys::derive(&d.purse, &card).unwrap();
+    assert_eq!(keys.load.as_bytes(), v["purse_load_key"].as_slice());
+    assert_eq!(keys.debit.as_bytes(), v["purse_debit_key"].as_slice());
+    assert_eq!(keys.purchase.as_bytes(), v["purse_purchase_key"].as_slice());
+    let ky = derive_card_key(&d.programs[0].master, KeyUsage::Loyalty(PROGRAM), &card).unwrap();
+    assert_eq!(ky.as_bytes(), v["loyalty_key_00C0FFEE"].as_slice());
+    let kt = derive_card_key(&d.transit, KeyUsage::Transit, &card).unwrap();
+    assert_eq!(kt.as_bytes(), v["transit_key"].as_slice());
+    let cur = [0x09, 0x78];
+    assert_eq!(
+        purse::load_mac(&keys.load, false, &card, 1, 1000, 1000, &cur, T0)
+            .unwrap()
+            .as_slice(),
+        v["load_mac_n1_1000"].as_slice()
+    );
+    let e = purse::LogEntry {
+        kind: purse::TxKind::Debit,
+        counter: 2,
+        amount: 250,
+        balance: 750,
+        terminal: TerminalId::from_u64(0xA11),
+        terminal_seq: 7,
+        time: T0,
+        original: 0,
+    };
+    assert_eq!(
+        purse::proof_mac(&keys.debit, &card, &cur, &e)
+            .unwrap()
+            .as_slice(),
+        v["debit_proof_n2_250"].as_slice()
+    );
+    assert_eq!(
+        purse::receipt_mac(&keys.purchase, &card, &cur, &e)
+            .unwrap()
+            .as_slice(),
+        v["debit_receipt_n2_250"].as_slice()
+    );
+    // The host verifies a proof built from these values.
+    let proof = Proof {
+        card,
+        currency: cur,
+        entry: e,
+        mac: v["debit_proof_n2_250"].clone().try_into().unwrap(),
+    };
+    verify_proof(&d.purse, &proof).unwrap();
+}
+
 // ---------------------------------------------------------------- purse
 
 #[test]
@@ -692,6 +753,147 @@ fn transit_gate_tearing_every_write() {
     }
     println!("transit gate tap-out: {cut_points} cut points (NVM writes across transit + purse)");
     assert!(cut_points > 20);
+}
+
+/// The same tear, but the card next goes through another gate (a tap in at
+/// another station): the pending payment is resolved there; whatever the cut
+/// point, the purse paid exactly what the transit state counts as spent, and
+/// the clearing accepts each debit once.
+#[test]
+fn transit_tearing_resolved_at_another_gate() {
+    let mut cuts = 0;
+    for k in 0.. {
+        let mut ch = card(16);
+        let mut host = issuer();
+        load(&mut ch, &mut host, 1_000, T0 - 60);
+        gate(1, Direction::In, 0x10).tap(&mut ch, T0).unwrap();
+        let mut a = gate(3, Direction::Out, 0x11);
+        let mut b = gate(2, Direction::In, 0x12);
+        ch.card_mut().arm_power_cut(PowerCut::after_writes(k));
+        let first = a.tap(&mut ch, T0 + 1200);
+        ch.card_mut().disarm_power_cut();
+        if first.is_ok() {
+            cuts = k;
+            break;
+        }
+        ch.power_on(Interface::Contactless).unwrap();
+        ch.power_off();
+        let r = b.tap(&mut ch, T0 + 1800).unwrap();
+        assert!(r.open, "k={k}");
+        let st = transit_state(ch.card());
+        let (bal, _) = purse_invariant(ch.card());
+        assert_eq!(st.pending, None, "k={k}");
+        assert_eq!(
+            bal,
+            1_000 - st.spent_today,
+            "k={k}: purse and transit disagree"
+        );
+        let mut clearing = Clearing::new(Schemes::demo().purse);
+        clearing.register_terminal(TerminalId::from_u64(0x11), "METRO");
+        clearing.register_terminal(TerminalId::from_u64(0x12), "METRO");
+        let proofs: Vec<Proof> = a.take_proofs().into_iter().chain(b.take_proofs()).collect();
+        for res in clearing.submit_all(&proofs) {
+            assert!(
+                matches!(res, Ok(()) | Err(ClearingError::Duplicate { .. })),
+                "k={k}"
+            );
+        }
+        let net: i64 = clearing.settle().iter().map(|s| s.net).sum();
+        assert_eq!(net, i64::from(st.spent_today), "k={k}");
+    }
+    println!("transit tap-out resolved at another gate: {cuts} cut points");
+}
+
+#[test]
+fn purse_cancel_tearing_every_write() {
+    let mut n = 0;
+    for k in 0.. {
+        let mut ch = card(17);
+        let mut host = issuer();
+        load(&mut ch, &mut host, 1_000, T0);
+        let mut s = sam(0xC2);
+        with_link(&mut ch, |l| s.debit(l, 300, T0 + 1)).unwrap();
+        ch.card_mut().arm_power_cut(PowerCut::after_writes(k));
+        let r = with_link(&mut ch, |l| s.cancel_last(l, T0 + 2));
+        ch.card_mut().disarm_power_cut();
+        ch.power_on(Interface::Contactless).unwrap();
+        ch.power_off();
+        let (bal, _) = purse_invariant(ch.card());
+        assert!(bal == 700 || bal == 1_000, "k={k}");
+        if r.is_ok() {
+            assert_eq!(bal, 1_000);
+            n = k;
+            break;
+        }
+    }
+    println!("purse CANCEL LAST: {n} cut points");
+    assert!(n >= 10);
+}
+
+/// A channel that loses the response of one instruction: the card processed
+/// the command, then left the field before the reader got the answer.
+struct LosesResponse {
+    inner: EmulatedCard,
+    ins: Option<u8>,
+}
+
+impl CardChannel for LosesResponse {
+    fn power_on(&mut self, i: Interface) -> Result<Vec<u8>, ChannelError> {
+        self.inner.power_on(i)
+    }
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        let r = self.inner.transmit(apdu)?;
+        if self.ins.is_some() && apdu.get(1).copied() == self.ins {
+            self.ins = None;
+            self.inner.power_off();
+            return Err(ChannelError::CardRemoved);
+        }
+        Ok(r)
+    }
+    fn power_off(&mut self) {
+        self.inner.power_off();
+    }
+    fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
+        self.inner.reset()
+    }
+}
+
+fn with_lossy<T>(
+    ch: &mut LosesResponse,
+    f: impl FnOnce(&mut CardLink<'_>) -> Result<T, TerminalError>,
+) -> Result<T, TerminalError> {
+    ch.power_on(Interface::Contactless)?;
+    let r = f(&mut CardLink::new(ch));
+    ch.power_off();
+    r
+}
+
+#[test]
+fn sam_lost_debit_answer_retry_and_new_purchase() {
+    let mut ch = LosesResponse {
+        inner: card(18),
+        ins: Some(purse::ins::DEBIT),
+    };
+    let mut host = issuer();
+    load(&mut ch.inner, &mut host, 1_000, T0);
+    let mut s = sam(0xC3);
+    // The DEBIT of 100 is done by the card but its answer is lost.
+    assert!(with_lossy(&mut ch, |l| s.debit(l, 100, T0)).is_err());
+    assert_eq!(purse_invariant(ch.inner.card()).0, 900);
+    assert!(s.pending().is_some());
+    // The customer taps again for the same purchase: recovered, not debited twice.
+    let d = with_lossy(&mut ch, |l| s.debit(l, 100, T0 + 5)).unwrap();
+    assert!(d.recovered);
+    assert_eq!((d.balance, s.pending()), (900, None));
+    // Lost again; this time the card comes back for another purchase: the old
+    // proof is kept and the new amount is debited.
+    ch.ins = Some(purse::ins::DEBIT);
+    assert!(with_lossy(&mut ch, |l| s.debit(l, 50, T0 + 10)).is_err());
+    let d = with_lossy(&mut ch, |l| s.debit(l, 70, T0 + 20)).unwrap();
+    assert!(!d.recovered);
+    assert_eq!(d.balance, 780);
+    let amounts: Vec<u32> = s.take_proofs().iter().map(|p| p.entry.amount).collect();
+    assert_eq!(amounts, [100, 50, 70]);
 }
 
 // ---------------------------------------------------------------- parking

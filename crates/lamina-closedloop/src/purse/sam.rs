@@ -184,9 +184,11 @@ impl Sam {
         read_status(link, &self.aid)
     }
 
-    /// Debits `amount` at `time`: first resolves this SAM's pending debit if the
-    /// same card is presented again (returning the recovered debit instead of
-    /// debiting twice), then INITIALIZE DEBIT + DEBIT.
+    /// Debits `amount` at `time`: first resolves this SAM's pending debit (one
+    /// whose answer was lost) if that card is presented again: when the card had
+    /// done it and the amount is the one asked now, this is the customer's retry
+    /// and the recovered debit is returned instead of debiting twice; otherwise
+    /// its proof is kept and the new debit proceeds (INITIALIZE DEBIT + DEBIT).
     pub fn debit(
         &mut self,
         link: &mut CardLink<'_>,
@@ -194,7 +196,9 @@ impl Sam {
         time: u32,
     ) -> Result<DebitOutcome, TerminalError> {
         if let Some(p) = self.pending {
-            if let Some((proof, balance)) = self.recover(link, self.terminal, p.seq)? {
+            if let Some((proof, balance)) = self.recover(link, self.terminal, p.seq)?
+                && p.amount == amount
+            {
                 return Ok(DebitOutcome {
                     proof,
                     balance,
@@ -203,7 +207,7 @@ impl Sam {
             }
             let st = self.status(link)?;
             if st.card == p.card {
-                // The card never committed that debit.
+                // Recovered above with another amount, or never committed.
                 self.pending = None;
             }
         }

@@ -1,16 +1,20 @@
 //! The terminal's Certification Authority public key store (EMV Book 2 §11.2,
 //! Table 23) and certificate revocation list (Book 2 §5.3 step 10, §6.3 step 10).
 //!
-//! CAPK file format (TOML, one `[[key]]` table per key, as the bureau publishes it):
+//! CAPK file format (TOML, one `[[capk]]` table per key): the bureau's format
+//! (`lamina_perso::issuer::CapkFile`, written by `lamina issuer`), read here
+//! without depending on the bureau crate:
 //!
 //! ```toml
-//! [[key]]
+//! [[capk]]
 //! rid = "A000000999"        # Registered Application Provider Identifier (5 bytes)
 //! index = "F1"              # CA Public Key Index (tag 8F)
 //! modulus = "C2...."        # N_CA bytes
 //! exponent = "03"           # 03 or 010001
 //! checksum = "1A2B...."     # SHA-1 over RID ‖ index ‖ modulus ‖ exponent (20 bytes)
 //! expiry = "2035-12-31"     # last day the key may be used
+//! hash_algorithm = 1        # optional, 01 = SHA-1 (the only one defined)
+//! pk_algorithm = 1          # optional, 01 = RSA
 //! ```
 //!
 //! Every key's checksum is verified on load; a wrong checksum refuses the file.
@@ -44,7 +48,7 @@ pub struct CapkStore {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
-    key: Vec<RawKey>,
+    capk: Vec<RawKey>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +60,14 @@ struct RawKey {
     exponent: String,
     checksum: String,
     expiry: String,
+    #[serde(default = "one")]
+    hash_algorithm: u8,
+    #[serde(default = "one")]
+    pk_algorithm: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 fn parse_date(name: &str, s: &str) -> Result<Date, ConfigError> {
@@ -85,17 +97,23 @@ impl CapkStore {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
         let mut store = CapkStore::new();
-        for (i, k) in raw.key.iter().enumerate() {
-            let name = format!("key[{i}]");
+        for (i, k) in raw.capk.iter().enumerate() {
+            let name = format!("capk[{i}]");
             let key = CaPublicKey {
                 rid: hex_n::<5>(&format!("{name}.rid"), &k.rid)?,
                 index: hex_n::<1>(&format!("{name}.index"), &k.index)?[0],
                 modulus: hex_any(&format!("{name}.modulus"), &k.modulus)?,
                 exponent: hex_any(&format!("{name}.exponent"), &k.exponent)?,
                 expiry: parse_date(&format!("{name}.expiry"), &k.expiry)?,
-                hash_algorithm: HASH_ALGORITHM_SHA1,
-                pk_algorithm: PK_ALGORITHM_RSA,
+                hash_algorithm: k.hash_algorithm,
+                pk_algorithm: k.pk_algorithm,
             };
+            if key.hash_algorithm != HASH_ALGORITHM_SHA1 || key.pk_algorithm != PK_ALGORITHM_RSA {
+                return Err(ConfigError::Field {
+                    field: name,
+                    reason: "only SHA-1 (01) and RSA (01) are defined (Book 2 Annex B2)".into(),
+                });
+            }
             let checksum = hex_any(&format!("{name}.checksum"), &k.checksum)?;
             key.verify_checksum(&checksum)
                 .map_err(|e| ConfigError::Field {
@@ -125,7 +143,7 @@ impl CapkStore {
         let mut out = String::new();
         for k in &self.keys {
             out.push_str(&format!(
-                "[[key]]\nrid = \"{}\"\nindex = \"{:02X}\"\nmodulus = \"{}\"\nexponent = \"{}\"\nchecksum = \"{}\"\nexpiry = \"{:04}-{:02}-{:02}\"\n\n",
+                "[[capk]]\nrid = \"{}\"\nindex = \"{:02X}\"\nmodulus = \"{}\"\nexponent = \"{}\"\nchecksum = \"{}\"\nexpiry = \"{:04}-{:02}-{:02}\"\nhash_algorithm = {}\npk_algorithm = {}\n\n",
                 hex::encode_upper(k.rid),
                 k.index,
                 hex::encode_upper(&k.modulus),
@@ -133,7 +151,9 @@ impl CapkStore {
                 hex::encode_upper(k.checksum()),
                 k.expiry.year(),
                 k.expiry.month(),
-                k.expiry.day()
+                k.expiry.day(),
+                k.hash_algorithm,
+                k.pk_algorithm
             ));
         }
         out

@@ -1355,9 +1355,17 @@ impl ReadyForGenerateAc {
         if first.cid & 0x07 == 0x01 {
             ctx.msg(Message::NotAccepted);
         }
+        // Book 4 Annex A6: Authorisation Response Codes of offline decisions,
+        // Y1 offline approved, Z1 offline declined.
         match first.returned {
-            AcType::Aac => Ok(Outcome::DeclinedOffline),
-            AcType::Tc if cda_failed => Ok(Outcome::DeclinedOffline),
+            AcType::Aac => {
+                ctx.arc = Some(*b"Z1");
+                Ok(Outcome::DeclinedOffline)
+            }
+            AcType::Tc if cda_failed => {
+                ctx.arc = Some(*b"Z1");
+                Ok(Outcome::DeclinedOffline)
+            }
             AcType::Tc => {
                 ctx.arc = Some(*b"Y1");
                 Ok(Outcome::ApprovedOffline)

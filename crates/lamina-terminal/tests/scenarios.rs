@@ -494,6 +494,7 @@ fn auc_denial() {
     assert_eq!(r.cryptograms.len(), 1);
     assert_eq!(r.cryptograms[0].requested, AcType::Aac);
     assert_eq!(r.outcome, Outcome::DeclinedOffline);
+    assert_eq!(r.arc.as_deref(), Some("Z1"));
     assert!(r.messages.contains(&Message::Declined));
 }
 

@@ -1,0 +1,561 @@
+//! `lamina terminal pay`: one EMV contact transaction with the terminal kernel
+//! (`lamina-terminal`), the screen messages printed as they happen.
+//!
+//! The card is a chip image (`lamina-card-image/1` JSON, as `lamina card serve`
+//! uses) loaded with the applet registry of `lamina-applets`, or an in-process
+//! test card (`--card test`, `test:sda`, `test:dda`, `test:cda`, `test:none`)
+//! personalized like the kernel's scenario tests. The online step goes to the
+//! kernel's host double (real ARQC/ARPC cryptography with the applets' test issuer
+//! master keys) until `lamina-host` provides an acquirer link.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use lamina_applets::emv::testing::{
+    TEST_IMK_AC, TEST_IMK_SMI, TEST_PAN, TEST_PIN, sample_personalization, test_card,
+};
+use lamina_applets::emv::{CvnChoice, EmvRecord, OdaMethod};
+use lamina_card::{Card, CardChannel, EmulatedCard, SeededRng};
+use lamina_crypto::pin::Pin;
+use lamina_terminal::config::TerminalConfig;
+use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest, format_amount};
+use lamina_terminal::online::AcquirerLink;
+use lamina_terminal::testkit::{DukptPinPad, HostDouble, IccRsaShim, TestPki, static_data};
+use lamina_terminal::ui::{Event, PinEntry, PinPad, PinPurpose, Screen};
+use lamina_terminal::{Outcome, TransactionResult};
+use lamina_tlv::Tlv;
+use serde::Serialize;
+
+use crate::input::bad;
+use crate::outln;
+use crate::output::{emit, print_json};
+
+/// `lamina terminal …`
+#[derive(Debug, Subcommand)]
+pub enum TerminalCommand {
+    /// Pay with a card: run one contact transaction (EMV Book 3 §10), printing the
+    /// terminal's screen messages as they happen, then the result.
+    Pay(PayArgs),
+}
+
+/// `lamina terminal pay`
+#[derive(Debug, Args)]
+pub struct PayArgs {
+    /// The card: a chip image file (lamina-card-image JSON), or `test`,
+    /// `test:sda`, `test:dda`, `test:cda`, `test:none` for an in-process test card.
+    #[arg(long)]
+    pub card: String,
+    /// Amount in major units, e.g. 12.34.
+    #[arg(long)]
+    pub amount: String,
+    /// Currency (ISO 4217 alphabetic or numeric); must be the configuration's.
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// The PIN typed on the PIN pad (once; a second request is a bypass).
+    #[arg(long, conflicts_with = "pin_prompt")]
+    pub pin: Option<String>,
+    /// Ask for the PIN on the terminal (read from standard input).
+    #[arg(long)]
+    pub pin_prompt: bool,
+    /// Terminal configuration (TOML).
+    #[arg(long, default_value = "terminals/retail.toml")]
+    pub config: PathBuf,
+    /// Cashback amount (Amount, Other), major units.
+    #[arg(long)]
+    pub cashback: Option<String>,
+    /// Do not go online (no acquirer link).
+    #[arg(long)]
+    pub offline: bool,
+    /// Merchant forces the transaction online.
+    #[arg(long)]
+    pub force_online: bool,
+    /// Write the card image back after the transaction (counters, PIN tries …).
+    #[arg(long)]
+    pub save: bool,
+    /// Print the APDU trace (commands and decoded responses; PAN masked).
+    #[arg(long)]
+    pub trace: bool,
+    /// Print the result as JSON (screen messages go to standard error).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `lamina terminal …`.
+pub fn run(cmd: TerminalCommand) -> Result<()> {
+    match cmd {
+        TerminalCommand::Pay(a) => pay(a),
+    }
+}
+
+/// Parses `12.34` with `exponent` decimals into minor units.
+fn parse_amount(s: &str, exponent: u8, what: &str) -> Result<u64> {
+    let err = || bad(format!("{what}: expected an amount like 12.34, got {s:?}"));
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > usize::from(exponent)
+    {
+        return Err(err());
+    }
+    let mut digits = format!("{int}{frac}");
+    for _ in frac.len()..usize::from(exponent) {
+        digits.push('0');
+    }
+    let v: u64 = digits.parse().map_err(|_| err())?;
+    if v > 999_999_999_999 {
+        return Err(bad(format!("{what}: at most 12 digits (EMV n 12)")));
+    }
+    Ok(v)
+}
+
+/// Prints screen events as they happen.
+struct CliScreen {
+    to_stderr: bool,
+    events: Vec<Event>,
+}
+
+impl CliScreen {
+    fn line(&self, s: &str) {
+        if self.to_stderr {
+            eprintln!("{s}");
+        } else {
+            let _ = emit(&format!("{s}\n"));
+        }
+    }
+}
+
+impl Screen for CliScreen {
+    fn show(&mut self, event: &Event) {
+        self.events.push(event.clone());
+        let text = match event {
+            Event::Message(m) => format!("[screen] {m}"),
+            Event::ApplicationSelected { label, aid } => format!("[screen] {label} ({aid})"),
+            Event::PinTriesLeft(n) => format!("[screen] {n} PIN tries left"),
+            Event::LastPinTry => "[screen] LAST PIN TRY".to_owned(),
+            Event::GoingOnline => "[screen] (connecting to the acquirer)".to_owned(),
+            Event::IssuerMessage(s) => format!("[screen] {s}"),
+            Event::SignatureRequired => "[screen] PLEASE SIGN THE RECEIPT".to_owned(),
+            _ => format!("[screen] {event:?}"),
+        };
+        self.line(&text);
+    }
+}
+
+/// The PIN pad: `--pin` once, or `--pin-prompt` lines from standard input.
+struct CliPinPad {
+    pin: Option<String>,
+    prompt: bool,
+}
+
+impl PinPad for CliPinPad {
+    fn request_pin(&mut self, _purpose: PinPurpose, _attempt: u8) -> PinEntry {
+        let text = if self.prompt {
+            eprint!("PIN (empty to bypass): ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).is_err() {
+                return PinEntry::Unavailable;
+            }
+            let t = line.trim().to_owned();
+            (!t.is_empty()).then_some(t)
+        } else {
+            self.pin.take()
+        };
+        match text {
+            None => PinEntry::Bypassed,
+            Some(t) => match Pin::new(&t) {
+                Ok(p) => PinEntry::Pin(p),
+                Err(_) => PinEntry::Bypassed,
+            },
+        }
+    }
+}
+
+/// A card channel: a loaded image or a test card behind the RSA shim.
+enum CliCard {
+    Image(Box<EmulatedCard>),
+    Test(Box<IccRsaShim<EmulatedCard>>),
+}
+
+impl CliCard {
+    fn channel(&mut self) -> &mut dyn CardChannel {
+        match self {
+            CliCard::Image(c) => c.as_mut(),
+            CliCard::Test(c) => c.as_mut(),
+        }
+    }
+}
+
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s.replace(' ', "")).unwrap_or_default()
+}
+
+/// The kernel tests' test card: the applet's sample personalization (EMV CCD
+/// cryptograms) with the test PKI's certificates for `oda`.
+fn build_test_card(oda: &str) -> Result<CliCard> {
+    let mut p = sample_personalization(CvnChoice::EmvCcd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut aip = [0x1C, 0x00];
+    match oda {
+        "none" => {}
+        "sda" => aip[0] |= 0x40,
+        "dda" => aip[0] |= 0x20,
+        "cda" => aip[0] |= 0x21,
+        other => {
+            return Err(bad(format!(
+                "--card test:{other}: expected test, test:none, test:sda, test:dda or test:cda"
+            )));
+        }
+    }
+    p.aip = aip.to_vec();
+    let pki = TestPki::new(TEST_PAN).map_err(|e| anyhow::anyhow!("test PKI: {e}"))?;
+    if oda != "none" {
+        p.afl = h("08010100 10010202 18010200");
+        let recs: Vec<(u8, u8, Vec<u8>)> = p
+            .records
+            .iter()
+            .map(|r| (r.sfi, r.record, r.data.clone()))
+            .collect();
+        let sd = static_data(&recs, &p.afl, Some(aip));
+        let mut issuer = pki.issuer_tlvs();
+        issuer.push(Tlv::primitive(0x9F4Au32, vec![0x82]));
+        let second = if oda == "sda" {
+            vec![pki.sda_tlv(&sd).map_err(|e| anyhow::anyhow!("{e}"))?]
+        } else {
+            pki.icc_tlvs(TEST_PAN, &sd)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        };
+        p.records.push(EmvRecord {
+            sfi: 3,
+            record: 1,
+            data: Tlv::constructed(0x70u32, issuer).encode(),
+        });
+        p.records.push(EmvRecord {
+            sfi: 3,
+            record: 2,
+            data: Tlv::constructed(0x70u32, second).encode(),
+        });
+        p.oda = if oda == "sda" {
+            OdaMethod::Sda
+        } else {
+            OdaMethod::None
+        };
+    }
+    let seed = rand::random::<u64>();
+    let card = test_card(&p, None, seed).map_err(|e| anyhow::anyhow!("test card: {e}"))?;
+    Ok(CliCard::Test(Box::new(IccRsaShim::new(
+        card,
+        pki.icc.clone(),
+        seed,
+    ))))
+}
+
+fn load_card(spec: &str) -> Result<CliCard> {
+    if spec == "test" {
+        return build_test_card("dda");
+    }
+    if let Some(oda) = spec.strip_prefix("test:") {
+        return build_test_card(oda);
+    }
+    let json =
+        std::fs::read_to_string(spec).with_context(|| format!("reading card image {spec}"))?;
+    let card = Card::load_image(
+        super::reader::card_rom(),
+        SeededRng::new(rand::random::<u64>()),
+        &json,
+    )
+    .with_context(|| format!("loading card image {spec}"))?;
+    Ok(CliCard::Image(Box::new(EmulatedCard::new(card))))
+}
+
+fn now() -> DateTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let n = |v: i64| u8::try_from(v).unwrap_or(0);
+    let t = |v: u64| u8::try_from(v).unwrap_or(0);
+    DateTime {
+        year: u16::try_from(year).unwrap_or(2026),
+        month: n(month),
+        day: n(day),
+        hour: t(rem / 3600),
+        minute: t(rem / 60 % 60),
+        second: t(rem % 60),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    screen: &'a [Event],
+    result: &'a TransactionResult,
+}
+
+fn pay(a: PayArgs) -> Result<()> {
+    let mut cfg = TerminalConfig::load(&a.config).map_err(|e| bad(format!("--config: {e}")))?;
+    if let Some(c) = &a.currency {
+        let numeric = c.parse::<u16>().ok().or_else(|| {
+            lamina_emv::dict::CURRENCIES
+                .iter()
+                .find(|(_, alpha)| alpha.eq_ignore_ascii_case(c))
+                .map(|(n, _)| *n)
+        });
+        match numeric {
+            Some(n) if n == cfg.currency => {}
+            Some(n) => cfg.currency = n,
+            None => return Err(bad(format!("--currency: unknown currency {c:?}"))),
+        }
+    }
+    let amount = parse_amount(&a.amount, cfg.currency_exponent, "--amount")?;
+    let cashback = match &a.cashback {
+        Some(s) => parse_amount(s, cfg.currency_exponent, "--cashback")?,
+        None => 0,
+    };
+    let mut card = load_card(&a.card)?;
+    let mut request = TransactionRequest::purchase(amount);
+    request.amount_other = cashback;
+    if cashback > 0 {
+        request.transaction_type = 0x09;
+    }
+    request.force_online = a.force_online;
+    request.trace = a.trace;
+    request.stan = std::process::id() % 1_000_000;
+    let mut screen = CliScreen {
+        to_stderr: a.json,
+        events: Vec::new(),
+    };
+    let mut pad = CliPinPad {
+        pin: a.pin.clone(),
+        prompt: a.pin_prompt,
+    };
+    let mut host = HostDouble::new(
+        lamina_crypto::emv::Cvn::EmvCcd,
+        TEST_IMK_AC,
+        TEST_IMK_SMI,
+        Some(TEST_PIN),
+    );
+    let mut dukpt = DukptPinPad::test().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut rng = rand::rng();
+    let result = lamina_terminal::run(
+        &cfg,
+        &request,
+        Devices {
+            card: card.channel(),
+            screen: &mut screen,
+            pin_pad: &mut pad,
+            acquirer: if a.offline {
+                None
+            } else {
+                Some(&mut host as &mut dyn AcquirerLink)
+            },
+            pin_encryptor: Some(&mut dukpt),
+        },
+        &FixedClock(now()),
+        &mut rng,
+    );
+    if a.save
+        && let CliCard::Image(c) = &card
+    {
+        std::fs::write(&a.card, c.card().save_image())
+            .with_context(|| format!("writing card image {}", a.card))?;
+    }
+    if a.json {
+        return print_json(&JsonOut {
+            screen: &screen.events,
+            result: &result,
+        });
+    }
+    emit(&render(&result, cfg.currency_exponent, amount))?;
+    if matches!(result.outcome, Outcome::Terminated(_)) {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn render(r: &TransactionResult, exponent: u8, amount: u64) -> String {
+    let mut s = String::new();
+    outln!(s);
+    outln!(s, "Outcome:      {:?}", r.outcome);
+    outln!(s, "Amount:       {}", format_amount(amount, exponent));
+    if let Some(aid) = &r.aid {
+        outln!(s, "AID:          {aid}");
+    }
+    if let Some(o) = &r.oda {
+        outln!(s, "ODA:          {o}");
+    }
+    if let Some(arc) = &r.arc {
+        outln!(s, "ARC (8A):     {arc}");
+    }
+    for (name, d) in [
+        ("TVR (95)", &r.tvr),
+        ("TSI (9B)", &r.tsi),
+        ("CVM (9F34)", &r.cvm_results),
+    ] {
+        outln!(s, "{name:<13} {}", d.hex);
+        for b in &d.bits {
+            outln!(s, "    {}: {}", b.label, b.detail);
+        }
+    }
+    for c in &r.cryptograms {
+        outln!(
+            s,
+            "GENERATE AC {}: asked {:?}, got {:?} (CID {:02X}, ATC {:04X}) AC {}{}",
+            c.generate_ac,
+            c.requested,
+            c.returned,
+            c.cid,
+            c.atc,
+            c.ac,
+            if c.cda_verified { ", CDA verified" } else { "" }
+        );
+    }
+    if let Some(sr) = &r.script_results {
+        outln!(s, "Script results (9F5B): {sr}");
+    }
+    if r.reversal_sent {
+        outln!(s, "Reversal sent to the acquirer.");
+    }
+    outln!(
+        s,
+        "APDUs:        {} commands, {} bytes",
+        r.apdu_count,
+        r.apdu_bytes
+    );
+    if let Some(receipt) = &r.receipt {
+        outln!(s);
+        outln!(s, "---- receipt (cardholder copy) ----");
+        for l in &receipt.cardholder_copy {
+            outln!(s, "{l}");
+        }
+        outln!(s, "-----------------------------------");
+    }
+    if let Some(trace) = &r.trace {
+        outln!(s);
+        outln!(s, "APDU trace:");
+        for t in trace {
+            outln!(s, "> {:<24} {}", t.command, t.c_apdu);
+            outln!(s, "< {} {}", t.sw, t.sw_meaning);
+            for l in &t.response {
+                outln!(s, "    {l}");
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        assert_eq!(parse_amount("12.34", 2, "a").unwrap(), 1234);
+        assert_eq!(parse_amount("12", 2, "a").unwrap(), 1200);
+        assert_eq!(parse_amount("0.5", 2, "a").unwrap(), 50);
+        assert!(parse_amount("1.234", 2, "a").is_err());
+        assert!(parse_amount("-1", 2, "a").is_err());
+        assert!(parse_amount("", 2, "a").is_err());
+        assert!(parse_amount("1e3", 2, "a").is_err());
+    }
+
+    #[test]
+    fn test_card_pays() {
+        let cfg_path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terminals/retail.toml");
+        let cfg = TerminalConfig::load(&cfg_path).unwrap();
+        let mut card = load_card("test:cda").unwrap();
+        let mut screen = CliScreen {
+            to_stderr: true,
+            events: Vec::new(),
+        };
+        let mut pad = CliPinPad {
+            pin: Some("1234".into()),
+            prompt: false,
+        };
+        let mut host = HostDouble::new(
+            lamina_crypto::emv::Cvn::EmvCcd,
+            TEST_IMK_AC,
+            TEST_IMK_SMI,
+            Some(TEST_PIN),
+        );
+        let mut rng = rand::rng();
+        let r = lamina_terminal::run(
+            &cfg,
+            &TransactionRequest::purchase(7500),
+            Devices {
+                card: card.channel(),
+                screen: &mut screen,
+                pin_pad: &mut pad,
+                acquirer: Some(&mut host),
+                pin_encryptor: None,
+            },
+            &FixedClock(now()),
+            &mut rng,
+        );
+        assert_eq!(r.outcome, Outcome::ApprovedOnline);
+        assert!(render(&r, 2, 7500).contains("CDA verified"));
+        assert!(now().year >= 2024);
+    }
+
+    #[test]
+    fn image_card_loads_and_pays_offline_only() {
+        // A chip image as `card serve` stores it: the applet's sample card.
+        let p = sample_personalization(CvnChoice::EmvCcd).unwrap();
+        let card = test_card(&p, None, 9).unwrap();
+        let path =
+            std::env::temp_dir().join(format!("lamina-terminal-{}.json", std::process::id()));
+        std::fs::write(&path, card.card().save_image()).unwrap();
+        let mut loaded = load_card(path.to_str().unwrap()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let cfg_path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terminals/offline.toml");
+        let cfg = TerminalConfig::load(&cfg_path).unwrap();
+        let mut screen = CliScreen {
+            to_stderr: true,
+            events: Vec::new(),
+        };
+        let mut pad = CliPinPad {
+            pin: Some("1234".into()),
+            prompt: false,
+        };
+        let mut rng = rand::rng();
+        let r = lamina_terminal::run(
+            &cfg,
+            &TransactionRequest::purchase(1000),
+            Devices {
+                card: loaded.channel(),
+                screen: &mut screen,
+                pin_pad: &mut pad,
+                acquirer: None,
+                pin_encryptor: None,
+            },
+            &FixedClock(now()),
+            &mut rng,
+        );
+        // No ODA on this card: TAC-default declines offline (Z1).
+        assert_eq!(r.outcome, Outcome::DeclinedOffline);
+        assert_eq!(r.arc.as_deref(), Some("Z1"));
+        assert!(bad_amount_is_input_error());
+    }
+
+    fn bad_amount_is_input_error() -> bool {
+        parse_amount("x", 2, "--amount")
+            .unwrap_err()
+            .downcast_ref::<crate::input::InputError>()
+            .is_some()
+    }
+}

@@ -180,7 +180,8 @@ pub fn strip_crc_a(frame: &[u8]) -> Result<&[u8], BlockError> {
 pub const FRAME_SIZES: [usize; 13] = [16, 24, 32, 40, 48, 64, 96, 128, 256, 512, 1024, 2048, 4096];
 
 /// Frame size for an FSCI (card) or FSDI (reader) code. The RFU codes `D`–`F`
-/// are read as `C` (4096 bytes), as ISO/IEC 14443-4:2018 §5.2.3 tells a PCD to.
+/// are read as `C` (4096 bytes, the largest defined size). (Editions before 2016
+/// and EMV Contactless Book D define only `0`–`8`.)
 /// The frame size counts the prologue, the INF field and the two CRC bytes.
 pub fn frame_size(code: u8) -> usize {
     FRAME_SIZES.get(usize::from(code)).copied().unwrap_or(4096)
@@ -826,8 +827,9 @@ pub struct LinkConfig {
     pub bit_rate: BitRate,
     /// FSDI sent in RATS (reader's frame size; default 8 = 256 bytes).
     pub fsdi: u8,
-    /// CID to assign in RATS (0..=14); used in blocks only if the ATS says the
-    /// card supports CID. `None`: CID 0, no CID byte in blocks.
+    /// CID to assign in RATS (0..=14, larger values are taken as 14); used in
+    /// blocks only if the ATS says the card supports CID. `None` or `Some(0)`:
+    /// CID 0, no CID byte in blocks.
     pub cid: Option<u8>,
     /// NAD to send in the first block of each command, if the card supports NAD.
     pub nad: Option<u8>,
@@ -867,9 +869,9 @@ impl LinkConfig {
         self
     }
 
-    /// Sets the CID to assign.
+    /// Sets the CID to assign (0..=14; larger values are taken as 14).
     pub fn cid(mut self, cid: u8) -> Self {
-        self.cid = Some(cid & 0x0F);
+        self.cid = Some(cid.min(14));
         self
     }
 
@@ -1058,6 +1060,8 @@ impl<C: CardChannel> Picc<C> {
         if !self.addressed(block.cid()) {
             return Ok(None);
         }
+        // Every answer carries the CID of the block it answers (§7.1.1.2).
+        self.reply_cid = block.cid();
         let reply = match block {
             Block::I(b) => self.on_i_block(b)?,
             Block::R(r) => self.on_r_block(r),
@@ -1092,7 +1096,6 @@ impl<C: CardChannel> Picc<C> {
             self.awaiting_wtx = false;
             self.reply_nad = b.nad;
         }
-        self.reply_cid = b.cid;
         self.command.extend_from_slice(&b.inf);
         if b.chaining {
             // Rule 2.
@@ -1594,7 +1597,7 @@ impl<C: CardChannel> ContactlessLink<C> {
         ] {
             self.air(side, len, standard_frame_cycles(len, BitRate::R106))?;
         }
-        let cid = self.config.cid.unwrap_or(0) & 0x0F;
+        let cid = self.config.cid.unwrap_or(0).min(14);
         let fsdi = self.config.fsdi.min(0x0F);
         let rats = (fsdi << 4) | cid;
         let ats = self.picc.activate(rats, self.config.fwi)?;

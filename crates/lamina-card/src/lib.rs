@@ -133,6 +133,7 @@ pub use applet::{ApduResult, Applet, AppletContext, AppletFactory, Install, Rom}
 pub use atr::{Interface, Protocol};
 pub use channel::{CardChannel, ChannelError, EmulatedCard};
 pub use image::{ChipConfig, FORMAT, ImageError};
+pub use iso14443::{BitRate, ContactlessLink, LinkConfig, LinkStats, Removal};
 pub use lifecycle::{AppLifeCycle, CardLifeCycle};
 pub use nvm::{Namespace, NvmError, PowerCut};
 pub use os::{Card, CardError};

@@ -677,17 +677,25 @@ fn link_at(rate: BitRate) -> ContactlessLink<EmulatedCard> {
 fn error_recovery_at_every_frame() {
     // An exchange with PCD chaining (FSC 32), a WTX and PICC chaining (FSD 64):
     // corrupt each of its frames in turn; the block rules recover every time.
+    // Without and with CID.
+    for cid in [None, Some(5)] {
+        error_recovery(cid);
+    }
+}
+
+fn error_recovery(cid: Option<u8>) {
     let make = || {
         let card = Patched {
             inner: EmulatedCard::new(tap_card()),
             fsci: 2,
             tb: 0x70,
-            tc: 0x00,
+            tc: 0x02,
         };
-        let config = LinkConfig::default().fsdi(5).chip_time(ChipTimeModel {
+        let mut config = LinkConfig::default().fsdi(5).chip_time(ChipTimeModel {
             scale: 1,
             fixed: Duration::from_millis(50),
         });
+        config.cid = cid;
         let mut link = ContactlessLink::with_config(card, config);
         link.power_on(Interface::Contactless).unwrap();
         link.transmit(&h(SELECT_TAP)).unwrap();

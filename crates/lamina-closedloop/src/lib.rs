@@ -40,6 +40,46 @@
 //! otherwise it charges now. So a fare is charged exactly once whatever the
 //! tearing point ([`record`] has the details).
 
+//! ## Example: load the purse, then tap in and out at metro gates
+//!
+//! ```
+//! use lamina_card::{CardChannel, EmulatedCard, Interface};
+//! use lamina_closedloop::install::{self, Schemes, test_card};
+//! use lamina_closedloop::purse::{Clearing, IssuerHost, Sam, load_purse};
+//! use lamina_closedloop::terminal::{CardLink, StdStopwatch};
+//! use lamina_closedloop::transit::{Direction, FareTable, GateTerminal};
+//! use lamina_closedloop::{CardId, TerminalId};
+//!
+//! let schemes = Schemes::demo();
+//! let mut ch = EmulatedCard::new(test_card(CardId::from_u64(1), 7).unwrap());
+//!
+//! // Online load of 20.00, authorized by the issuer host.
+//! let mut issuer = IssuerHost::new(schemes.purse.clone());
+//! ch.power_on(Interface::Contactless).unwrap();
+//! load_purse(&mut CardLink::new(&mut ch), &install::purse_aid(), &mut issuer, 2_000, 1_764_054_000).unwrap();
+//! ch.power_off();
+//!
+//! // Two gates, each with its own SAM (purchase master key, terminal id).
+//! let gate = |station, dir, tid| {
+//!     let sam = Sam::new(TerminalId::from_u64(tid), schemes.purse.purchase.clone(), install::purse_aid(), 1);
+//!     GateTerminal::new(station, dir, FareTable::demo().unwrap(), schemes.transit.clone(),
+//!                       install::transit_aid(), sam, 300_000, Box::new(StdStopwatch::new()))
+//! };
+//! let mut entry = gate(1, Direction::In, 0x10);
+//! let mut exit = gate(3, Direction::Out, 0x11);
+//! assert!(entry.tap(&mut ch, 1_764_054_000).unwrap().open);
+//! let out = exit.tap(&mut ch, 1_764_055_200).unwrap();
+//! assert_eq!((out.charged, out.balance), (250, 1_750));
+//!
+//! // The exit gate uploads its proof; the clearing settles it once.
+//! let mut clearing = Clearing::new(schemes.purse.clone());
+//! clearing.register_terminal(TerminalId::from_u64(0x11), "METRO");
+//! let proofs = exit.take_proofs();
+//! assert!(clearing.submit(&proofs[0]).is_ok());
+//! assert!(clearing.submit(&proofs[0]).is_err()); // duplicate
+//! assert_eq!(clearing.settle()[0].net, 250);
+//! ```
+
 pub mod codec;
 pub mod install;
 pub mod keys;

@@ -896,6 +896,70 @@ fn sam_lost_debit_answer_retry_and_new_purchase() {
     assert_eq!(amounts, [100, 50, 70]);
 }
 
+/// Non-charging taps and a pass sale torn at every write: the state is the
+/// old or the new one, never a mix; after a re-tap the result is as untorn.
+#[test]
+fn transit_tap_in_and_pass_sale_tearing_every_write() {
+    let mut n_in = 0;
+    for k in 0.. {
+        let mut ch = card(19);
+        let mut host = issuer();
+        load(&mut ch, &mut host, 1_000, T0 - 60);
+        let mut g = gate(1, Direction::In, 0x10);
+        ch.card_mut().arm_power_cut(PowerCut::after_writes(k));
+        let first = g.tap(&mut ch, T0);
+        ch.card_mut().disarm_power_cut();
+        let st = transit_state(ch.card());
+        assert!(
+            st.journey.is_none() || st.journey.unwrap().status == JourneyStatus::In,
+            "k={k}"
+        );
+        if first.is_ok() {
+            n_in = k;
+            break;
+        }
+        let r = g.tap(&mut ch, T0 + 10).unwrap();
+        assert!(
+            matches!(r.decision.kind, TapKind::Entry | TapKind::Retap),
+            "k={k}"
+        );
+        assert_eq!(
+            transit_state(ch.card()).journey.unwrap().status,
+            JourneyStatus::In
+        );
+        assert_eq!(purse_invariant(ch.card()).0, 1_000);
+    }
+    let mut n_pass = 0;
+    for k in 0.. {
+        let mut ch = card(20);
+        let mut host = issuer();
+        load(&mut ch, &mut host, 1_000, T0 - 60);
+        let mut g = gate(1, Direction::In, 0x10);
+        ch.card_mut().arm_power_cut(PowerCut::after_writes(k));
+        let first = g.sell_pass(&mut ch, "day-1-2", T0);
+        ch.card_mut().disarm_power_cut();
+        if first.is_ok() {
+            n_pass = k;
+            break;
+        }
+        // Next tap anywhere resolves a pending payment for the pass.
+        g.tap(&mut ch, T0 + 60).unwrap();
+        let st = transit_state(ch.card());
+        let bal = purse_invariant(ch.card()).0;
+        assert_eq!(st.pending, None, "k={k}");
+        // Paid iff the pass is on the card.
+        assert_eq!(
+            bal == 400,
+            st.passes.len() == 1,
+            "k={k}: balance {bal}, passes {}",
+            st.passes.len()
+        );
+        assert!(bal == 400 || bal == 1_000, "k={k}");
+    }
+    println!("transit tap-in: {n_in} cut points; pass sale: {n_pass} cut points");
+    assert!(n_in >= 10 && n_pass > 20);
+}
+
 // ---------------------------------------------------------------- parking
 
 #[test]
@@ -1153,7 +1217,50 @@ fn multi_application_card_lists_all_applications() {
 
 mod props {
     use super::*;
+    use lamina_closedloop::transit::Tap;
     use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the taps, no charge exceeds the maximum fare and no service
+        /// day charges more than the cap; states always re-encode.
+        #[test]
+        fn fare_engine_respects_max_fare_and_cap(
+            taps in prop::collection::vec((1u16..=5, any::<bool>(), 0u32..7200, 0u32..4000), 1..40)
+        ) {
+            let table = FareTable::demo().unwrap();
+            let mut st = TransitState::default();
+            let mut t = T0;
+            let mut per_day = std::collections::BTreeMap::<u32, u32>::new();
+            for (station, out, dt, balance) in taps {
+                t += dt;
+                let dir = if out { Direction::Out } else { Direction::In };
+                let d = table.decide(&st, &Tap { time: t, station, direction: dir }, balance).unwrap();
+                prop_assert!(d.charge <= table.max_fare);
+                prop_assert!(d.charge <= balance);
+                if let Some(ns) = d.new_state {
+                    prop_assert_eq!(TransitState::decode(&ns.encode()).unwrap(), ns.clone());
+                    st = ns;
+                }
+                *per_day.entry(table.service_day(t)).or_default() += d.charge;
+            }
+            for total in per_day.values() {
+                prop_assert!(*total <= table.daily_cap);
+            }
+        }
+
+        /// The card-side decoders never panic on arbitrary bytes.
+        #[test]
+        fn decoders_never_panic(b in prop::collection::vec(any::<u8>(), 0..120)) {
+            let _ = TransitState::decode(&b);
+            let _ = lamina_closedloop::parking::ParkingState::decode(&b);
+            let _ = lamina_closedloop::loyalty::LoyaltyParams::decode(&b);
+            let _ = purse::PurseParams::decode(&b);
+            let _ = purse::LogEntry::decode(&b);
+            let _ = purse::PurseStatus::decode(&b);
+        }
+    }
 
     fn arb_apdu() -> impl Strategy<Value = Vec<u8>> {
         let ins = prop::sample::select(vec![

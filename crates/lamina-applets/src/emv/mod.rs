@@ -755,7 +755,7 @@ impl EmvApplet {
             Tlv::primitive(0x9F27u32, vec![cid]),
             Tlv::primitive(0x9F36u32, atc.to_be_bytes().to_vec()),
         ];
-        let data = if let (Some((rsa, key)), true) = (&cda_signer, decision != AcType::Aac) {
+        let response = if let (Some((rsa, key)), true) = (&cda_signer, decision != AcType::Aac) {
             let mut objs = base;
             objs.push(Tlv::primitive(0x9F10u32, iad.to_vec()));
             let response_tlvs = Tlv::encode_all(&objs);
@@ -842,7 +842,7 @@ impl EmvApplet {
                 values,
             });
         }
-        ok(data)
+        ok(response)
     }
 
     /// Card risk management for the first GENERATE AC (module docs).

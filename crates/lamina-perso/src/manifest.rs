@@ -10,9 +10,15 @@
 //!   token key — a keyed hash the host uses as a lookup key (unlike a plain hash
 //!   it cannot be brute-forced over the ~10⁹ PANs of a BIN without the key);
 //! * `pan_encrypted`: AES-256-GCM (SP 800-38D) of the PAN under the PAN
-//!   encryption key, `nonce ‖ ciphertext ‖ tag` in hex, with the card id as
-//!   associated data; the host decrypts it with the same key store;
+//!   encryption key, hex `nonce(12) ‖ ciphertext ‖ tag(16)`, no associated
+//!   data — the layout of `lamina-host`'s `HostKeys::encrypt_pan`, so a host
+//!   whose key file shares the key (`lamina issuer export-host-keys`,
+//!   [`host_key_file`]) decrypts it with its own code;
 //! * `pan_masked`: `999900******0010` for display.
+//!
+//! The other fields follow the host's card-issuance request (`psn`, `expiry`
+//! YYMM, `account_id`, `cvn`, `key_ref`, `pvki`, `pvv`, `pin_try_limit`); the
+//! host creates the account (`account_type`, `limits`) first, then the card.
 
 use std::io::Write;
 use std::path::Path;
@@ -74,6 +80,10 @@ pub struct IssuanceRecord {
     pub service_code: String,
     /// Account identifier at the issuer.
     pub account_id: String,
+    /// Name of the issuer master key set in the host's key file.
+    pub key_ref: String,
+    /// Wrong PIN limit (online PIN tries for the host; offline PIN Try Limit).
+    pub pin_try_limit: u8,
     /// Account type (`debit`, `credit`, `prepaid`).
     pub account_type: String,
     /// Product name.
@@ -111,10 +121,9 @@ pub fn pan_token(keys: &IssuerKeys, pan: &str) -> Result<String> {
     )?))
 }
 
-/// Encrypts the PAN for the manifest (AES-256-GCM, associated data = card id).
+/// Encrypts the PAN for the manifest (AES-256-GCM, random 96-bit nonce).
 pub fn encrypt_pan<R: CryptoRng + ?Sized>(
     keys: &IssuerKeys,
-    card_id: &str,
     pan: &str,
     rng: &mut R,
 ) -> Result<String> {
@@ -127,7 +136,7 @@ pub fn encrypt_pan<R: CryptoRng + ?Sized>(
             &Nonce::from(nonce),
             Payload {
                 msg: pan.as_bytes(),
-                aad: card_id.as_bytes(),
+                aad: &[],
             },
         )
         .map_err(|_| PersoError::KeyStore("PAN encryption failed".into()))?;
@@ -149,15 +158,32 @@ pub fn decrypt_pan(keys: &IssuerKeys, record: &IssuanceRecord) -> Result<String>
     let cipher = Aes256Gcm::new_from_slice(keys.pan_enc_key.expose())
         .map_err(|_| PersoError::KeyStore("PAN encryption key must be 32 bytes".into()))?;
     let pt = cipher
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: ct,
-                aad: record.card_id.as_bytes(),
-            },
-        )
+        .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: &[] })
         .map_err(|_| PersoError::invalid("encrypted PAN", "authentication failed"))?;
     String::from_utf8(pt).map_err(|_| PersoError::invalid("encrypted PAN", "not digits"))
+}
+
+/// Default name of the issuer master key set in the host's key file.
+pub const DEFAULT_KEY_REF: &str = "default";
+
+/// The host's key file (`lamina-host` `KeyFile` JSON) holding this issuer's
+/// keys: PAN lookup and encryption keys, the master key set under `key_ref`,
+/// BDK and PVK. Secret: write it with mode 0600.
+pub fn host_key_file(keys: &IssuerKeys, key_ref: &str) -> serde_json::Value {
+    let h = |k: &crate::util::SecretBytes| hex::encode_upper(k.expose());
+    serde_json::json!({
+        "pan_lookup": h(&keys.pan_token_key),
+        "pan_encryption": h(&keys.pan_enc_key),
+        "issuer": { key_ref: {
+            "imk_ac": h(&keys.mk_ac),
+            "imk_smi": h(&keys.mk_smi),
+            "imk_smc": h(&keys.mk_smc),
+        }},
+        "bdk": h(&keys.bdk),
+        "pvk": h(&keys.pvk),
+        "admin_tokens": [],
+        "read_tokens": [],
+    })
 }
 
 /// Writes records as JSON Lines (one record per line) to a file.

@@ -434,7 +434,7 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
         schema: manifest::RECORD_SCHEMA.into(),
         card_id: card_id.clone(),
         pan_token: manifest::pan_token(keys, &pan)?,
-        pan_encrypted: manifest::encrypt_pan(keys, &card_id, &pan, rng)?,
+        pan_encrypted: manifest::encrypt_pan(keys, &pan, rng)?,
         pan_masked: masked.clone(),
         psn: profile.psn,
         expiry: yymm.clone(),
@@ -445,6 +445,8 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
             profile.kind.as_str().to_uppercase(),
             hex::encode_upper(acct)
         ),
+        key_ref: manifest::DEFAULT_KEY_REF.into(),
+        pin_try_limit: profile.pin.try_limit,
         account_type: profile.kind.as_str().into(),
         product: profile.name.clone(),
         cardholder: embossed_name.clone(),

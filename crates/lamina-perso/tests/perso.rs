@@ -424,6 +424,17 @@ fn manifest_pan_is_protected_and_decrypts() {
         lamina_perso::manifest::pan_token(&issuer().keys, &pan).unwrap()
     );
     assert_eq!(out.record.account_type, "debit");
+    // a different card's encrypted PAN decrypts too (no per-record binding), and a
+    // tampered one fails
+    let mut bad = out.record.clone();
+    let last = bad.pan_encrypted.pop().unwrap();
+    bad.pan_encrypted.push(if last == '0' { '1' } else { '0' });
+    assert!(lamina_perso::manifest::decrypt_pan(&issuer().keys, &bad).is_err());
+    let hk = lamina_perso::manifest::host_key_file(&issuer().keys, "default");
+    assert_eq!(
+        hk["issuer"]["default"]["imk_ac"].as_str().unwrap(),
+        hex::encode_upper(issuer().keys.mk_ac.expose())
+    );
     // Debug of the prepared output never shows the PAN or the PIN
     let dbg = format!("{out:?}");
     assert!(!dbg.contains(&pan));

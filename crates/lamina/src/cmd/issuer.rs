@@ -20,6 +20,23 @@ pub enum IssuerCommand {
     Init(InitArgs),
     /// Show an issuer directory: CA key, issuer certificate, keys as KCVs.
     Show(ShowArgs),
+    /// Write the host's key file (lamina-host KeyFile JSON, mode 0600) with this
+    /// issuer's master keys, PVK, BDK and the manifest's PAN keys, so the host can
+    /// import `manifest.jsonl` and verify the cards' cryptograms.
+    ExportHostKeys(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Issuer directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Output file (secret: written with mode 0600).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Name of the key set in the host's key file (the cards' `key_ref`).
+    #[arg(long, default_value = lamina_perso::manifest::DEFAULT_KEY_REF)]
+    pub key_ref: String,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +91,7 @@ pub fn run(cmd: IssuerCommand) -> Result<()> {
     match cmd {
         IssuerCommand::Init(a) => init(a),
         IssuerCommand::Show(a) => show(a),
+        IssuerCommand::ExportHostKeys(a) => export_host_keys(a),
     }
 }
 
@@ -203,4 +221,17 @@ fn show(a: ShowArgs) -> Result<()> {
     let ks = std::fs::read(a.dir.join(issuer::KEYSTORE_FILE))?;
     let plaintext = keystore::is_plaintext(&ks)?;
     print(&describe(&a.dir, &iss, plaintext)?, a.json)
+}
+
+fn export_host_keys(a: ExportArgs) -> Result<()> {
+    let iss = open(&a.dir)?;
+    let file = lamina_perso::manifest::host_key_file(&iss.keys, &a.key_ref);
+    let mut text = serde_json::to_string_pretty(&file)?;
+    text.push('\n');
+    lamina_perso::util::write_private(&a.out, text.as_bytes())?;
+    eprintln!(
+        "host key file written to {} (secret keys in clear: mode 0600)",
+        a.out.display()
+    );
+    Ok(())
 }

@@ -743,3 +743,65 @@ fn trace_masks_pan_and_pin() {
     assert!(r.apdu_bytes > 500 && r.apdu_count > 10);
     let _ = StatusWord::OK;
 }
+
+/// Issuer authentication by EXTERNAL AUTHENTICATE (Book 3 §10.9) when CDOL2 does
+/// not ask for the Issuer Authentication Data, for ARPC methods 1 and 2 (Visa
+/// CVN 10 and 18 profiles of the applet).
+#[test]
+fn external_authenticate_for_each_arpc_method() {
+    use lamina_applets::emv::CvnChoice;
+    let cfg = retail();
+    for cvn in [CvnChoice::Visa10, CvnChoice::Visa18, CvnChoice::EmvCcd] {
+        for corrupt in [false, true] {
+            let mut c = card(&CardSpec {
+                cvn,
+                oda: Oda::None,
+                cdol2: Some("8A02 9505 9F3704".into()),
+                ..CardSpec::default()
+            });
+            let mut h = host_for(cvn);
+            h.corrupt_arpc = corrupt;
+            let r = pay(&cfg, &mut c, 7500, &[Some("1234")], Some(&mut h)).result;
+            let t = trace_text(&r);
+            assert!(h.decisions[0].arqc_ok, "{cvn:?}: ARQC verified by the host");
+            assert!(t.contains("EXTERNAL AUTHENTICATE"), "{cvn:?}\n{t}");
+            assert!(has(&r.tsi_raw, TsiBit::IssuerAuthenticationPerformed));
+            assert_eq!(
+                r.tvr_raw.is_set(TvrBit::IssuerAuthenticationFailed),
+                corrupt,
+                "{cvn:?} corrupt={corrupt}\n{t}"
+            );
+            if corrupt {
+                assert!(r.reversal_sent, "{cvn:?}");
+            } else {
+                assert_eq!(r.outcome, Outcome::ApprovedOnline, "{cvn:?}\n{t}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pin_pad_not_present() {
+    let cfg = retail();
+    let mut c = card(&CardSpec::default());
+    let mut h = host();
+    let mut screen = lamina_terminal::ui::RecordingScreen::default();
+    let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let r = lamina_terminal::run(
+        &cfg,
+        &lamina_terminal::TransactionRequest::purchase(7500),
+        lamina_terminal::Devices {
+            card: &mut c,
+            screen: &mut screen,
+            pin_pad: &mut pad,
+            acquirer: Some(&mut h),
+            pin_encryptor: None,
+        },
+        &lamina_terminal::FixedClock(NOW),
+        &mut rng,
+    );
+    assert!(r.tvr_raw.is_set(TvrBit::PinPadNotPresentOrNotWorking));
+    // The CVM List goes on to signature.
+    assert_eq!(r.cvm_results.hex, "1E0300");
+}

@@ -51,6 +51,10 @@ pub struct CardSpec {
     pub omit: Vec<u32>,
     pub pin_try_limit: u8,
     pub seed: u64,
+    /// Cryptogram version (the host double must use the same).
+    pub cvn: CvnChoice,
+    /// CDOL2 (hex) replacing the sample's.
+    pub cdol2: Option<String>,
 }
 
 impl Default for CardSpec {
@@ -68,6 +72,8 @@ impl Default for CardSpec {
             omit: Vec::new(),
             pin_try_limit: 3,
             seed: 7,
+            cvn: CvnChoice::EmvCcd,
+            cdol2: None,
         }
     }
 }
@@ -98,7 +104,7 @@ fn set(children: &mut Vec<Tlv>, tag: u32, value: Vec<u8>) {
 
 /// The personalization for `spec`.
 pub fn personalization(spec: &CardSpec) -> EmvPersonalization {
-    let mut p = sample_personalization(CvnChoice::EmvCcd).unwrap();
+    let mut p = sample_personalization(spec.cvn).unwrap();
     p.pin_try_limit = spec.pin_try_limit;
     let mut aip = [0x1C, 0x00];
     match spec.oda {
@@ -138,6 +144,15 @@ pub fn personalization(spec: &CardSpec) -> EmvPersonalization {
             .unwrap();
         let extra = spec.extra.clone();
         edit_record(r, |c| c.extend(extra));
+    }
+    if let Some(cdol2) = &spec.cdol2 {
+        for r in &mut p.records {
+            edit_record(r, |c| {
+                if c.iter().any(|t| t.tag.number() == 0x8D) {
+                    set(c, 0x8D, h(cdol2));
+                }
+            });
+        }
     }
     if spec.oda != Oda::None {
         let pki = pki();
@@ -220,12 +235,11 @@ pub fn retail() -> TerminalConfig {
 }
 
 pub fn host() -> HostDouble {
-    HostDouble::new(
-        lamina_crypto::emv::Cvn::EmvCcd,
-        TEST_IMK_AC,
-        TEST_IMK_SMI,
-        Some(TEST_PIN),
-    )
+    host_for(CvnChoice::EmvCcd)
+}
+
+pub fn host_for(cvn: CvnChoice) -> HostDouble {
+    HostDouble::new(cvn.cvn(), TEST_IMK_AC, TEST_IMK_SMI, Some(TEST_PIN))
 }
 
 pub const NOW: DateTime = DateTime {

@@ -53,10 +53,11 @@
 //!
 //! ## Air-time model
 //!
-//! Carrier frequency fc = 13.56 MHz (ISO/IEC 14443-2 §6.1). One bit lasts
-//! 128/fc (≈ 9.44 µs) at 106 kbit/s, 64/fc at 212, 32/fc at 424, 16/fc at 848
-//! kbit/s (ISO/IEC 14443-2 §8.1 and §9.1). Times are counted exactly in carrier
-//! cycles (1/fc) and converted at the end.
+//! Carrier frequency fc = 13.56 MHz (ISO/IEC 14443-2 §6). One bit lasts 128/fc
+//! (≈ 9.44 µs) at 106 kbit/s, 64/fc at 212, 32/fc at 424, 16/fc at 848 kbit/s
+//! (ISO/IEC 14443-2 §8, Type A). Times are counted exactly in carrier cycles
+//! (1/fc) and converted at the end. Clause numbers of ISO/IEC 14443-3 are those
+//! of the 2018 edition.
 //!
 //! * **Standard frame** (Type A, ISO/IEC 14443-3 §6.2.3.2): start of
 //!   communication (1 bit), 8 data bits + 1 odd parity bit per byte, end of
@@ -80,6 +81,9 @@
 //!   PPS request (5) and response (3) (ISO/IEC 14443-3 §6.3–6.5, ISO/IEC 14443-4
 //!   §5.1–5.3; single-size 4-byte UID assumed), plus SFGT when the ATS asks for it
 //!   (§5.2.5). The bit rate of [`LinkConfig::bit_rate`] applies after the PPS.
+//!   The ATS's TA(1) (bit rates the card supports) is deliberately not checked:
+//!   Lamina's ATS announces 106 kbit/s only, and the rate is a modelling
+//!   parameter so that one transaction can be costed at every rate.
 //!
 //! ## Processing time and waiting-time extension
 //!
@@ -187,7 +191,7 @@ pub fn frame_size(code: u8) -> usize {
     FRAME_SIZES.get(usize::from(code)).copied().unwrap_or(4096)
 }
 
-/// Carrier frequency fc in Hz (ISO/IEC 14443-2 §6.1).
+/// Carrier frequency fc in Hz (ISO/IEC 14443-2 §6).
 pub const FC_HZ: u64 = 13_560_000;
 
 /// FWI used when the ATS has no TB(1), and for the RFU value 15 (ISO/IEC
@@ -1291,6 +1295,12 @@ impl<C: CardChannel> ContactlessLink<C> {
     /// FSC of the activated card (bytes per frame towards the card).
     pub fn fsc(&self) -> usize {
         self.fsc
+    }
+
+    /// Bit rate in force (106 kbit/s until the activation's PPS, then
+    /// [`LinkConfig::bit_rate`]).
+    pub fn bit_rate(&self) -> BitRate {
+        self.rate
     }
 
     /// FWT in force (from the ATS or [`LinkConfig::fwi`]).

@@ -924,3 +924,55 @@ proptest! {
         prop_assert_eq!(link.transmit(&apdu).unwrap(), expected[1].clone());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Any pattern of corrupted frames: the exchange returns the card's exact
+    /// response or fails cleanly with a transport error — never wrong data.
+    #[test]
+    fn corrupted_frames_never_give_wrong_data(
+        corrupt in proptest::collection::btree_set(0u64..40, 0..6),
+        cid in proptest::option::of(1u8..15),
+    ) {
+        let card = Patched { inner: EmulatedCard::new(tap_card()), fsci: 2, tb: 0x00, tc: 0x02 };
+        let mut config = LinkConfig::default().fsdi(4).chip_time(ChipTimeModel {
+            scale: 1,
+            fixed: Duration::from_millis(2),
+        });
+        config.cid = cid;
+        let mut link = ContactlessLink::with_config(card, config);
+        link.power_on(Interface::Contactless).unwrap();
+        link.transmit(&h(SELECT_TAP)).unwrap();
+        let mut apdu = h("80050096 000028");
+        apdu.extend([0xA5; 40]);
+        apdu.extend(h("0000"));
+        let expected = direct(&[h(SELECT_TAP), apdu.clone()]).pop().unwrap();
+        for k in &corrupt {
+            link.corrupt_frame(*k);
+        }
+        match link.transmit(&apdu) {
+            Ok(r) => prop_assert_eq!(r, expected),
+            Err(e) => prop_assert!(matches!(e, ChannelError::Transport(_)), "{e}"),
+        }
+    }
+
+    /// The card leaves at a random radio time: clean success or CardRemoved.
+    #[test]
+    fn removal_at_random_radio_time(us in 0u64..40_000, rate in 0usize..4) {
+        let mut link = new_link(LinkConfig::default().bit_rate(BitRate::ALL[rate]));
+        link.remove_at(Removal::AtRadioTime(Duration::from_micros(us)));
+        match tap_flow(&mut link) {
+            Ok(r) => {
+                prop_assert!(!link.is_removed());
+                prop_assert!(link.stats().radio_us() <= us);
+                prop_assert_eq!(r, direct(&[h(SELECT_PPSE), h(SELECT_TAP), h(GPO)]));
+            }
+            Err(e) => {
+                prop_assert_eq!(e, ChannelError::CardRemoved);
+                prop_assert!(link.is_removed());
+                prop_assert!(link.stats().radio_us() <= us);
+            }
+        }
+    }
+}

@@ -485,6 +485,7 @@ fn purse_tearing_every_write() {
         match r {
             Ok(_) => {
                 assert_eq!((bal, ptc), (1_000, 1));
+                assert_eq!(host.confirmed_total(&CARD), 1_000);
                 n_load = k;
                 break;
             }
@@ -493,6 +494,16 @@ fn purse_tearing_every_write() {
             }
             Err(e) => panic!("k={k}: {e}"),
         }
+        // The load terminal retries: loaded exactly once, and the issuer's
+        // books agree with the card.
+        let again = with_link(&mut ch, |l| {
+            load_purse(l, &install::purse_aid(), &mut host, 1_000, T0 + 5)
+        })
+        .unwrap();
+        assert_eq!(again.recovered, bal == 1_000, "k={k}");
+        assert_eq!(purse_invariant(ch.card()).0, 1_000, "k={k}");
+        assert_eq!(host.confirmed_total(&CARD), 1_000, "k={k}");
+        assert!(host.unconfirmed(&CARD).is_empty(), "k={k}");
     }
     // DEBIT: after the tear the same SAM is presented the card again.
     let mut n_debit = 0;

@@ -48,6 +48,7 @@ enum Cmd {
         terminal: TerminalId,
         seq: u32,
     },
+    RecoverLoad(u32),
     ReadLog(u8),
 }
 
@@ -103,6 +104,9 @@ impl TryFrom<&Command> for Cmd {
                     mac: r.array()?,
                 })
             })?,
+            ins::RECOVER if (c.p1, c.p2) == (0x01, 0x00) => {
+                return fixed(c, 4, |r| Ok(Cmd::RecoverLoad(r.u32()?)));
+            }
             ins::RECOVER => fixed(c, 12, |r| {
                 Ok(Cmd::Recover {
                     terminal: TerminalId(r.array()?),
@@ -369,7 +373,7 @@ impl Applet for PurseApplet {
                     original: 0,
                 };
                 apply(&mut nvm, &st, &e, false)?;
-                answer(&p, &e, false)
+                answer(&p, &e)
             }
             Cmd::Cancel {
                 amount,
@@ -422,7 +426,7 @@ impl Applet for PurseApplet {
                 };
                 // A cancel returns value: it counts as "in" for the totals.
                 apply(&mut nvm, &st, &e, true)?;
-                answer(&p, &e, true)
+                answer(&p, &e)
             }
             Cmd::Recover { terminal, seq } => {
                 let found = crate::log::entries(&nvm, LOG, LOG_CAPACITY)?
@@ -441,6 +445,28 @@ impl Applet for PurseApplet {
                     StatusWord::OK,
                 ))
             }
+            Cmd::RecoverLoad(counter) => {
+                let found = crate::log::entries(&nvm, LOG, LOG_CAPACITY)?
+                    .iter()
+                    .filter_map(|b| LogEntry::decode(b).ok())
+                    .find(|e| e.kind == TxKind::Load && e.counter == counter)
+                    .ok_or(sw::NOT_FOUND)?;
+                let conf = load_mac(
+                    &p.keys.load,
+                    true,
+                    &p.card,
+                    found.counter,
+                    found.amount,
+                    found.balance,
+                    &p.currency,
+                    found.time,
+                )
+                .map_err(|_| StatusWord(0x6F00))?;
+                Ok(Response::new(
+                    cat(&[&p.card.0, &p.currency, &found.encode(), &conf]),
+                    StatusWord::OK,
+                ))
+            }
             Cmd::ReadLog(i) => Ok(Response::new(
                 crate::log::read(&nvm, LOG, LOG_CAPACITY, u32::from(i))?,
                 StatusWord::OK,
@@ -453,7 +479,7 @@ impl Applet for PurseApplet {
     }
 }
 
-fn answer(p: &PurseParams, e: &LogEntry, _cancel: bool) -> ApduResult {
+fn answer(p: &PurseParams, e: &LogEntry) -> ApduResult {
     let proof =
         proof_mac(&p.keys.debit, &p.card, &p.currency, e).map_err(|_| StatusWord(0x6F00))?;
     let receipt =

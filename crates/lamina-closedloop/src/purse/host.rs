@@ -197,6 +197,35 @@ impl IssuerHost {
         Ok(())
     }
 
+    /// Loads authorized for a card and not yet confirmed: (number, amount).
+    pub fn unconfirmed(&self, card: &CardId) -> Vec<(u32, u32)> {
+        self.loads
+            .iter()
+            .filter(|((c, _), r)| c == card && !r.confirmed)
+            .map(|((_, n), r)| (*n, r.amount))
+            .collect()
+    }
+
+    /// Voids an unconfirmed authorization (the card did not use it).
+    pub fn void_load(&mut self, card: &CardId, counter: u32) {
+        if self
+            .loads
+            .get(&(*card, counter))
+            .is_some_and(|r| !r.confirmed)
+        {
+            self.loads.remove(&(*card, counter));
+        }
+    }
+
+    /// Sum of the confirmed loads of a card.
+    pub fn confirmed_total(&self, card: &CardId) -> u64 {
+        self.loads
+            .iter()
+            .filter(|((c, _), r)| c == card && r.confirmed)
+            .map(|(_, r)| u64::from(r.amount))
+            .sum()
+    }
+
     /// True if the card confirmed the load with this number.
     pub fn load_confirmed(&self, card: &CardId, counter: u32) -> bool {
         self.loads

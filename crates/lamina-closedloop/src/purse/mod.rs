@@ -20,6 +20,7 @@
 //! | `54` | DEBIT | amount 4 ‖ terminal MAC 8 | counter 4 ‖ balance 4 ‖ proof MAC 8 ‖ receipt MAC 8 |
 //! | `56` | CANCEL LAST | amount 4 ‖ original counter 4 ‖ terminal MAC 8 | counter 4 ‖ balance 4 ‖ proof MAC 8 ‖ receipt MAC 8 |
 //! | `5A` | RECOVER | terminal id 8 ‖ terminal seq 4 | card id 8 ‖ currency 2 ‖ log entry 33 ‖ proof MAC 8 ‖ receipt MAC 8 (`6A88` if none of the logged debits/cancels has this reference) |
+//! | `5A` P1=`01` | RECOVER LOAD | counter 4 | card id 8 ‖ currency 2 ‖ log entry 33 ‖ load confirmation MAC 8 (`6A88` if no logged load has this number) |
 //! | `5E` | READ LOG | — (P1 = index, 0 = newest) | log entry 33 (`6A83` after the last) |
 //!
 //! `counter` is the purse transaction counter (PTC). Each LOAD, DEBIT and
@@ -47,7 +48,11 @@
 //! (3) one NVM transaction: balance, totals, log entry. A tear before (3)
 //! commits leaves the balance unchanged (N is burnt); after it, the debit is
 //! done and the terminal gets its proof back with RECOVER (the log entry holds
-//! every proof field). Invariant after any tear: `balance == total in − total out`.
+//! every proof field). LOAD follows the same order; after a tear the load
+//! terminal asks RECOVER LOAD for the number the issuer authorized: found, the
+//! card returns the load confirmation and the issuer books it; not found, the
+//! authorization is void (the number is burnt or still unused) and a new one is
+//! issued. Invariant after any tear: `balance == total in − total out`.
 
 mod card;
 mod host;

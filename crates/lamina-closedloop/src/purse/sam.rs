@@ -437,10 +437,49 @@ pub struct LoadOutcome {
     pub counter: u32,
     /// New balance.
     pub balance: u32,
+    /// True if this is a load of the same amount authorized earlier whose
+    /// answer was lost, found on the card with RECOVER LOAD (not loaded again).
+    pub recovered: bool,
 }
 
-/// A load terminal: reads the purse, asks the issuer (online; in-process here)
-/// for a load MAC, sends LOAD and hands the card's confirmation back to the issuer.
+/// RECOVER LOAD: the logged load with number `counter` and its confirmation MAC.
+fn recover_load(
+    link: &mut CardLink<'_>,
+    counter: u32,
+) -> Result<Option<(CardId, LogEntry, [u8; 8])>, TerminalError> {
+    let cmd = Command::new(0x80, ins::RECOVER, 0x01, 0)
+        .with_data(counter.to_be_bytes().to_vec())
+        .with_le(256);
+    let r = link.transmit(&cmd)?;
+    if r.sw == crate::sw::NOT_FOUND {
+        return Ok(None);
+    }
+    if !r.sw.is_ok() {
+        return Err(TerminalError::Status {
+            command: "RECOVER LOAD",
+            sw: r.sw,
+        });
+    }
+    let mut rd = Reader::new(&r.data);
+    let v = (|| {
+        let card = CardId(rd.array()?);
+        let _currency: [u8; 2] = rd.array()?;
+        let e = LogEntry::read(&mut rd)?;
+        let conf: [u8; 8] = rd.array()?;
+        Ok::<_, crate::codec::Short>((card, e, conf))
+    })()
+    .map_err(|_| TerminalError::BadResponse("RECOVER LOAD"))?;
+    Ok(Some(v))
+}
+
+/// A load terminal: reads the purse, settles any earlier authorization of this
+/// card whose answer was lost (RECOVER LOAD: booked if the card did it, voided
+/// if not), asks the issuer (online; in-process here) for a load MAC, sends LOAD
+/// and hands the card's confirmation back to the issuer.
+///
+/// If an earlier authorization of the **same amount** turns out to have been
+/// loaded, it is returned with `recovered: true` and nothing more is loaded
+/// (the customer's retry); call again to load once more.
 pub fn load_purse(
     link: &mut CardLink<'_>,
     aid: &Aid,
@@ -449,6 +488,32 @@ pub fn load_purse(
     time: u32,
 ) -> Result<LoadOutcome, TerminalError> {
     let st = read_status(link, aid)?;
+    let mut retry = None;
+    for (n, a) in issuer.unconfirmed(&st.card) {
+        if n > st.counter {
+            // Never used by the card: a new authorization replaces it.
+            issuer.void_load(&st.card, n);
+            continue;
+        }
+        match recover_load(link, n)? {
+            Some((card, e, conf)) if card == st.card => {
+                issuer
+                    .confirm_load(&card, n, e.balance, &conf)
+                    .map_err(|_| TerminalError::BadReceipt("RECOVER LOAD"))?;
+                if a == amount && retry.is_none() {
+                    retry = Some(LoadOutcome {
+                        counter: n,
+                        balance: st.balance,
+                        recovered: true,
+                    });
+                }
+            }
+            _ => issuer.void_load(&st.card, n),
+        }
+    }
+    if let Some(r) = retry {
+        return Ok(r);
+    }
     let auth = issuer
         .authorize_load(&st, amount, time)
         .map_err(|e| TerminalError::Refused(e.to_string()))?;
@@ -472,5 +537,6 @@ pub fn load_purse(
     Ok(LoadOutcome {
         counter: n,
         balance: bal,
+        recovered: false,
     })
 }

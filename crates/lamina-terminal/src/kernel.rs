@@ -1050,7 +1050,8 @@ fn random_selection<R: CryptoRng>(ctx: &mut Ctx<'_, R>, amount: u64, floor: u64)
         u64::from(rs.target_percent)
     } else {
         let span = floor - rs.threshold;
-        let extra = u64::from(rs.max_target_percent - rs.target_percent) * (amount - rs.threshold);
+        let extra = u64::from(rs.max_target_percent.saturating_sub(rs.target_percent))
+            * (amount - rs.threshold);
         u64::from(rs.target_percent) + extra / span
     };
     n <= target

@@ -55,6 +55,11 @@ pub struct ScanOptions {
     pub gpo: bool,
     /// Try [`WELL_KNOWN_AIDS`] when neither PSE nor PPSE lists an application.
     pub well_known_aids: bool,
+    /// Send INTERNAL AUTHENTICATE (DDOL filled with a fixed unpredictable
+    /// number) when the AIP announces DDA and the card carries an ICC
+    /// certificate, so the caller can check the dynamic signature (default on;
+    /// it changes nothing on the card).
+    pub internal_authenticate: bool,
 }
 
 impl Default for ScanOptions {
@@ -63,6 +68,7 @@ impl Default for ScanOptions {
             interface: Interface::Contact,
             gpo: true,
             well_known_aids: true,
+            internal_authenticate: true,
         }
     }
 }
@@ -146,6 +152,8 @@ pub struct OdaSummary {
     pub icc_certificate: bool,
     /// Records that take part in ODA (AFL byte 4).
     pub oda_records: usize,
+    /// The Static Data Authentication Tag List `9F4A` names the AIP (`82`).
+    pub aip_in_static_data: bool,
 }
 
 impl OdaSummary {
@@ -202,8 +210,60 @@ pub struct AppScan {
     pub records: Vec<RecordRead>,
     /// GET DATA steps that answered `9000`.
     pub get_data: Vec<Step>,
+    /// INTERNAL AUTHENTICATE: the DDOL data sent and the card's answer.
+    pub internal_authenticate: Option<(Vec<u8>, Step)>,
     /// ODA summary.
     pub oda: OdaSummary,
+}
+
+impl AppScan {
+    /// The records' data objects (templates `70` unwrapped), in reading order.
+    pub fn record_objects(&self) -> Vec<Tlv> {
+        let mut out = Vec::new();
+        for r in self.records.iter().filter(|r| r.step.sw.is_ok()) {
+            for t in Tlv::parse_all(&r.step.data).unwrap_or_default() {
+                if t.tag == Tag::from(0x70u32) {
+                    out.extend(t.children().iter().cloned());
+                } else {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// The value of `tag` in the records (first occurrence).
+    pub fn record_value(&self, tag: u32) -> Option<Vec<u8>> {
+        find_recursive(&self.record_objects(), tag)
+            .and_then(|t| t.value_bytes())
+            .map(<[u8]>::to_vec)
+    }
+
+    /// The Static Data to be Authenticated (EMV Book 3 §10.3): the records the
+    /// AFL marks for ODA — for SFI 1–10 the value of the `70` template, for SFI
+    /// 11–30 the whole record — followed by the AIP when `9F4A` names it.
+    pub fn static_data(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in self
+            .records
+            .iter()
+            .filter(|r| r.for_oda && r.step.sw.is_ok())
+        {
+            if r.sfi <= 10 {
+                if let Some(Ok(t)) = lamina_tlv::parse(&r.step.data).next() {
+                    out.extend_from_slice(t.value);
+                }
+            } else {
+                out.extend_from_slice(&r.step.data);
+            }
+        }
+        if self.oda.aip_in_static_data {
+            if let Some(aip) = self.oda.aip {
+                out.extend_from_slice(&aip);
+            }
+        }
+        out
+    }
 }
 
 /// Everything a scan read.
@@ -482,22 +542,26 @@ fn scan_app(
     }
     let mut records = Vec::new();
     if afl.is_empty() {
-        // No AFL: probe the usual SFIs.
-        for sfi in 1..=10u8 {
+        // No AFL: probe the usual SFIs (not at all if READ RECORD is unknown).
+        'probe: for sfi in 1..=10u8 {
             for rec in 1..=16u8 {
                 let st = exchange(
                     ch,
                     format!("READ RECORD SFI {sfi} #{rec}"),
                     &read_record(sfi, rec),
                 )?;
-                let ok = st.sw.is_ok();
-                if ok {
+                if st.sw.is_ok() {
                     records.push(RecordRead {
                         sfi,
                         record: rec,
                         for_oda: false,
                         step: st,
                     });
+                } else if matches!(
+                    st.sw,
+                    StatusWord::INS_NOT_SUPPORTED | StatusWord::CLA_NOT_SUPPORTED
+                ) {
+                    break 'probe;
                 } else {
                     break;
                 }
@@ -537,10 +601,28 @@ fn scan_app(
     oda.issuer_certificate = find_recursive(&all, 0x90u32).is_some();
     oda.signed_static_data = find_recursive(&all, 0x93u32).is_some();
     oda.icc_certificate = find_recursive(&all, 0x9F46u32).is_some();
+    oda.aip_in_static_data = find_recursive(&all, 0x9F4Au32)
+        .and_then(|t| t.value_bytes())
+        .is_some_and(|v| v.contains(&0x82));
     if let Some(aip) = oda.aip {
         oda.sda = aip[0] & 0x40 != 0;
         oda.dda = aip[0] & 0x20 != 0;
         oda.cda = aip[0] & 0x01 != 0;
+    }
+    let mut internal_authenticate = None;
+    if opts.internal_authenticate && (oda.dda || oda.cda) && oda.icc_certificate {
+        // DDOL from the card, else the default DDOL 9F37 04 (EMV Book 3 §10.3).
+        let ddol = find_recursive(&all, 0x9F49u32)
+            .and_then(|t| t.value_bytes())
+            .and_then(|v| Dol::parse(v).ok())
+            .or_else(|| Dol::parse(&[0x9F, 0x37, 0x04]).ok())
+            .unwrap_or_default();
+        let data = ddol.build(&pdol_defaults());
+        let cmd = Command::new(0x00, 0x88, 0x00, 0x00)
+            .with_data(data.clone())
+            .with_le(256);
+        let st = exchange(ch, "INTERNAL AUTHENTICATE", &cmd)?;
+        internal_authenticate = Some((data, st));
     }
     let mut get_data = Vec::new();
     for (tag, name) in [
@@ -563,6 +645,7 @@ fn scan_app(
         gpo,
         records,
         get_data,
+        internal_authenticate,
         oda,
     }))
 }

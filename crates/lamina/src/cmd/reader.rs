@@ -14,8 +14,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use lamina_card::applets::counter::{CLASS as COUNTER_CLASS, CounterApplet};
 use lamina_card::{Card, CardRng, Interface, Rom};
-use lamina_reader::scan::{ScanReport, Step};
+use lamina_crypto::pki;
+use lamina_reader::scan::{AppScan, ScanReport, Step};
 use lamina_reader::vpcd::{Bridge, BridgeConfig, DEFAULT_ADDR, Event, ResponseStyle, SaveTo};
+use lamina_terminal::capk::CapkStore;
 use serde::Serialize;
 
 use crate::cmd::tlv::{Node, decode_nodes};
@@ -80,6 +82,10 @@ pub struct ScanArgs {
     /// Show PAN and track data in full (masked by default).
     #[arg(long)]
     pub reveal_pan: bool,
+    /// CA public keys (a terminal CAPK file, e.g. `terminals/capk-test.toml`):
+    /// verify the card's certificates and its SDA/DDA signature.
+    #[arg(long, value_name = "FILE")]
+    pub capk: Option<PathBuf>,
 }
 
 /// Runs `lamina card serve|scan`.
@@ -285,8 +291,99 @@ fn step_out(s: &Step, reveal: bool) -> StepOut {
     }
 }
 
+/// Offline data authentication of a scanned application (EMV Book 2 §5 SDA,
+/// §6 DDA), with the CA keys of `capk`, on `today`.
 #[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
-fn scan_out(reader: &str, r: &ScanReport, reveal: bool) -> ScanOut {
+pub fn verify_oda(app: &AppScan, capk: &CapkStore, today: pki::Date) -> String {
+    let Some(method) = app.oda.best_method() else {
+        return app.oda.describe();
+    };
+    let (Some(rid), Some(index)) = (app.aid.get(..5), app.oda.ca_index) else {
+        return format!("{method}: no CA key index (8F)");
+    };
+    let Some(ca) = capk.get(rid, index) else {
+        return format!(
+            "{method}: CA key {}/{index:02X} is not in the CAPK file",
+            hx(rid)
+        );
+    };
+    let Some(pan) = app
+        .record_value(0x5A)
+        .and_then(|v| pki::Pan::from_cn(&v).ok())
+    else {
+        return format!("{method}: no usable PAN (5A) in the records");
+    };
+    let get = |t: u32| app.record_value(t).unwrap_or_default();
+    let issuer =
+        match pki::verify_issuer_certificate(ca, &get(0x90), &get(0x92), &get(0x9F32), &pan, today)
+        {
+            Ok(k) => k,
+            Err(e) => return format!("{method} FAILED: issuer public key certificate: {e}"),
+        };
+    let static_data = app.static_data();
+    if method == "SDA" {
+        return match pki::verify_signed_static_data(&issuer.public_key, &get(0x93), &static_data) {
+            Ok(dac) => format!(
+                "SDA verified: issuer certificate and signed static data OK (DAC {})",
+                hx(&dac)
+            ),
+            Err(e) => format!("SDA FAILED: signed static application data: {e}"),
+        };
+    }
+    let icc = match pki::verify_icc_certificate(
+        &issuer.public_key,
+        &get(0x9F46),
+        &get(0x9F48),
+        &get(0x9F47),
+        &pan,
+        &static_data,
+        today,
+    ) {
+        Ok(k) => k,
+        Err(e) => return format!("{method} FAILED: ICC public key certificate: {e}"),
+    };
+    let Some((ddol_data, step)) = &app.internal_authenticate else {
+        return format!(
+            "{method}: issuer and ICC certificates verified; no INTERNAL AUTHENTICATE answer to check"
+        );
+    };
+    if !step.sw.is_ok() {
+        return format!(
+            "{method}: issuer and ICC certificates verified; INTERNAL AUTHENTICATE answered {:04X}",
+            step.sw.0
+        );
+    }
+    // Format 1: 80 { SDAD }; format 2: 77 { 9F4B SDAD } (EMV Book 3 §6.5.9.4).
+    let tlvs = lamina_tlv::Tlv::parse_all(&step.data).unwrap_or_default();
+    let sdad = match tlvs.first() {
+        Some(t) if t.tag == lamina_tlv::Tag::from(0x80u32) => {
+            t.value_bytes().unwrap_or_default().to_vec()
+        }
+        _ => lamina_tlv::find_recursive(&tlvs, 0x9F4Bu32)
+            .and_then(|t| t.value_bytes())
+            .unwrap_or_default()
+            .to_vec(),
+    };
+    match pki::verify_dda(&icc.public_key, &sdad, ddol_data) {
+        Ok(_) => format!(
+            "{method} verified: issuer and ICC certificates, static data and the INTERNAL AUTHENTICATE signature OK{}",
+            if method == "CDA" {
+                " (the CDA signature itself needs GENERATE AC, which a scan does not send)"
+            } else {
+                ""
+            }
+        ),
+        Err(e) => format!("{method} FAILED: signed dynamic application data: {e}"),
+    }
+}
+
+#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
+fn scan_out(
+    reader: &str,
+    r: &ScanReport,
+    reveal: bool,
+    capk: Option<(&CapkStore, pki::Date)>,
+) -> ScanOut {
     let mut directories = Vec::new();
     for d in [&r.pse, &r.ppse].into_iter().flatten() {
         directories.push(step_out(&d.select, reveal));
@@ -299,11 +396,22 @@ fn scan_out(reader: &str, r: &ScanReport, reveal: bool) -> ScanOut {
             let mut steps = vec![step_out(&a.select, reveal)];
             steps.extend(a.gpo.iter().map(|s| step_out(s, reveal)));
             steps.extend(a.records.iter().map(|x| step_out(&x.step, reveal)));
+            steps.extend(
+                a.internal_authenticate
+                    .iter()
+                    .map(|(_, s)| step_out(s, reveal)),
+            );
             steps.extend(a.get_data.iter().map(|s| step_out(s, reveal)));
             AppOut {
                 aid: hx(&a.aid),
                 found_in: a.source,
-                oda: a.oda.describe(),
+                oda: match capk {
+                    Some((store, today)) => verify_oda(a, store, today),
+                    None if a.oda.best_method().is_some() => {
+                        format!("{} (give --capk FILE to verify)", a.oda.describe())
+                    }
+                    None => a.oda.describe(),
+                },
                 steps,
             }
         })
@@ -364,8 +472,25 @@ pub fn run_scan(a: ScanArgs) -> Result<()> {
             gpo: !a.no_gpo,
             ..ScanOptions::default()
         };
+        let store = match &a.capk {
+            Some(p) => {
+                Some(CapkStore::load(p).with_context(|| format!("CAPK file {}", p.display()))?)
+            }
+            None => None,
+        };
+        let (y, m, d) = crate::cmd::crypto::civil_today();
+        let today = pki::Date::new(
+            u16::try_from(y).unwrap_or(u16::MAX),
+            u8::try_from(m).unwrap_or(1),
+            u8::try_from(d).unwrap_or(1),
+        )?;
         let report = scan(&mut ch, &opts)?;
-        let o = scan_out(&reader, &report, a.reveal_pan);
+        let o = scan_out(
+            &reader,
+            &report,
+            a.reveal_pan,
+            store.as_ref().map(|s| (s, today)),
+        );
         if a.json {
             return print_json(&o);
         }
@@ -416,7 +541,7 @@ mod tests {
         let card = lamina_applets::emv::testing::build_card(&p, None, 1).unwrap();
         let mut ch = EmulatedCard::new(card);
         let r = scan(&mut ch, &ScanOptions::default()).unwrap();
-        let o = scan_out("test", &r, false);
+        let o = scan_out("test", &r, false, None);
         let json = serde_json::to_string(&o).unwrap();
         assert!(!json.contains("4761739001010010"), "PAN leaked");
         assert!(json.contains("476173"), "masked PAN shown");
@@ -426,6 +551,88 @@ mod tests {
         }
         assert!(text.contains("READ RECORD SFI 2 #1"));
         assert!(!text.contains("4761739001010010"));
+    }
+
+    /// A card personalized for SDA or DDA with the test PKI (EMV Book 2), behind
+    /// the RSA shim that answers INTERNAL AUTHENTICATE; `tamper` changes a signed
+    /// record after signing.
+    fn oda_card(dda: bool, tamper: bool) -> (Box<dyn lamina_card::CardChannel>, CapkStore) {
+        use lamina_applets::emv::testing::{TEST_PAN, sample_personalization, test_card};
+        use lamina_applets::emv::{CvnChoice, EmvRecord, OdaMethod};
+        use lamina_terminal::testkit::{IccRsaShim, TestPki, static_data};
+        use lamina_tlv::Tlv;
+        let pki = TestPki::new(TEST_PAN).unwrap();
+        let mut p = sample_personalization(CvnChoice::EmvCcd).unwrap();
+        let aip = if dda { [0x3C, 0x00] } else { [0x5C, 0x00] };
+        p.aip = aip.to_vec();
+        p.afl = hex::decode("080101001001020218010200").unwrap();
+        let recs: Vec<(u8, u8, Vec<u8>)> = p
+            .records
+            .iter()
+            .map(|r| (r.sfi, r.record, r.data.clone()))
+            .collect();
+        let sd = static_data(&recs, &p.afl, Some(aip));
+        let mut issuer = pki.issuer_tlvs();
+        issuer.push(Tlv::primitive(0x9F4Au32, vec![0x82]));
+        let second = if dda {
+            pki.icc_tlvs(TEST_PAN, &sd).unwrap()
+        } else {
+            vec![pki.sda_tlv(&sd).unwrap()]
+        };
+        for (record, tlvs) in [(1, issuer), (2, second)] {
+            p.records.push(EmvRecord {
+                sfi: 3,
+                record,
+                data: Tlv::constructed(0x70u32, tlvs).encode(),
+            });
+        }
+        if tamper {
+            // SFI 2 records 1-2 are signed (AFL 10 01 02 02): change a byte of
+            // record 2 (CDOL, DDOL ...).
+            let r = p
+                .records
+                .iter_mut()
+                .find(|r| r.sfi == 2 && r.record == 2)
+                .unwrap();
+            let last = r.data.len() - 1;
+            r.data[last] ^= 0x01;
+        }
+        p.oda = if dda { OdaMethod::None } else { OdaMethod::Sda };
+        let card = test_card(&p, None, 3).unwrap();
+        (
+            Box::new(IccRsaShim::new(card, pki.icc.clone(), 3)),
+            pki.capk_store(),
+        )
+    }
+
+    fn oda_verdict(dda: bool, tamper: bool, with_keys: bool) -> String {
+        let (mut ch, store) = oda_card(dda, tamper);
+        let r = scan(ch.as_mut(), &ScanOptions::default()).unwrap();
+        let store = if with_keys { store } else { CapkStore::new() };
+        let today = pki::Date::new(2026, 11, 25).unwrap();
+        verify_oda(&r.apps[0], &store, today)
+    }
+
+    #[test]
+    fn oda_is_verified_with_the_ca_keys() {
+        let v = oda_verdict(false, false, true);
+        assert!(v.starts_with("SDA verified"), "{v}");
+        let v = oda_verdict(true, false, true);
+        assert!(v.starts_with("DDA verified"), "{v}");
+        assert!(v.contains("INTERNAL AUTHENTICATE signature OK"), "{v}");
+    }
+
+    #[test]
+    fn oda_failures_are_reported() {
+        let v = oda_verdict(false, true, true);
+        assert!(v.starts_with("SDA FAILED"), "{v}");
+        let v = oda_verdict(true, true, true);
+        assert!(
+            v.starts_with("DDA FAILED: ICC public key certificate"),
+            "{v}"
+        );
+        let v = oda_verdict(true, false, false);
+        assert!(v.contains("is not in the CAPK file"), "{v}");
     }
 
     #[test]

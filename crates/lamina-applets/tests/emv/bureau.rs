@@ -94,6 +94,16 @@ fn transaction(name: &str, image: &str, aid_hex: &str) {
     v.extend(h("241839FFFFFFFFFF"));
     let want = if has_pin { 0x9000 } else { 0x6985 };
     assert_eq!(sw(&tx(&v)), want, "{name}: VERIFY");
+    if has_pin && let Some(pk) = &icc_pk {
+        // Enciphered offline PIN with the ICC key (Book 2 §7).
+        let un: [u8; 8] = data(&tx(&h("0084000000"))).try_into().unwrap();
+        let block: [u8; 8] = h("241839FFFFFFFFFF").try_into().unwrap();
+        let enc =
+            lamina_crypto::pki::encipher_pin_block(pk, &mut rand::rng(), &block, &un).unwrap();
+        let mut v = vec![0x00, 0x20, 0x00, 0x88, u8::try_from(enc.len()).unwrap()];
+        v.extend(enc);
+        assert_eq!(sw(&tx(&v)), 0x9000, "{name}: enciphered PIN");
+    }
     // INTERNAL AUTHENTICATE when the AIP says DDA or CDA.
     let ia = tx(&h("008800000401020304 00"));
     let mut term: BTreeMap<Tag, Vec<u8>> = BTreeMap::new();

@@ -101,8 +101,9 @@ pub struct GpoData {
     pub afl: Vec<u8>,
 }
 
-/// One record: SFI, number and the whole `70` template.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One record: SFI, number and the whole `70` template. `Debug` shows only the
+/// length (records hold the PAN and Track 2).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// Short file identifier.
@@ -197,13 +198,32 @@ pub struct EmvData {
     pub icc_key: Option<StoredRsaKey>,
 }
 
-/// One Data Grouping: identifier and data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One Data Grouping: identifier and data. `Debug` shows only the length
+/// (DGIs carry keys, the PIN block and the PAN).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Dgi {
     /// The DGI (2 bytes).
     pub id: u16,
     /// Its data.
     pub data: Vec<u8>,
+}
+
+impl core::fmt::Debug for Dgi {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Dgi({:04X}, {} bytes)", self.id, self.data.len())
+    }
+}
+
+impl core::fmt::Debug for Record {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Record(SFI {} #{}, {} bytes)",
+            self.sfi,
+            self.record,
+            self.data.len()
+        )
+    }
 }
 
 impl Dgi {

@@ -34,7 +34,8 @@ use crate::util::{self, SecretBytes};
 use crate::{PersoError, Result};
 
 /// What the caller may fix for one card; everything else is drawn from the RNG.
-#[derive(Debug, Clone, Default)]
+/// `Debug` redacts the PIN.
+#[derive(Clone, Default)]
 pub struct CardRequest {
     /// Card identifier (default: random `LC` + 10 hex digits).
     pub card_id: Option<String>,
@@ -44,6 +45,17 @@ pub struct CardRequest {
     pub cardholder: Option<(String, String)>,
     /// PIN digits (default: random, of the profile's PIN length).
     pub pin: Option<Zeroizing<String>>,
+}
+
+impl core::fmt::Debug for CardRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CardRequest")
+            .field("card_id", &self.card_id)
+            .field("account_number", &self.account_number.map(|_| "REDACTED"))
+            .field("cardholder", &self.cardholder)
+            .field("pin", &self.pin.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
 }
 
 /// The PIN mailer: delivered separately from the card (written mode 0600).

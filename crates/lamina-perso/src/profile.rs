@@ -1,7 +1,7 @@
 //! Card profiles: what a product's cards carry, as TOML files in `profiles/`.
 //!
 //! A profile is parsed in two steps: serde reads the TOML into a raw schema
-//! (unknown fields are refused), then [`Profile::validate`] checks every value
+//! (unknown fields are refused), then [`Profile::from_toml`] checks every value
 //! and builds the typed [`Profile`]; each error names the offending field by its
 //! TOML path (`application[0].afl[1].sfi`).
 //!

@@ -50,13 +50,29 @@ const P1_DGI: u8 = 0x08;
 const MAX_BLOCK: usize = 255;
 
 /// One command of the script with a comment saying what it does (comments
-/// never contain secret values).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// never contain secret values; `Debug` shows the header and data length only).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ScriptStep {
     /// What the step does.
     pub comment: String,
     /// The command APDU.
     pub command: Command,
+}
+
+impl core::fmt::Debug for ScriptStep {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = &self.command;
+        write!(
+            f,
+            "ScriptStep({:02X} {:02X} {:02X} {:02X}, {} data bytes: {})",
+            c.cla,
+            c.ins,
+            c.p1,
+            c.p2,
+            c.data.len(),
+            self.comment
+        )
+    }
 }
 
 fn err(m: impl Into<String>) -> PersoError {
@@ -252,12 +268,24 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>> {
         .collect()
 }
 
-#[derive(Debug)]
 struct Target {
     install: AppInstall,
     buffer: Vec<u8>,
     next_block: u16,
     done: bool,
+}
+
+impl core::fmt::Debug for Target {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Target({}, {} bytes buffered, next block {}, done {})",
+            hex::encode_upper(&self.install.aid),
+            self.buffer.len(),
+            self.next_block,
+            self.done
+        )
+    }
 }
 
 /// Receives a personalization script and rebuilds the card (the chip side of

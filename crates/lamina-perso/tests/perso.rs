@@ -435,10 +435,22 @@ fn manifest_pan_is_protected_and_decrypts() {
         hk["issuer"]["default"]["imk_ac"].as_str().unwrap(),
         hex::encode_upper(issuer().keys.mk_ac.expose())
     );
-    // Debug of the prepared output never shows the PAN or the PIN
+    // Debug of the prepared output never shows the PAN (as digits or as the
+    // bytes of 5A), keys or the PIN
     let dbg = format!("{out:?}");
     assert!(!dbg.contains(&pan));
-    assert!(!dbg.contains(out.pin_mailer.pin.as_str()) || out.pin_mailer.pin.len() < 4);
+    let pan_bytes = format!("{:?}", hex::decode(&pan).unwrap());
+    assert!(!dbg.contains(pan_bytes.trim_end_matches(']')), "{dbg}");
+    let req = CardRequest {
+        pin: Some(Zeroizing::new("4821".into())),
+        ..CardRequest::default()
+    };
+    assert!(!format!("{req:?}").contains("4821"));
+    let steps = storedata::script(&out.card).unwrap();
+    let mk = hex::encode_upper(out.card.emv().unwrap().keys.mk_ac.expose());
+    let mk_bytes = format!("{:?}", out.card.emv().unwrap().keys.mk_ac.expose());
+    let sdbg = format!("{steps:?}{:?}", out.card.emv().unwrap().to_dgis().unwrap());
+    assert!(!sdbg.contains(&mk) && !sdbg.contains(mk_bytes.trim_end_matches(']')));
 }
 
 #[test]

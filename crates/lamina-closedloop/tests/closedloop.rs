@@ -971,6 +971,46 @@ fn transit_tap_in_and_pass_sale_tearing_every_write() {
     assert!(n_in >= 10 && n_pass > 20);
 }
 
+/// A fare left pending by a tear, then the money spent elsewhere: the next
+/// gate refuses (unpaid fare) without error; after a top-up it is charged once.
+#[test]
+fn transit_unpaid_pending_fare_refused_until_top_up() {
+    let mut ch = card(21);
+    let mut host = issuer();
+    load(&mut ch, &mut host, 1_000, T0 - 60);
+    gate(1, Direction::In, 0x10).tap(&mut ch, T0).unwrap();
+    let mut out = gate(3, Direction::Out, 0x11);
+    // 11 writes = the transit write with the pending marker; the purse debit is torn.
+    ch.card_mut().arm_power_cut(PowerCut::after_writes(11));
+    assert!(out.tap(&mut ch, T0 + 1200).is_err());
+    ch.card_mut().disarm_power_cut();
+    assert!(transit_state(ch.card()).pending.is_some());
+    assert_eq!(purse_invariant(ch.card()).0, 1_000);
+    // The rider spends everything in a shop.
+    let mut shop = sam(0x5409);
+    with_link(&mut ch, |l| shop.debit(l, 1_000, T0 + 1300)).unwrap();
+    let r = gate(2, Direction::In, 0x12)
+        .tap(&mut ch, T0 + 1400)
+        .unwrap();
+    assert!(!r.open);
+    assert_eq!(
+        r.decision.refusal,
+        Some(lamina_closedloop::transit::Refusal::UnpaidFare {
+            amount: 250,
+            balance: 0
+        })
+    );
+    // Top up, tap again: the old fare is charged, then the new entry.
+    load(&mut ch, &mut host, 2_000, T0 + 1500);
+    let r = gate(2, Direction::In, 0x12)
+        .tap(&mut ch, T0 + 1600)
+        .unwrap();
+    assert!(r.open);
+    assert_eq!(r.resolved, Some(("charged", 250)));
+    assert_eq!(purse_invariant(ch.card()).0, 2_000 - 250);
+    assert_eq!(transit_state(ch.card()).pending, None);
+}
+
 // ---------------------------------------------------------------- parking
 
 #[test]

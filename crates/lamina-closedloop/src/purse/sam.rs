@@ -82,6 +82,11 @@ impl Sam {
         &self.aid
     }
 
+    /// The next sequence number (for the terminal to persist: it must never repeat).
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
     /// Reserves the next terminal sequence number.
     pub fn reserve_seq(&mut self) -> u32 {
         let s = self.next_seq;

@@ -166,6 +166,14 @@ pub enum Refusal {
         /// Held.
         balance: u32,
     },
+    /// A fare of an earlier, interrupted tap is still unpaid and the purse
+    /// cannot pay it (the card must be topped up first).
+    UnpaidFare {
+        /// The unpaid amount.
+        amount: u32,
+        /// Held.
+        balance: u32,
+    },
 }
 
 /// The engine's decision for a tap.

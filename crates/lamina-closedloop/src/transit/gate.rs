@@ -32,6 +32,11 @@ pub struct TapReport {
     pub within_budget: bool,
 }
 
+/// The budget for a whole gate interaction, radio time at 106 kbit/s
+/// included (µs). [`TapReport::processing_us`] measures the processing part;
+/// the ISO/IEC 14443-4 transport adds the radio time from [`TapReport::stats`].
+pub const GATE_BUDGET_US: u64 = 300_000;
+
 /// A transit gate: station, direction, fare table, transit key, purse SAM.
 pub struct GateTerminal {
     /// Station id.
@@ -125,7 +130,24 @@ impl GateTerminal {
         let mut link = CardLink::new(ch);
         let mut balance = read_status(&mut link, &self.purse_aid)?.balance;
         let mut sess = self.client.read::<TransitState>(&mut link)?;
-        let resolved = match resolve_pending(&mut link, &mut sess, &mut self.sam, time)? {
+        let unpaid = sess.state.pending;
+        let resolution = match resolve_pending(&mut link, &mut sess, &mut self.sam, time) {
+            Err(TerminalError::Status { sw, .. }) if sw == crate::sw::INSUFFICIENT_FUNDS => {
+                // The earlier fare cannot be paid: refuse, keep the marker.
+                let amount = unpaid.map_or(0, |p| p.amount);
+                let decision = Decision {
+                    kind: super::TapKind::Refused,
+                    charge: 0,
+                    uncapped: amount,
+                    by_pass: false,
+                    new_state: None,
+                    refusal: Some(super::Refusal::UnpaidFare { amount, balance }),
+                };
+                return Ok((decision, 0, None, balance, link.stats));
+            }
+            r => r?,
+        };
+        let resolved = match resolution {
             Resolution::Nothing => None,
             Resolution::Recovered(d) => {
                 balance = d.balance;

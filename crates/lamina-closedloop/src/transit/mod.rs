@@ -14,7 +14,7 @@ pub use fare::{
     Decision, Direction, FareError, FareTable, PassProduct, Refusal, Station, Tap, TapKind,
     ZoneFare,
 };
-pub use gate::{GateTerminal, TapReport};
+pub use gate::{GATE_BUDGET_US, GateTerminal, TapReport};
 
 use serde::Serialize;
 

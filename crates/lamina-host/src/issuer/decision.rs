@@ -263,12 +263,29 @@ pub fn decide(
     keys: &DecisionKeys<'_>,
     now_ms: i64,
 ) -> Decision {
-    match card.status {
-        CardStatus::Active => {}
-        CardStatus::Lost => return Decision::decline("41"),
-        CardStatus::Stolen => return Decision::decline("43"),
-        CardStatus::Blocked => return Decision::decline("62"),
-        CardStatus::Expired => return Decision::decline("54"),
+    let stopped = match card.status {
+        CardStatus::Active => None,
+        CardStatus::Lost => Some("41"),
+        CardStatus::Stolen => Some("43"),
+        CardStatus::Blocked => Some("62"),
+        CardStatus::Expired => Some("54"),
+    };
+    if let Some(code) = stopped {
+        // A card the issuer has stopped still gets an authenticated answer when its
+        // cryptogram verifies, so the ARPC and the queued issuer scripts (application
+        // block) reach the chip (EMV Book 3 §10.9–10.10).
+        let mut d = Decision::decline(code);
+        if let (false, Some(imk)) = (req.icc.is_empty(), keys.imk_ac) {
+            if let Ok(icc) = Tlv::parse_all(&req.icc) {
+                if let Ok(c) = verify_arqc(card, pan, imk, &icc) {
+                    if i64::from(c.atc) > card.last_atc {
+                        d.new_atc = Some(i64::from(c.atc));
+                        d.cryptogram = Some(c);
+                    }
+                }
+            }
+        }
+        return d;
     }
     if account.status != "active" {
         return Decision::decline("62");

@@ -26,9 +26,66 @@ use crate::clock::{Clock, business_date};
 use crate::error::{HostError, Result, invalid};
 use crate::keys::{HostKeys, mask_pan};
 use crate::ledger::{self, AccountKind};
-use crate::store::{Store, new_id};
+use crate::store::{Backend, Store, new_id};
+use tokio::sync::{mpsc, oneshot};
 use decision::{DecisionKeys, PinTries, Usage};
 pub use types::{AuthRequest, AuthResponse, PinData, RequestKind, TxnKey};
+
+/// The SQLite group-commit writer (see [`Issuer::new`]). Ends when every `Issuer` clone
+/// holding the sender is dropped.
+async fn batch_writer(core: Issuer, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut results: Vec<Result<AuthResponse>> = Vec::with_capacity(jobs.len());
+        match core.store.begin_write().await {
+            Err(e) => {
+                let msg = e.to_string();
+                results.extend(jobs.iter().map(|_| Err(HostError::Db(sqlx::Error::Protocol(msg.clone())))));
+            }
+            Ok(mut w) => {
+                for j in &jobs {
+                    if j.done.is_closed() {
+                        // The requester gave up (per-request timeout, answered 91):
+                        // do not apply it behind its back.
+                        results.push(Err(HostError::Db(sqlx::Error::PoolTimedOut)));
+                        continue;
+                    }
+                    let r = match sqlx::Connection::begin(&mut *w.tx).await {
+                        Ok(mut sp) => match core.dispatch(&mut sp, &j.req, &j.fp).await {
+                            Ok(resp) => sp.commit().await.map(|()| resp).map_err(HostError::from),
+                            Err(e) => {
+                                let _ = sp.rollback().await;
+                                Err(e)
+                            }
+                        },
+                        Err(e) => Err(e.into()),
+                    };
+                    results.push(r);
+                }
+                if let Err(e) = w.commit().await {
+                    let msg = e.to_string();
+                    results = jobs
+                        .iter()
+                        .map(|_| Err(HostError::Db(sqlx::Error::Protocol(format!("group commit: {msg}")))))
+                        .collect();
+                }
+            }
+        }
+        for (j, r) in jobs.into_iter().zip(results) {
+            let _ = j.done.send(r);
+        }
+    }
+}
+
+/// Length of the issuer script command MAC: 8 bytes, the full MAC of the EMV
+/// Common Core Definitions and of Lamina's card applet (EMV Book 2 §9.2.1 allows 4–8).
+pub const SCRIPT_MAC_LEN: usize = 8;
 
 /// The issuer service (cheap to clone).
 #[derive(Debug, Clone)]
@@ -36,7 +93,19 @@ pub struct Issuer {
     store: Store,
     keys: Arc<HostKeys>,
     clock: Arc<dyn Clock>,
+    batcher: Option<mpsc::Sender<Job>>,
 }
+
+/// A request waiting for the SQLite group-commit writer.
+#[derive(Debug)]
+struct Job {
+    req: AuthRequest,
+    fp: String,
+    done: oneshot::Sender<Result<AuthResponse>>,
+}
+
+/// Most requests committed together by the SQLite writer.
+pub const MAX_BATCH: usize = 64;
 
 /// A stored transaction row (for inserts).
 #[derive(Debug, Clone)]
@@ -147,8 +216,58 @@ fn random_auth_code() -> String {
 
 impl Issuer {
     /// An issuer over a store, keys and clock.
+    ///
+    /// On SQLite, inside a tokio runtime, requests are committed in groups (group commit):
+    /// one writer task takes the requests queued while the previous commit was being
+    /// flushed (up to [`MAX_BATCH`]), runs each in its own savepoint within one
+    /// transaction, commits once (one fsync), and only then answers them all. A request
+    /// that fails rolls back its savepoint only. PostgreSQL commits each request in its own
+    /// transaction (its WAL writer groups concurrent commits itself).
     pub fn new(store: Store, keys: Arc<HostKeys>, clock: Arc<dyn Clock>) -> Self {
-        Issuer { store, keys, clock }
+        let mut issuer = Issuer {
+            store,
+            keys,
+            clock,
+            batcher: None,
+        };
+        if issuer.store.backend() == Backend::Sqlite && tokio::runtime::Handle::try_current().is_ok() {
+            let (tx, rx) = mpsc::channel(MAX_BATCH * 16);
+            tokio::spawn(batch_writer(issuer.clone(), rx));
+            issuer.batcher = Some(tx);
+        }
+        issuer
+    }
+
+    /// Runs one request in its own write transaction, or through the group-commit writer.
+    async fn process_one(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+        if let Some(b) = &self.batcher {
+            let (done, rx) = oneshot::channel();
+            let job = Job {
+                req: req.clone(),
+                fp: fp.to_owned(),
+                done,
+            };
+            if b.send(job).await.is_ok() {
+                return rx
+                    .await
+                    .unwrap_or_else(|_| Err(HostError::Db(sqlx::Error::PoolClosed)));
+            }
+        }
+        let mut w = self.store.begin_write().await?;
+        let resp = self.dispatch(&mut w.tx, req, fp).await?;
+        w.commit().await?;
+        Ok(resp)
+    }
+
+    /// Runs one request inside the caller's transaction.
+    async fn dispatch(&self, conn: &mut AnyConnection, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+        match req.kind {
+            RequestKind::Authorization | RequestKind::Financial => {
+                self.auth_or_financial(conn, req, fp).await
+            }
+            RequestKind::Completion => self.completion(conn, req, fp).await,
+            RequestKind::Reversal => self.reversal(conn, req, fp).await,
+        }
     }
 
     /// The store.
@@ -300,13 +419,7 @@ impl Issuer {
         }
         let mut attempt = 0;
         loop {
-            let result = match req.kind {
-                RequestKind::Authorization | RequestKind::Financial => {
-                    self.auth_or_financial(&req, &fp).await
-                }
-                RequestKind::Completion => self.completion(&req, &fp).await,
-                RequestKind::Reversal => self.reversal(&req, &fp).await,
-            };
+            let result = self.process_one(&req, &fp).await;
             match result {
                 Ok(r) => return Ok(r),
                 Err(e) => {
@@ -343,16 +456,20 @@ impl Issuer {
         })
     }
 
-    async fn auth_or_financial(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+    async fn auth_or_financial(
+        &self,
+        conn: &mut AnyConnection,
+        req: &AuthRequest,
+        fp: &str,
+    ) -> Result<AuthResponse> {
         let now = self.clock.now_ms();
         let today = business_date(now);
         let pan = req
             .pan
             .as_deref()
             .ok_or_else(|| invalid("PAN", "missing"))?;
-        let mut w = self.store.begin_write().await?;
         let card =
-            cards::lock_card_by_pan(&self.store, &mut w.tx, &self.keys, pan, req.psn).await?;
+            cards::lock_card_by_pan(&self.store, &mut *conn, &self.keys, pan, req.psn).await?;
         let txn_id = new_id("txn");
         let Some(card) = card else {
             let flags = vec![];
@@ -371,7 +488,7 @@ impl Issuer {
                 today: &today,
                 now,
             };
-            Self::insert_txn(&mut w.tx, &row).await?;
+            Self::insert_txn(&mut *conn, &row).await?;
             let resp = AuthResponse {
                 response_code: "14".into(),
                 approved_amount: 0,
@@ -382,14 +499,13 @@ impl Issuer {
                 flags,
                 duplicate: false,
             };
-            Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
-            w.commit().await?;
+            Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
             return Ok(resp);
         };
-        let account = ledger::lock_account(&self.store, &mut w.tx, &card.account_id)
+        let account = ledger::lock_account(&self.store, &mut *conn, &card.account_id)
             .await?
             .ok_or(HostError::NotFound("account"))?;
-        let usage = Self::usage_today(&mut w.tx, &card.id, &today).await?;
+        let usage = Self::usage_today(&mut *conn, &card.id, &today).await?;
         let issuer_keys = self.keys.issuer(&card.key_ref);
         let keys = DecisionKeys {
             imk_ac: issuer_keys.map(|k| &k.imk_ac),
@@ -403,7 +519,7 @@ impl Issuer {
             sqlx::query("UPDATE cards SET last_atc = $1 WHERE id = $2")
                 .bind(atc)
                 .bind(&card.id)
-                .execute(&mut *w.tx)
+                .execute(&mut *conn)
                 .await?;
         }
         match d.pin_tries {
@@ -411,13 +527,13 @@ impl Issuer {
             PinTries::Reset => {
                 sqlx::query("UPDATE cards SET pin_tries = 0 WHERE id = $1")
                     .bind(&card.id)
-                    .execute(&mut *w.tx)
+                    .execute(&mut *conn)
                     .await?;
             }
             PinTries::Increment => {
                 sqlx::query("UPDATE cards SET pin_tries = pin_tries + 1 WHERE id = $1")
                     .bind(&card.id)
-                    .execute(&mut *w.tx)
+                    .execute(&mut *conn)
                     .await?;
             }
         }
@@ -445,13 +561,13 @@ impl Issuer {
             today: &today,
             now,
         };
-        Self::insert_txn(&mut w.tx, &row).await?;
+        Self::insert_txn(&mut *conn, &row).await?;
         let mut available = account.available();
         if approved {
             match req.kind {
                 RequestKind::Financial => {
                     let settle = ledger::system_account(
-                        &mut w.tx,
+                        &mut *conn,
                         AccountKind::Settlement,
                         "issuer",
                         &account.currency,
@@ -459,7 +575,7 @@ impl Issuer {
                     )
                     .await?;
                     ledger::post_entry(
-                        &mut w.tx,
+                        &mut *conn,
                         &[
                             (account.id.as_str(), -d.approved_amount),
                             (settle.as_str(), d.approved_amount),
@@ -473,7 +589,7 @@ impl Issuer {
                 }
                 _ => {
                     ledger::place_hold(
-                        &mut w.tx,
+                        &mut *conn,
                         &txn_id,
                         &account.id,
                         d.approved_amount,
@@ -492,7 +608,7 @@ impl Issuer {
             if let Some(iad) = decision::issuer_authentication_data(c, d.code) {
                 icc.push(Tlv::primitive(0x91u32, iad));
             }
-            let pending = cards::pending_scripts(&mut w.tx, &card.id).await?;
+            let pending = cards::pending_scripts(&mut *conn, &card.id).await?;
             let smi = issuer_keys.and_then(|k| k.imk_smi.as_ref());
             if let (false, Some(imk_smi)) = (pending.is_empty(), smi) {
                 if let Some(mk_smi) = decision::derive_mk_smi(c.cvn, imk_smi, pan, card.psn) {
@@ -505,7 +621,7 @@ impl Issuer {
                             &c.arqc,
                             header,
                             &data,
-                            4,
+                            SCRIPT_MAC_LEN,
                         )?;
                         let script_id: [u8; 4] = Sha256::digest(s.id.as_bytes())
                             .get(..4)
@@ -521,7 +637,7 @@ impl Issuer {
                         sqlx::query("UPDATE script_queue SET status = 'sent', sent_transaction_id = $1 WHERE id = $2")
                             .bind(&txn_id)
                             .bind(&s.id)
-                            .execute(&mut *w.tx)
+                            .execute(&mut *conn)
                             .await?;
                     }
                 }
@@ -537,8 +653,7 @@ impl Issuer {
             flags: d.flags.clone(),
             duplicate: false,
         };
-        Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
-        w.commit().await?;
+        Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
         Ok(resp)
     }
 
@@ -596,12 +711,16 @@ impl Issuer {
         }
     }
 
-    async fn completion(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+    async fn completion(
+        &self,
+        conn: &mut AnyConnection,
+        req: &AuthRequest,
+        fp: &str,
+    ) -> Result<AuthResponse> {
         let now = self.clock.now_ms();
         let today = business_date(now);
-        let mut w = self.store.begin_write().await?;
         let txn_id = new_id("txn");
-        let original = self.find_original(&mut w.tx, req).await?;
+        let original = self.find_original(conn, req).await?;
         let resp = match original {
             Some((orig_id, status, approved, _captured, currency, Some(account_id), _)) => {
                 let amount = if req.amount > 0 { req.amount } else { approved };
@@ -613,13 +732,13 @@ impl Issuer {
                     "captured" => ("00", vec!["already_captured".into()], 0),
                     _ => ("12", vec![format!("original_{status}")], 0),
                 };
-                let account = ledger::lock_account(&self.store, &mut w.tx, &account_id)
+                let account = ledger::lock_account(&self.store, &mut *conn, &account_id)
                     .await?
                     .ok_or(HostError::NotFound("account"))?;
                 if moved > 0 {
-                    ledger::end_hold(&mut w.tx, &orig_id, true).await?;
+                    ledger::end_hold(&mut *conn, &orig_id, true).await?;
                     let settle = ledger::system_account(
-                        &mut w.tx,
+                        &mut *conn,
                         AccountKind::Settlement,
                         "issuer",
                         &currency,
@@ -627,7 +746,7 @@ impl Issuer {
                     )
                     .await?;
                     ledger::post_entry(
-                        &mut w.tx,
+                        &mut *conn,
                         &[(account_id.as_str(), -moved), (settle.as_str(), moved)],
                         &currency,
                         Some(&orig_id),
@@ -641,7 +760,7 @@ impl Issuer {
                     .bind(moved)
                     .bind(&today)
                     .bind(&orig_id)
-                    .execute(&mut *w.tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
                 let row = TxnRow {
@@ -659,7 +778,7 @@ impl Issuer {
                     today: &today,
                     now,
                 };
-                Self::insert_txn(&mut w.tx, &row).await?;
+                Self::insert_txn(&mut *conn, &row).await?;
                 let available = account.available() + if moved > 0 { approved - moved } else { 0 };
                 Self::simple(code, moved, Some(txn_id), flags, Some(available))
             }
@@ -683,19 +802,18 @@ impl Issuer {
                         today: &today,
                         now,
                     };
-                    Self::insert_txn(&mut w.tx, &row).await?;
+                    Self::insert_txn(&mut *conn, &row).await?;
                     let resp = Self::simple("12", 0, Some(txn_id), flags, None);
-                    Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
-                    w.commit().await?;
+                    Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
                     return Ok(resp);
                 };
                 let card =
-                    cards::lock_card_by_pan(&self.store, &mut w.tx, &self.keys, pan, req.psn)
+                    cards::lock_card_by_pan(&self.store, &mut *conn, &self.keys, pan, req.psn)
                         .await?;
                 match card {
                     Some(card) if req.amount > 0 => {
                         let account =
-                            ledger::lock_account(&self.store, &mut w.tx, &card.account_id)
+                            ledger::lock_account(&self.store, &mut *conn, &card.account_id)
                                 .await?
                                 .ok_or(HostError::NotFound("account"))?;
                         let ok = account.currency == req.currency;
@@ -716,10 +834,10 @@ impl Issuer {
                             today: &today,
                             now,
                         };
-                        Self::insert_txn(&mut w.tx, &row).await?;
+                        Self::insert_txn(&mut *conn, &row).await?;
                         if ok {
                             let settle = ledger::system_account(
-                                &mut w.tx,
+                                &mut *conn,
                                 AccountKind::Settlement,
                                 "issuer",
                                 &account.currency,
@@ -727,7 +845,7 @@ impl Issuer {
                             )
                             .await?;
                             ledger::post_entry(
-                                &mut w.tx,
+                                &mut *conn,
                                 &[
                                     (account.id.as_str(), -req.amount),
                                     (settle.as_str(), req.amount),
@@ -765,23 +883,26 @@ impl Issuer {
                             today: &today,
                             now,
                         };
-                        Self::insert_txn(&mut w.tx, &row).await?;
+                        Self::insert_txn(&mut *conn, &row).await?;
                         Self::simple(code, 0, Some(txn_id), vec![], None)
                     }
                 }
             }
         };
-        Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
-        w.commit().await?;
+        Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
         Ok(resp)
     }
 
-    async fn reversal(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+    async fn reversal(
+        &self,
+        conn: &mut AnyConnection,
+        req: &AuthRequest,
+        fp: &str,
+    ) -> Result<AuthResponse> {
         let now = self.clock.now_ms();
         let today = business_date(now);
-        let mut w = self.store.begin_write().await?;
         let txn_id = new_id("txn");
-        let original = self.find_original(&mut w.tx, req).await?;
+        let original = self.find_original(conn, req).await?;
         let (code, flags, moved, orig_id, available): (
             &str,
             Vec<String>,
@@ -792,17 +913,17 @@ impl Issuer {
             None => ("00", vec!["original_not_found".into()], 0, None, None),
             Some((orig_id, status, _approved, captured, currency, account_id, _kind)) => {
                 let account = match &account_id {
-                    Some(a) => ledger::lock_account(&self.store, &mut w.tx, a).await?,
+                    Some(a) => ledger::lock_account(&self.store, &mut *conn, a).await?,
                     None => None,
                 };
                 match (status.as_str(), account) {
                     ("authorized", Some(account)) => {
-                        let released = ledger::end_hold(&mut w.tx, &orig_id, false)
+                        let released = ledger::end_hold(&mut *conn, &orig_id, false)
                             .await?
                             .unwrap_or(0);
                         sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
                             .bind(&orig_id)
-                            .execute(&mut *w.tx)
+                            .execute(&mut *conn)
                             .await?;
                         (
                             "00",
@@ -814,7 +935,7 @@ impl Issuer {
                     }
                     ("captured", Some(account)) if captured > 0 => {
                         let settle = ledger::system_account(
-                            &mut w.tx,
+                            &mut *conn,
                             AccountKind::Settlement,
                             "issuer",
                             &currency,
@@ -822,7 +943,7 @@ impl Issuer {
                         )
                         .await?;
                         ledger::post_entry(
-                            &mut w.tx,
+                            &mut *conn,
                             &[
                                 (account.id.as_str(), captured),
                                 (settle.as_str(), -captured),
@@ -835,7 +956,7 @@ impl Issuer {
                         .await?;
                         sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
                             .bind(&orig_id)
-                            .execute(&mut *w.tx)
+                            .execute(&mut *conn)
                             .await?;
                         (
                             "00",
@@ -877,7 +998,7 @@ impl Issuer {
             today: &today,
             now,
         };
-        Self::insert_txn(&mut w.tx, &row).await?;
+        Self::insert_txn(&mut *conn, &row).await?;
         if let Some(orig) = &orig_id {
             // The reversal row inherits the original's merchant and account for clearing.
             sqlx::query(
@@ -889,12 +1010,11 @@ impl Issuer {
             )
             .bind(orig)
             .bind(&txn_id)
-            .execute(&mut *w.tx)
+            .execute(&mut *conn)
             .await?;
         }
         let resp = Self::simple(code, moved, Some(txn_id), flags, available);
-        Self::store_idempotent(&mut w.tx, &req.key, fp, &resp, now).await?;
-        w.commit().await?;
+        Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
         Ok(resp)
     }
 

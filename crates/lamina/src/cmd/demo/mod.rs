@@ -1,14 +1,34 @@
-//! `lamina demo` — the main job. Grows as the parts of the system land.
+//! `lamina demo` — a day in the life of a smart-card payment system, on embedded
+//! defaults: a scheme CA and an issuer are set up, cards are manufactured and
+//! personalized, the host listens on a loopback port with its ledger on SQLite, and
+//! a scripted day of transactions runs through the real terminal kernel, the real
+//! card emulator and the real host over ISO 8583/TCP. The day is settled and the
+//! ledger checked. Exit code 0 only if every step got the outcome the script expects.
 
-#[allow(dead_code)] // the scripted day fills these rows as the card, terminal and host land
 pub mod report;
+mod world;
 
-use anyhow::Result;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
 use clap::Args as ClapArgs;
+use lamina_card::CardChannel;
+use lamina_crypto::pki::Date;
+use lamina_host::cards::{CardStatus, ScriptKind};
+use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest};
+use lamina_terminal::online::{AcquirerLink, Reversal, ReversalReason};
+use lamina_terminal::outcome::{Outcome, TransactionResult};
+use lamina_terminal::testkit::DukptPinPad;
+use lamina_terminal::ui::{Event, RecordingScreen, ScriptedPinPad};
+use serde::Serialize;
+
+use crate::output::{emit, print_json};
+use report::Row;
+use world::World;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Working directory for the demo's files (database, cards, report).
+    /// Working directory for the demo's files (issuer, cards, database, report).
     #[arg(long, default_value = "lamina-demo")]
     pub dir: std::path::PathBuf,
     /// Seed for the demo's random choices (same seed, same day).
@@ -19,11 +39,643 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(_args: Args) -> Result<()> {
-    println!("Lamina demo — not built yet.");
-    println!(
-        "Landed so far: BER-TLV/APDU/DOL codecs, the EMV data dictionary, payment cryptography."
+/// The demo's business date.
+const TODAY: (u16, u8, u8) = (2026, 11, 25);
+/// 2026-11-25T08:00:00Z in milliseconds.
+const DAY_START_MS: i64 = 1_795_593_600_000;
+
+/// The whole demo document (`--json`).
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    /// Every scripted step.
+    pub steps: Vec<Row>,
+    /// Settlement per merchant.
+    pub settlement: Vec<SettlementRow>,
+    /// Ledger check.
+    pub ledger: LedgerCheck,
+    /// True if every step got its expected outcome and the ledger balances.
+    pub ok: bool,
+    /// Parts of the full script not in this build yet.
+    pub not_yet: Vec<String>,
+    /// Where the HTML report was written.
+    pub report_html: String,
+}
+
+/// One merchant's settlement.
+#[derive(Debug, Serialize)]
+pub struct SettlementRow {
+    pub merchant: String,
+    pub count: i64,
+    pub gross_minor: i64,
+    pub reversals_minor: i64,
+    pub fees_minor: i64,
+    pub net_minor: i64,
+    pub currency: String,
+}
+
+/// The ledger check.
+#[derive(Debug, Serialize)]
+pub struct LedgerCheck {
+    pub accounts: i64,
+    pub postings: i64,
+    pub balanced: bool,
+}
+
+/// What a step expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Approved,
+    Declined,
+    /// The card refuses (blocked application): terminated or declined offline.
+    Refused,
+}
+
+impl Expect {
+    fn text(self) -> &'static str {
+        match self {
+            Expect::Approved => "APPROVED",
+            Expect::Declined => "DECLINED",
+            Expect::Refused => "REFUSED BY CARD",
+        }
+    }
+    fn matches(self, o: &Outcome) -> bool {
+        match self {
+            Expect::Approved => o.is_approved(),
+            Expect::Declined => matches!(o, Outcome::DeclinedOnline | Outcome::DeclinedOffline),
+            Expect::Refused => matches!(o, Outcome::Terminated(_) | Outcome::DeclinedOffline),
+        }
+    }
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::ApprovedOffline => "APPROVED".into(),
+        Outcome::ApprovedOnline => "APPROVED".into(),
+        Outcome::DeclinedOffline => "DECLINED".into(),
+        Outcome::DeclinedOnline => "DECLINED".into(),
+        Outcome::Terminated(t) => format!("ENDED ({t:?})"),
+    }
+}
+
+fn event_text(e: &Event) -> String {
+    match e {
+        Event::Message(m) => m.to_string(),
+        Event::ApplicationSelected { label, .. } => format!("[{label}]"),
+        Event::PinTriesLeft(n) => format!("({n} PIN tries left)"),
+        Event::LastPinTry => "LAST PIN TRY".into(),
+        Event::GoingOnline => "(online)".into(),
+        Event::IssuerMessage(t) => format!("issuer: {t}"),
+        Event::SignatureRequired => "SIGN RECEIPT".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn cvm_text(r: &TransactionResult) -> String {
+    lamina_emv::bitmaps::explain(0x9F34, &r.cvm_raw.0)
+        .and_then(|v| v.into_iter().next())
+        .map(|e| e.detail.split(';').next().unwrap_or("").trim().to_owned())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The scripted day's running state.
+struct Day {
+    world: World,
+    rows: Vec<Row>,
+    stan: u32,
+    minute: u32,
+    approved_online: Vec<u32>,
+    text: String,
+    json: bool,
+}
+
+impl Day {
+    fn clock(&self) -> FixedClock {
+        let (y, m, d) = TODAY;
+        FixedClock(DateTime {
+            year: y,
+            month: m,
+            day: d,
+            hour: u8::try_from(self.minute / 60).unwrap_or(23),
+            minute: u8::try_from(self.minute % 60).unwrap_or(59),
+            second: 0,
+        })
+    }
+
+    fn say(&mut self, line: &str) {
+        if !self.json {
+            self.text.push_str(line);
+            self.text.push('\n');
+            // Show progress live on the terminal.
+            let _ = emit(&format!("{line}\n"));
+            self.text.clear();
+        }
+    }
+
+    /// Runs one purchase at the retail POS.
+    #[allow(clippy::too_many_arguments)]
+    fn purchase(
+        &mut self,
+        at_minute: u32,
+        title: &str,
+        card: &str,
+        amount: u64,
+        pins: &[Option<&str>],
+        expect: Expect,
+        expect_rc: Option<&str>,
+    ) -> Result<u32> {
+        self.minute = at_minute;
+        self.stan += 1;
+        let stan = self.stan;
+        let clock = self.clock();
+        let mut req = TransactionRequest::purchase(amount);
+        req.stan = stan;
+        req.trace = std::env::var_os("LAMINA_DEMO_TRACE").is_some();
+        let mut screen = RecordingScreen::default();
+        let mut pad = ScriptedPinPad::new(pins.iter().map(|p| p.map(str::to_owned)));
+        let ksn = format!("FFFF9876543210E{:05X}", stan & 0xF_FFFF);
+        let mut encryptor = DukptPinPad::from_bdk(&self.world.bdk_hex, &ksn)
+            .map_err(|e| anyhow!("PIN pad: {e}"))?;
+        let mut rng = lamina_perso::util::seeded_rng(Some(u64::from(stan)));
+        let started = Instant::now();
+        let world = &mut self.world;
+        let cfg = world.retail.clone();
+        // split borrows: the card lives in world.cards, the link in world.link
+        let c = world
+            .cards
+            .iter_mut()
+            .find(|c| c.name == card)
+            .ok_or_else(|| anyhow!("no card {card}"))?;
+        let masked = c.masked.clone();
+        let labels: Vec<(String, String)> = c
+            .issued
+            .card
+            .applications
+            .iter()
+            .map(|a| (hex::encode_upper(&a.install.aid), a.install.label.clone()))
+            .collect();
+        let chip: &mut dyn CardChannel = &mut c.chip;
+        let link: &mut dyn AcquirerLink = &mut world.link;
+        let result = lamina_terminal::run(
+            &cfg,
+            &req,
+            Devices {
+                card: chip,
+                screen: &mut screen,
+                pin_pad: &mut pad,
+                acquirer: Some(link),
+                pin_encryptor: Some(&mut encryptor),
+            },
+            &clock,
+            &mut rng,
+        );
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if let Some(trace) = &result.trace {
+            for t in trace {
+                eprintln!(
+                    "    {} {} -> {} {}",
+                    t.command, t.c_apdu, t.sw, t.sw_meaning
+                );
+                for line in &t.response {
+                    eprintln!("        {line}");
+                }
+            }
+            for e in result.tvr_raw.explain() {
+                eprintln!("    TVR {}: {}", e.label, e.detail);
+            }
+        }
+        if result.outcome == Outcome::ApprovedOnline {
+            self.approved_online.push(stan);
+        }
+        let rc = result.arc.clone();
+        let ok = expect.matches(&result.outcome)
+            && expect_rc.is_none_or(|want| rc.as_deref() == Some(want));
+        let screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
+        let row = Row {
+            step: self.rows.len() + 1,
+            title: title.into(),
+            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+            card: masked,
+            terminal: cfg.terminal_id.clone(),
+            interface: "contact".into(),
+            application: result.aid.as_ref().map_or_else(
+                || "-".into(),
+                |aid| {
+                    labels
+                        .iter()
+                        .find(|(a, _)| a == aid)
+                        .map_or_else(|| aid.clone(), |(_, l)| l.clone())
+                },
+            ),
+            amount_minor: i64::try_from(amount).unwrap_or(i64::MAX),
+            currency: "EUR".into(),
+            outcome: outcome_text(&result.outcome),
+            response_code: rc,
+            cvm: cvm_text(&result),
+            processing_ms: ms,
+            radio_ms: None,
+            screen: screen_lines,
+            expected: format!(
+                "{}{}",
+                expect.text(),
+                expect_rc.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+            as_expected: ok,
+            notes: Vec::new(),
+        };
+        self.show_row(&row);
+        self.rows.push(row);
+        Ok(stan)
+    }
+
+    fn show_row(&mut self, row: &Row) {
+        let line = format!(
+            "{} {:<44} {}",
+            if row.as_expected { "✔" } else { "✗" },
+            row.title,
+            row.screen.join(" → ")
+        );
+        self.say(&line);
+        if !row.as_expected {
+            let l = format!("    expected {}, got {}", row.expected, row.outcome);
+            self.say(&l);
+        }
+    }
+
+    /// A back-office or host step that is not a card transaction.
+    fn office(&mut self, at_minute: u32, title: &str, ok: bool, outcome: &str, notes: Vec<String>) {
+        self.minute = at_minute;
+        let row = Row {
+            step: self.rows.len() + 1,
+            title: title.into(),
+            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+            card: "-".into(),
+            terminal: "back office".into(),
+            interface: "-".into(),
+            application: "-".into(),
+            amount_minor: 0,
+            currency: "EUR".into(),
+            outcome: outcome.into(),
+            response_code: None,
+            cvm: "-".into(),
+            processing_ms: 0.0,
+            radio_ms: None,
+            screen: notes.clone(),
+            expected: "OK".into(),
+            as_expected: ok,
+            notes,
+        };
+        self.show_row(&row);
+        self.rows.push(row);
+    }
+}
+
+/// Runs the demo.
+pub fn run(args: Args) -> Result<()> {
+    let (y, m, d) = TODAY;
+    let today = Date::new(y, m, d).map_err(|e| anyhow!("{e}"))?;
+    if !args.json {
+        emit("Lamina demo: a day in the life of a smart-card payment system\n\n")?;
+    }
+    eprintln!(
+        "warning: the demo uses development keys stored in plaintext ({}/issuer/keystore.json); never do this with real keys",
+        args.dir.display()
     );
-    println!("Try: lamina tlv decode 6F1A840E315041592E5359532E4444463031A5088801025F2D02656E");
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(u64::try_from(world::CARDS.len() + 2).unwrap_or(0));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("  manufacturing {bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let world = world::build(&args.dir, args.seed, today, DAY_START_MS, |what| {
+        bar.set_message(what.to_owned());
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let mut day = Day {
+        world,
+        rows: Vec::new(),
+        stan: 0,
+        minute: 8 * 60,
+        approved_online: Vec::new(),
+        text: String::new(),
+        json: args.json,
+    };
+    let cards_line = format!(
+        "  issued {} cards ({}), host on {}, ledger on SQLite\n",
+        day.world.cards.len(),
+        day.world
+            .cards
+            .iter()
+            .map(|c| c.masked.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        day.world.host_addr
+    );
+    day.say(&cards_line);
+
+    // --- the scripted day ----------------------------------------------------
+    let alice_pin = day.world.card("alice-debit")?.pin.clone();
+    let dave_pin = day.world.card("dave-debit")?.pin.clone();
+    let bob_pin = day.world.card("bob-credit")?.pin.clone();
+    let carol_pin = day.world.card("carol-prepaid")?.pin.clone();
+
+    day.purchase(
+        9 * 60 + 2,
+        "Chip-and-PIN purchase, approved online",
+        "alice-debit",
+        4590,
+        &[Some(&alice_pin)],
+        Expect::Approved,
+        Some("00"),
+    )?;
+    day.purchase(
+        9 * 60 + 40,
+        "Wrong PIN, then the right PIN",
+        "dave-debit",
+        1250,
+        &[Some("0000"), Some(&dave_pin)],
+        Expect::Approved,
+        None,
+    )?;
+    day.purchase(
+        10 * 60 + 30,
+        "Insufficient funds, declined by the issuer",
+        "carol-prepaid",
+        8900,
+        &[Some(&carol_pin)],
+        Expect::Declined,
+        Some("51"),
+    )?;
+    let bob_stan = day.purchase(
+        11 * 60 + 5,
+        "Credit card purchase with PIN",
+        "bob-credit",
+        12000,
+        &[Some(&bob_pin)],
+        Expect::Approved,
+        Some("00"),
+    )?;
+
+    // A retransmitted request (lost response) is answered once, posting nothing twice.
+    let account_id = day.world.card("bob-credit")?.account.id.clone();
+    let before = available(&day.world, &account_id)?;
+    let again = day.world.link.retransmit_last();
+    let after = available(&day.world, &account_id)?;
+    let same = again.as_ref().is_ok_and(|m| m.get_str(39) == Some("00")) && before == after;
+    day.office(
+        11 * 60 + 6,
+        "Retransmitted request answered once",
+        same,
+        if same {
+            "ANSWERED ONCE"
+        } else {
+            "POSTED TWICE"
+        },
+        vec![format!(
+            "available before {} after {}",
+            report::amount(before),
+            report::amount(after)
+        )],
+    );
+
+    // The merchant reverses Bob's purchase: the hold is released.
+    let reversed = day
+        .world
+        .link
+        .reverse(&Reversal {
+            stan: bob_stan,
+            amount: 12000,
+            reason: ReversalReason::CardErrorAfterApproval,
+            icc_data: Vec::new(),
+        })
+        .is_ok();
+    let after_rev = available(&day.world, &account_id)?;
+    let released = reversed && after_rev == before + 12000;
+    day.approved_online.retain(|s| *s != bob_stan);
+    day.office(
+        11 * 60 + 20,
+        "Reversal releases the hold",
+        released,
+        if released { "REVERSED" } else { "NOT REVERSED" },
+        vec![format!("available now {}", report::amount(after_rev))],
+    );
+
+    // Dave reports his card stolen: the back office blocks it and queues an
+    // application-block script for the card's next contact.
+    let dave_id = day.world.card("dave-debit")?.host_card_id.clone();
+    let store = day.world.store.clone();
+    let now = DAY_START_MS + 5 * 3_600_000;
+    let blocked = day.world.runtime.block_on(async {
+        lamina_host::cards::set_status(&store, &dave_id, CardStatus::Stolen).await?;
+        lamina_host::cards::queue_script(&store, &dave_id, &ScriptKind::BlockApplication, now).await
+    });
+    day.office(
+        13 * 60,
+        "Card reported stolen; application block queued",
+        blocked.is_ok(),
+        if blocked.is_ok() {
+            "BLOCKED AT HOST"
+        } else {
+            "FAILED"
+        },
+        vec!["issuer script 71: APPLICATION BLOCK".into()],
+    );
+    day.purchase(
+        13 * 60 + 30,
+        "Stolen card declined, block script delivered",
+        "dave-debit",
+        14999,
+        &[Some(&dave_pin)],
+        Expect::Declined,
+        None,
+    )?;
+    day.purchase(
+        13 * 60 + 45,
+        "Blocked card refuses at the next terminal",
+        "dave-debit",
+        1000,
+        &[Some(&dave_pin)],
+        Expect::Refused,
+        None,
+    )?;
+    day.purchase(
+        16 * 60 + 10,
+        "Second purchase of the day",
+        "alice-debit",
+        2375,
+        &[Some(&alice_pin)],
+        Expect::Approved,
+        None,
+    )?;
+
+    // --- end of day: batch capture, settlement, ledger check -------------------
+    let stans = day.approved_online.clone();
+    let mut captured = 0;
+    for s in &stans {
+        if day.world.link.capture(*s).is_ok() {
+            captured += 1;
+        }
+    }
+    day.office(
+        22 * 60,
+        "Batch upload: captures (0220)",
+        captured == stans.len(),
+        &format!("{captured}/{} CAPTURED", stans.len()),
+        vec![],
+    );
+    let (y, m, d) = TODAY;
+    let date = format!("{y:04}-{m:02}-{d:02}");
+    let settlements = day.world.runtime.block_on(lamina_host::settle::settle(
+        &store,
+        &date,
+        150,
+        DAY_START_MS + 15 * 3_600_000,
+    ))?;
+    let ledger = day
+        .world
+        .runtime
+        .block_on(lamina_host::ledger::check_ledger(&store))?;
+    day.world.stop();
+
+    let settlement: Vec<SettlementRow> = settlements
+        .iter()
+        .map(|s| SettlementRow {
+            merchant: s.merchant.trim().to_owned(),
+            count: s.count,
+            gross_minor: s.gross,
+            reversals_minor: s.reversals,
+            fees_minor: s.fees,
+            net_minor: s.net,
+            currency: lamina_emv::dict::currency_alpha(s.currency.parse().unwrap_or(0))
+                .map_or_else(|| s.currency.clone(), str::to_owned),
+        })
+        .collect();
+    let ledger_check = LedgerCheck {
+        accounts: ledger.accounts,
+        postings: ledger.postings,
+        balanced: ledger.ok(),
+    };
+    let all_ok =
+        day.rows.iter().all(|r| r.as_expected) && ledger_check.balanced && !settlement.is_empty();
+
+    // --- report --------------------------------------------------------------
+    let faces: Vec<(String, String)> = day
+        .world
+        .cards
+        .iter()
+        .map(|c| (format!("{} — {}", c.name, c.masked), c.face_svg.clone()))
+        .collect();
+    let settlement_html = settlement_table_html(&settlement, &ledger_check);
+    let html = report::html(
+        "Lamina — a day of payments",
+        &day.rows,
+        &faces,
+        &settlement_html,
+    );
+    let html_path = day.world.dir.join("report.html");
+    std::fs::write(&html_path, html)?;
+    let not_yet = vec![
+        "contactless taps (offline under the CVM limit, online PIN above it)".to_owned(),
+        "purse load, metro tap-in/tap-out with fares and a daily cap".to_owned(),
+        "parking entry and exit".to_owned(),
+        "loyalty points earned and redeemed".to_owned(),
+    ];
+    let doc = DemoReport {
+        steps: day.rows.clone(),
+        settlement,
+        ledger: ledger_check,
+        ok: all_ok,
+        not_yet,
+        report_html: html_path.display().to_string(),
+    };
+    if args.json {
+        print_json(&doc)?;
+    } else {
+        let mut out = String::new();
+        out.push('\n');
+        out.push_str(&report::table(&doc.steps));
+        out.push_str("\nSettlement\n");
+        for s in &doc.settlement {
+            out.push_str(&format!(
+                "  {:<16} {:>3} txns  gross {:>10}  reversals {:>9}  fees {:>8}  net {:>10} {}\n",
+                s.merchant,
+                s.count,
+                report::amount(s.gross_minor),
+                report::amount(s.reversals_minor),
+                report::amount(s.fees_minor),
+                report::amount(s.net_minor),
+                s.currency
+            ));
+        }
+        out.push_str(&format!(
+            "\nLedger check: {} accounts, {} postings, {}\n",
+            doc.ledger.accounts,
+            doc.ledger.postings,
+            if doc.ledger.balanced {
+                "balanced ✔"
+            } else {
+                "NOT BALANCED ✗"
+            }
+        ));
+        out.push_str(&format!("Report: {}\n", doc.report_html));
+        out.push_str("Not in this build yet: ");
+        out.push_str(&doc.not_yet.join("; "));
+        out.push('\n');
+        out.push_str(if doc.ok {
+            "\nEvery step as expected.\n"
+        } else {
+            "\nSOME STEPS DIFFERED (see ✗ above).\n"
+        });
+        emit(&out)?;
+    }
+    if !doc.ok {
+        std::process::exit(1);
+    }
     Ok(())
+}
+
+fn available(world: &World, account_id: &str) -> Result<i64> {
+    let store = world.store.clone();
+    let id = account_id.to_owned();
+    world.runtime.block_on(async move {
+        let mut conn = store.pool().acquire().await?;
+        let acct = lamina_host::ledger::get_account(&mut conn, &id)
+            .await?
+            .ok_or_else(|| anyhow!("account vanished"))?;
+        Ok(acct.available())
+    })
+}
+
+fn settlement_table_html(rows: &[SettlementRow], ledger: &LedgerCheck) -> String {
+    use report::{amount, esc};
+    let mut s = String::from(
+        "<table><thead><tr><th>merchant</th><th>txns</th><th>gross</th><th>reversals</th><th>fees</th><th>net</th></tr></thead><tbody>",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} {}</td></tr>",
+            esc(&r.merchant),
+            r.count,
+            amount(r.gross_minor),
+            amount(r.reversals_minor),
+            amount(r.fees_minor),
+            amount(r.net_minor),
+            esc(&r.currency)
+        ));
+    }
+    s.push_str(&format!(
+        "</tbody></table><p>Ledger check: {} accounts, {} postings — {}</p>",
+        ledger.accounts,
+        ledger.postings,
+        if ledger.balanced {
+            "balanced"
+        } else {
+            "NOT BALANCED"
+        }
+    ));
+    s
 }

@@ -1,0 +1,328 @@
+//! # lamina-acquirer — the terminal's acquirer link over ISO 8583/TCP
+//!
+//! The terminal kernel (`lamina-terminal`) does no I/O: online it calls an
+//! [`AcquirerLink`]. [`IsoLink`] is the real one: it turns the kernel's
+//! authorisation, advice and reversal into Lamina ISO 8583:1987 messages
+//! (`docs/iso8583.md`) and carries them over TCP with the host's pipelining
+//! client, blocking the (synchronous) kernel on the async client through a tokio
+//! runtime handle.
+//!
+//! | kernel call | message | host meaning |
+//! |---|---|---|
+//! | `authorize` | 0100 (0200 with `financial`) | authorisation hold (or posting) |
+//! | `advise` (card approved) | 0220 with DE 90 = the original | completion: capture of the hold |
+//! | `advise` (card declined) | 0420 with DE 90 | reversal advice: release the hold |
+//! | `reverse` | 0400 with DE 90 | reversal |
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lamina_host::client::HostClient;
+use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_terminal::online::{
+    AcquirerLink, Advice, AuthorizationRequest, AuthorizationResponse, LinkError, Reversal,
+};
+use lamina_tlv::{Tag, Tlv};
+
+/// Where the acquirer sits and who the merchant is (ISO 8583 DE 32, 18, 43).
+#[derive(Debug, Clone)]
+pub struct AcquirerConfig {
+    /// Acquiring institution identification code (DE 32, up to 11 digits).
+    pub acquirer_id: String,
+    /// Card acceptor name/location (DE 43, up to 40 characters).
+    pub acceptor_name: String,
+    /// Send 0200 (financial: posts at once) instead of 0100 (authorisation hold).
+    pub financial: bool,
+    /// How long to wait for a response before "unable to go online".
+    pub timeout: Duration,
+}
+
+impl Default for AcquirerConfig {
+    fn default() -> Self {
+        AcquirerConfig {
+            acquirer_id: "12345678".into(),
+            acceptor_name: "LAMINA TEST MERCHANT".into(),
+            financial: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The transmission clock: DE 7 (MMDDhhmmss), DE 12 (hhmmss), DE 13 (MMDD).
+pub trait TransmissionClock: Send {
+    /// The current date and time as (month, day, hour, minute, second).
+    fn now(&mut self) -> (u8, u8, u8, u8, u8);
+}
+
+/// A clock that ticks one second per call from a start time (tests and the demo's
+/// scripted day).
+#[derive(Debug, Clone)]
+pub struct SteppingClock {
+    /// Seconds since the start of the year's first day (month 1, day 1).
+    pub seconds: u64,
+}
+
+impl TransmissionClock for SteppingClock {
+    fn now(&mut self) -> (u8, u8, u8, u8, u8) {
+        self.seconds += 1;
+        let s = self.seconds;
+        let day_of_year = s / 86_400;
+        let month = u8::try_from((day_of_year / 28) % 12 + 1).unwrap_or(1);
+        let day = u8::try_from(day_of_year % 28 + 1).unwrap_or(1);
+        let hour = u8::try_from((s / 3600) % 24).unwrap_or(0);
+        let minute = u8::try_from((s / 60) % 60).unwrap_or(0);
+        let second = u8::try_from(s % 60).unwrap_or(0);
+        (month, day, hour, minute, second)
+    }
+}
+
+/// The terminal's ISO 8583 link to the host.
+pub struct IsoLink {
+    client: Arc<HostClient>,
+    runtime: tokio::runtime::Handle,
+    config: AcquirerConfig,
+    clock: Box<dyn TransmissionClock>,
+    /// Requests sent, by STAN, for the DE 90 of advices and reversals.
+    sent: HashMap<u32, Message>,
+    /// The last request sent (for retransmission tests and the demo's trace).
+    last: Option<Message>,
+}
+
+impl core::fmt::Debug for IsoLink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IsoLink")
+            .field("acquirer_id", &self.config.acquirer_id)
+            .field("sent", &self.sent.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IsoLink {
+    /// A link over an open client; `runtime` runs the client's futures.
+    pub fn new(
+        client: Arc<HostClient>,
+        runtime: tokio::runtime::Handle,
+        config: AcquirerConfig,
+        clock: Box<dyn TransmissionClock>,
+    ) -> Self {
+        IsoLink {
+            client,
+            runtime,
+            config,
+            clock,
+            sent: HashMap::new(),
+            last: None,
+        }
+    }
+
+    /// The last request this link sent (masked by `Message`'s `Debug`).
+    pub fn last_request(&self) -> Option<&Message> {
+        self.last.as_ref()
+    }
+
+    /// Sends `msg` again unchanged (a retransmission, as after a lost response):
+    /// the host must answer with its original response and post nothing twice.
+    pub fn retransmit_last(&mut self) -> Result<Message, LinkError> {
+        let msg = self
+            .last
+            .clone()
+            .ok_or_else(|| LinkError("nothing sent yet".into()))?;
+        let mut repeat = msg.clone();
+        if let Some(r) = msg.mti.repeat() {
+            repeat.mti = r;
+        }
+        self.call(&repeat)
+    }
+
+    fn call(&mut self, msg: &Message) -> Result<Message, LinkError> {
+        let client = Arc::clone(&self.client);
+        let timeout = self.config.timeout;
+        let m = msg.clone();
+        self.runtime
+            .block_on(async move { client.call(&m, timeout).await })
+            .map_err(|e| LinkError(e.to_string()))
+    }
+
+    fn stamp(&mut self, msg: &mut Message) {
+        let (mo, d, h, mi, s) = self.clock.now();
+        msg.set(7, format!("{mo:02}{d:02}{h:02}{mi:02}{s:02}"));
+        msg.set(12, format!("{h:02}{mi:02}{s:02}"));
+        msg.set(13, format!("{mo:02}{d:02}"));
+    }
+
+    /// The request message for a kernel authorisation (docs/iso8583.md §6).
+    pub fn request_message(&mut self, r: &AuthorizationRequest) -> Message {
+        let mti = if self.config.financial {
+            Mti::FINANCIAL_REQUEST
+        } else {
+            Mti::AUTHORIZATION_REQUEST
+        };
+        let mut m = Message::new(mti);
+        m.set(2, r.pan.clone());
+        m.set(3, format!("{:02}0000", r.transaction_type));
+        m.set(4, format!("{:012}", r.amount));
+        self.stamp(&mut m);
+        m.set(11, format!("{:06}", r.stan % 1_000_000));
+        let [yy, mm, _] = r.expiry;
+        m.set(14, format!("{yy:02X}{mm:02X}"));
+        m.set(18, format!("{:04}", r.mcc));
+        m.set(22, "051"); // chip read, PIN capability
+        if let Some(psn) = r.pan_sequence {
+            m.set(23, format!("{psn:03X}"));
+        }
+        m.set(25, "00");
+        m.set(32, self.config.acquirer_id.clone());
+        m.set(37, format!("{:012}", r.stan));
+        m.set(41, fixed(&r.terminal_id, 8));
+        m.set(42, fixed(&r.merchant_id, 15));
+        m.set(43, fixed(&self.config.acceptor_name, 40));
+        m.set(49, format!("{:03}", r.currency));
+        if let Some(pin) = &r.pin {
+            m.set(52, pin.block.to_vec());
+            m.set(53, pin.ksn.clone());
+        }
+        if !r.icc_data.is_empty() {
+            m.set(55, r.icc_data.clone());
+        }
+        m
+    }
+
+    /// Batch capture of an approved online authorisation (0220 completion advice
+    /// referring to the 0100 by DE 90): the host posts the held amount.
+    pub fn capture(&mut self, stan: u32) -> Result<(), LinkError> {
+        self.follow_up(Mti::FINANCIAL_ADVICE, stan, &[])
+    }
+
+    /// STANs of the authorisations sent on this link, in no particular order.
+    pub fn sent_stans(&self) -> Vec<u32> {
+        self.sent.keys().copied().collect()
+    }
+
+    fn follow_up(&mut self, mti: Mti, stan: u32, icc: &[u8]) -> Result<(), LinkError> {
+        let original = self
+            .sent
+            .get(&stan)
+            .cloned()
+            .ok_or_else(|| LinkError(format!("no request with STAN {stan} to refer to")))?;
+        let od = OriginalData::of(&original).map_err(|e| LinkError(e.to_string()))?;
+        let mut m = Message::new(mti);
+        for n in [2u8, 3, 4, 11, 14, 18, 22, 23, 25, 32, 37, 41, 42, 49] {
+            if let Some(v) = original.get(n) {
+                m.set(n, v.clone());
+            }
+        }
+        self.stamp(&mut m);
+        m.set_original_data(&od)
+            .map_err(|e| LinkError(e.to_string()))?;
+        if !icc.is_empty() {
+            m.set(55, icc.to_vec());
+        }
+        let resp = self.call(&m)?;
+        match resp.get_str(39) {
+            Some("00") => Ok(()),
+            Some(code) => Err(LinkError(format!("{} answered {code}", mti.as_str()))),
+            None => Err(LinkError("response without DE 39".into())),
+        }
+    }
+}
+
+/// Pads or cuts text to a fixed ans field width.
+fn fixed(s: &str, n: usize) -> String {
+    let mut t: String = s.chars().take(n).collect();
+    while t.chars().count() < n {
+        t.push(' ');
+    }
+    t
+}
+
+/// Splits the host's response ICC data (DE 55) into the Issuer Authentication Data
+/// (91) and the issuer scripts (71/72, kept encoded).
+pub fn split_response_icc(icc: &[u8]) -> (Option<Vec<u8>>, Vec<u8>) {
+    let Ok(list) = Tlv::parse_all(icc) else {
+        return (None, Vec::new());
+    };
+    let iad = list
+        .iter()
+        .find(|t| t.tag == Tag::new(0x91))
+        .and_then(|t| t.value_bytes().map(<[u8]>::to_vec));
+    let scripts: Vec<Tlv> = list
+        .into_iter()
+        .filter(|t| matches!(t.tag.number(), 0x71 | 0x72))
+        .collect();
+    (iad, Tlv::encode_all(&scripts))
+}
+
+impl AcquirerLink for IsoLink {
+    fn authorize(
+        &mut self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationResponse, LinkError> {
+        let msg = self.request_message(request);
+        self.sent.insert(request.stan, msg.clone());
+        self.last = Some(msg.clone());
+        let resp = self.call(&msg)?;
+        let code = resp
+            .get_str(39)
+            .ok_or_else(|| LinkError("response without DE 39".into()))?;
+        let response_code: [u8; 2] = code
+            .as_bytes()
+            .try_into()
+            .map_err(|_| LinkError("DE 39 is not two characters".into()))?;
+        let (issuer_authentication_data, scripts) =
+            split_response_icc(resp.get_bytes(55).unwrap_or_default());
+        Ok(AuthorizationResponse {
+            response_code,
+            auth_code: resp.get_str(38).map(|s| s.trim().to_owned()),
+            issuer_authentication_data,
+            scripts,
+        })
+    }
+
+    fn advise(&mut self, advice: &Advice) -> Result<(), LinkError> {
+        let mti = if advice.approved {
+            Mti::FINANCIAL_ADVICE
+        } else {
+            Mti::REVERSAL_ADVICE
+        };
+        self.follow_up(mti, advice.stan, &advice.icc_data)
+    }
+
+    fn reverse(&mut self, reversal: &Reversal) -> Result<(), LinkError> {
+        self.follow_up(Mti::REVERSAL_REQUEST, reversal.stan, &reversal.icc_data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_icc_is_split() {
+        let icc = Tlv::encode_all(&[
+            Tlv::primitive(0x91u32, vec![1, 2, 3, 4, 5, 6, 7, 8, 0x30, 0x30]),
+            Tlv::constructed(
+                0x72u32,
+                vec![Tlv::primitive(0x86u32, vec![0x84, 0x1E, 0, 0, 4])],
+            ),
+        ]);
+        let (iad, scripts) = split_response_icc(&icc);
+        assert_eq!(iad.unwrap().len(), 10);
+        assert_eq!(scripts[0], 0x72);
+        assert_eq!(split_response_icc(&[0xFF, 0x01]), (None, Vec::new()));
+    }
+
+    #[test]
+    fn fixed_width() {
+        assert_eq!(fixed("T1", 4), "T1  ");
+        assert_eq!(fixed("TOOLONG", 3), "TOO");
+    }
+
+    #[test]
+    fn stepping_clock_is_monotonic() {
+        let mut c = SteppingClock { seconds: 9 * 3600 };
+        let a = c.now();
+        let b = c.now();
+        assert!(b > a);
+    }
+}

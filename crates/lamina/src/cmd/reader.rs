@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::cmd::tlv::{Node, decode_nodes};
 use crate::outln;
+#[cfg_attr(not(feature = "pcsc"), allow(unused_imports))]
 use crate::output::{emit, hx, print_json};
 
 /// `lamina readers`.
@@ -100,6 +101,7 @@ pub fn run_card(cmd: ReaderCardCommand) -> Result<()> {
 // lamina readers
 // ---------------------------------------------------------------------------
 
+#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 #[derive(Debug, Serialize)]
 struct ReaderRow {
     name: String,

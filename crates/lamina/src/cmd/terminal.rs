@@ -2,31 +2,36 @@
 //! (`lamina-terminal`), the screen messages printed as they happen.
 //!
 //! The card is a chip image (`lamina-card-image/1` JSON, as `lamina card serve`
-//! uses) loaded with the applet registry of `lamina-applets`, or an in-process
-//! test card (`--card test`, `test:sda`, `test:dda`, `test:cda`, `test:none`)
-//! personalized like the kernel's scenario tests. The online step goes to the
+//! uses) loaded with the applet registry of `lamina-applets` (the EMV applet with
+//! its RSA engine, so DDA, CDA and enciphered PIN work), or an in-process test
+//! card (`--card test`, `test:sda`, `test:dda`, `test:cda`, `test:none`): the
+//! applet's sample personalization with Lamina's test PKI certificates. The online step goes to the
 //! kernel's host double (real ARQC/ARPC cryptography with the applets' test issuer
 //! master keys) until `lamina-host` provides an acquirer link.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use lamina_applets::emv::testing::{
     TEST_IMK_AC, TEST_IMK_SMI, TEST_PAN, TEST_PIN, sample_personalization, test_card,
 };
-use lamina_applets::emv::{CvnChoice, EmvRecord, OdaMethod};
-use lamina_card::{Card, CardChannel, EmulatedCard, SeededRng};
+use lamina_applets::emv::{CvnChoice, EmvRecord, IccRsa, IccRsaKey, OdaMethod};
+use lamina_card::applets::counter::{CLASS as COUNTER_CLASS, CounterApplet};
+use lamina_card::{Card, CardChannel, CardRng, EmulatedCard, Rom, SeededRng};
 use lamina_crypto::pin::Pin;
+use lamina_crypto::pki::{self, PkiError, RsaKeyPair};
 use lamina_terminal::config::TerminalConfig;
 use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest, format_amount};
 use lamina_terminal::online::AcquirerLink;
-use lamina_terminal::testkit::{DukptPinPad, HostDouble, IccRsaShim, TestPki, static_data};
+use lamina_terminal::testkit::{CardRngBridge, DukptPinPad, HostDouble, TestPki, static_data};
 use lamina_terminal::ui::{Event, PinEntry, PinPad, PinPurpose, Screen};
 use lamina_terminal::{Outcome, TransactionResult};
 use lamina_tlv::Tlv;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::input::bad;
 use crate::outln;
@@ -174,18 +179,54 @@ impl PinPad for CliPinPad {
     }
 }
 
-/// A card channel: a loaded image or a test card behind the RSA shim.
-enum CliCard {
-    Image(Box<EmulatedCard>),
-    Test(Box<IccRsaShim<EmulatedCard>>),
+/// The chip's RSA engine for the EMV applet: lamina-crypto's EMV PKI over the
+/// card's RNG (DDA and CDA signatures, offline enciphered PIN).
+#[derive(Debug)]
+struct ChipRsa;
+
+impl IccRsa for ChipRsa {
+    fn sign_dynamic_data(
+        &self,
+        key: &RsaKeyPair,
+        rng: &mut dyn CardRng,
+        icc_dynamic_data: &[u8],
+        terminal_dynamic_data: &[u8],
+    ) -> Result<Vec<u8>, PkiError> {
+        pki::sign_dynamic_data(
+            key,
+            &mut CardRngBridge(rng),
+            icc_dynamic_data,
+            terminal_dynamic_data,
+        )
+    }
+    fn decipher_pin_block(
+        &self,
+        key: &RsaKeyPair,
+        rng: &mut dyn CardRng,
+        enciphered: &[u8],
+        un: &[u8; 8],
+    ) -> Result<Zeroizing<[u8; 8]>, PkiError> {
+        pki::decipher_pin_block(key, &mut CardRngBridge(rng), enciphered, un)
+    }
 }
+
+/// The applet classes a card image may carry: the EMV applet (with its RSA
+/// engine) and the chip OS's demo counter.
+fn rom() -> Rom {
+    let mut rom = Rom::new().with_class(COUNTER_CLASS, |_| Box::new(CounterApplet::new()));
+    lamina_applets::emv::register(&mut rom, Some(Arc::new(ChipRsa)));
+    rom
+}
+
+/// The card in the reader.
+struct CliCard(Box<EmulatedCard>, bool);
 
 impl CliCard {
     fn channel(&mut self) -> &mut dyn CardChannel {
-        match self {
-            CliCard::Image(c) => c.as_mut(),
-            CliCard::Test(c) => c.as_mut(),
-        }
+        self.0.as_mut()
+    }
+    fn is_image(&self) -> bool {
+        self.1
     }
 }
 
@@ -237,19 +278,23 @@ fn build_test_card(oda: &str) -> Result<CliCard> {
             record: 2,
             data: Tlv::constructed(0x70u32, second).encode(),
         });
-        p.oda = if oda == "sda" {
-            OdaMethod::Sda
-        } else {
-            OdaMethod::None
+        p.oda = match oda {
+            "sda" => OdaMethod::Sda,
+            "dda" => OdaMethod::Dda,
+            _ => OdaMethod::Cda,
         };
+        if oda != "sda" {
+            let parts = pki
+                .icc
+                .to_parts()
+                .map_err(|e| anyhow::anyhow!("test ICC key: {e}"))?;
+            p.icc_rsa = Some(IccRsaKey::from(&parts));
+        }
     }
     let seed = rand::random::<u64>();
-    let card = test_card(&p, None, seed).map_err(|e| anyhow::anyhow!("test card: {e}"))?;
-    Ok(CliCard::Test(Box::new(IccRsaShim::new(
-        card,
-        pki.icc.clone(),
-        seed,
-    ))))
+    let rsa: Arc<dyn IccRsa> = Arc::new(ChipRsa);
+    let card = test_card(&p, Some(rsa), seed).map_err(|e| anyhow::anyhow!("test card: {e}"))?;
+    Ok(CliCard(Box::new(card), false))
 }
 
 fn load_card(spec: &str) -> Result<CliCard> {
@@ -261,13 +306,9 @@ fn load_card(spec: &str) -> Result<CliCard> {
     }
     let json =
         std::fs::read_to_string(spec).with_context(|| format!("reading card image {spec}"))?;
-    let card = Card::load_image(
-        super::reader::card_rom(),
-        SeededRng::new(rand::random::<u64>()),
-        &json,
-    )
-    .with_context(|| format!("loading card image {spec}"))?;
-    Ok(CliCard::Image(Box::new(EmulatedCard::new(card))))
+    let card = Card::load_image(rom(), SeededRng::new(rand::random::<u64>()), &json)
+        .with_context(|| format!("loading card image {spec}"))?;
+    Ok(CliCard(Box::new(EmulatedCard::new(card)), true))
 }
 
 fn now() -> DateTime {
@@ -367,10 +408,8 @@ fn pay(a: PayArgs) -> Result<()> {
         &FixedClock(now()),
         &mut rng,
     );
-    if a.save
-        && let CliCard::Image(c) = &card
-    {
-        std::fs::write(&a.card, c.card().save_image())
+    if a.save && card.is_image() {
+        std::fs::write(&a.card, card.0.card().save_image())
             .with_context(|| format!("writing card image {}", a.card))?;
     }
     if a.json {
@@ -472,42 +511,66 @@ mod tests {
         assert!(parse_amount("1e3", 2, "a").is_err());
     }
 
+    /// Every test card against the applet's own RSA (DDA, CDA signatures):
+    /// approved online, CDA verified by the kernel.
     #[test]
     fn test_card_pays() {
         let cfg_path =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terminals/retail.toml");
         let cfg = TerminalConfig::load(&cfg_path).unwrap();
-        let mut card = load_card("test:cda").unwrap();
-        let mut screen = CliScreen {
-            to_stderr: true,
-            events: Vec::new(),
-        };
-        let mut pad = CliPinPad {
-            pin: Some("1234".into()),
-            prompt: false,
-        };
-        let mut host = HostDouble::new(
-            lamina_crypto::emv::Cvn::EmvCcd,
-            TEST_IMK_AC,
-            TEST_IMK_SMI,
-            Some(TEST_PIN),
-        );
-        let mut rng = rand::rng();
-        let r = lamina_terminal::run(
-            &cfg,
-            &TransactionRequest::purchase(7500),
-            Devices {
-                card: card.channel(),
-                screen: &mut screen,
-                pin_pad: &mut pad,
-                acquirer: Some(&mut host),
-                pin_encryptor: None,
-            },
-            &FixedClock(now()),
-            &mut rng,
-        );
-        assert_eq!(r.outcome, Outcome::ApprovedOnline);
-        assert!(render(&r, 2, 7500).contains("CDA verified"));
+        for (spec, oda) in [
+            ("test:none", None),
+            ("test:sda", Some("SDA")),
+            ("test:dda", Some("DDA")),
+            ("test:cda", Some("CDA")),
+        ] {
+            let mut card = load_card(spec).unwrap();
+            let mut screen = CliScreen {
+                to_stderr: true,
+                events: Vec::new(),
+            };
+            let mut pad = CliPinPad {
+                pin: Some("1234".into()),
+                prompt: false,
+            };
+            let mut host = HostDouble::new(
+                lamina_crypto::emv::Cvn::EmvCcd,
+                TEST_IMK_AC,
+                TEST_IMK_SMI,
+                Some(TEST_PIN),
+            );
+            let mut rng = rand::rng();
+            let r = lamina_terminal::run(
+                &cfg,
+                &TransactionRequest::purchase(7500),
+                Devices {
+                    card: card.channel(),
+                    screen: &mut screen,
+                    pin_pad: &mut pad,
+                    acquirer: Some(&mut host),
+                    pin_encryptor: None,
+                },
+                &FixedClock(now()),
+                &mut rng,
+            );
+            assert_eq!(r.outcome, Outcome::ApprovedOnline, "{spec}");
+            assert_eq!(r.oda.as_deref(), oda, "{spec}");
+            let failed = lamina_emv::bitmaps::TvrBit::ALL
+                .iter()
+                .filter(|b| {
+                    matches!(
+                        b,
+                        lamina_emv::bitmaps::TvrBit::SdaFailed
+                            | lamina_emv::bitmaps::TvrBit::DdaFailed
+                            | lamina_emv::bitmaps::TvrBit::CdaFailed
+                    )
+                })
+                .any(|b| r.tvr_raw.is_set(*b));
+            assert!(!failed, "{spec}: {}", r.tvr.hex);
+            if spec == "test:cda" {
+                assert!(render(&r, 2, 7500).contains("CDA verified"));
+            }
+        }
         assert!(now().year >= 2024);
     }
 

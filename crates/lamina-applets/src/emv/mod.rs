@@ -83,6 +83,7 @@ mod command;
 mod crypto;
 mod perso;
 pub mod provision;
+mod state;
 mod store;
 pub mod testing;
 
@@ -114,6 +115,8 @@ pub use perso::{
     CvnChoice, Dgi, EmvLimits, EmvPersonalization, EmvRecord, IccMasterKeys, IccRsaKey, LogConfig,
     OdaMethod, ResponseFormat, SecretBytes, dgi_records, finish_records, records_from_dgis,
 };
+
+pub use state::{EmvState, LogEntry, card_state};
 
 use command::{EmvCommand, ScriptKind};
 use store::{Flags, Processing, Profile, read_do};

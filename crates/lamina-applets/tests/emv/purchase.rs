@@ -326,3 +326,28 @@ fn golden_transcript() {
         .collect();
     assert_eq!(want, out, "transcript changed; actual:\n{out}");
 }
+
+#[test]
+fn card_state_for_tools() {
+    let cvn = CvnChoice::EmvCcd;
+    let mut t = Term::new(perso(cvn));
+    online_purchase(&mut t, 250, [1; 4]);
+    t.start();
+    t.verify_plain("0000");
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(300, "0978", [2; 4])));
+    assert_eq!(a.cid, 0x40);
+    let s = lamina_applets::emv::card_state(t.ch.card(), &aid(&t.p)).unwrap();
+    assert!(s.personalized);
+    assert_eq!(s.atc, Some(3));
+    assert_eq!(s.last_online_atc, Some(1));
+    assert_eq!((s.pin_tries_left, s.pin_try_limit), (Some(2), Some(3)));
+    assert_eq!(s.consecutive_offline, Some(1));
+    assert_eq!(s.cumulative_offline_amount, Some(300));
+    assert_eq!(s.log.len(), 2);
+    assert_eq!(s.log[0].values[0], ("9F02".into(), "000000000300".into()));
+    assert_eq!(s.log[1].values[3], ("9F36".into(), "0002".into()));
+    let json = serde_json::to_string(&s).unwrap();
+    let k = issuer_keys(cvn);
+    assert!(!json.contains(&hex::encode_upper(&k.ac)));
+}

@@ -680,3 +680,31 @@ fn chip_image_for_the_emulator() {
     let all = chip::card_image(&out.card, &|_| true, &hook).unwrap();
     assert_eq!(all.applets.len(), 3);
 }
+
+/// The card image format v1 is pinned by a golden file: it must keep decoding,
+/// re-encode byte for byte, and replay through its STORE DATA script. After a
+/// deliberate format change, regenerate with `LAMINA_UPDATE_GOLDEN=1`.
+#[test]
+fn golden_card_image_v1() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/card-image-v1.img");
+    if std::env::var_os("LAMINA_UPDATE_GOLDEN").is_some() {
+        let req = CardRequest {
+            card_id: Some("LCGOLDEN0001".into()),
+            cardholder: Some(("Ada".into(), "Lovelace".into())),
+            pin: Some(Zeroizing::new("1815".into())),
+            account_number: Some(1234567),
+        };
+        let out = issue("debit.toml", 1815, &req);
+        std::fs::write(&path, image::encode(&out.card).unwrap()).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let card = image::decode(&bytes).unwrap();
+    assert_eq!(card.card_id, "LCGOLDEN0001");
+    assert_eq!(image::encode(&card).unwrap(), bytes);
+    let cmds = storedata::parse_script(&storedata::script_text(&card).unwrap()).unwrap();
+    assert_eq!(
+        image::encode(&storedata::replay(&cmds).unwrap()).unwrap(),
+        bytes
+    );
+    assert!(card.pan().unwrap().starts_with("99990010"));
+}

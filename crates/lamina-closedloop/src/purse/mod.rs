@@ -91,6 +91,76 @@ pub mod ins {
     pub const READ_LOG: u8 = 0x5E;
 }
 
+/// Pure command constructors (CLA `80`, Le 256) for terminals, tools and the CLI.
+pub mod commands {
+    use lamina_apdu::Command;
+
+    use super::ins;
+    use crate::codec::cat;
+    use crate::keys::TerminalId;
+
+    fn cmd(ins: u8, p1: u8, data: Vec<u8>) -> Command {
+        Command::new(0x80, ins, p1, 0).with_data(data).with_le(256)
+    }
+
+    /// GET STATUS.
+    pub fn status() -> Command {
+        cmd(ins::STATUS, 0, Vec::new())
+    }
+
+    /// LOAD with the issuer's MAC.
+    pub fn load(amount: u32, new_balance: u32, time: u32, mac: &[u8; 8]) -> Command {
+        cmd(
+            ins::LOAD,
+            0,
+            cat(&[
+                &amount.to_be_bytes(),
+                &new_balance.to_be_bytes(),
+                &time.to_be_bytes(),
+                mac,
+            ]),
+        )
+    }
+
+    /// INITIALIZE DEBIT.
+    pub fn init_debit(terminal: &TerminalId, seq: u32, time: u32) -> Command {
+        cmd(
+            ins::INIT_DEBIT,
+            0,
+            cat(&[&terminal.0, &seq.to_be_bytes(), &time.to_be_bytes()]),
+        )
+    }
+
+    /// DEBIT with the terminal MAC.
+    pub fn debit(amount: u32, mac: &[u8; 8]) -> Command {
+        cmd(ins::DEBIT, 0, cat(&[&amount.to_be_bytes(), mac]))
+    }
+
+    /// CANCEL LAST with the terminal MAC.
+    pub fn cancel(amount: u32, original: u32, mac: &[u8; 8]) -> Command {
+        cmd(
+            ins::CANCEL,
+            0,
+            cat(&[&amount.to_be_bytes(), &original.to_be_bytes(), mac]),
+        )
+    }
+
+    /// RECOVER a debit or cancel by terminal reference.
+    pub fn recover(terminal: &TerminalId, seq: u32) -> Command {
+        cmd(ins::RECOVER, 0, cat(&[&terminal.0, &seq.to_be_bytes()]))
+    }
+
+    /// RECOVER LOAD by transaction number.
+    pub fn recover_load(counter: u32) -> Command {
+        cmd(ins::RECOVER, 0x01, counter.to_be_bytes().to_vec())
+    }
+
+    /// READ LOG entry `index` (0 = newest).
+    pub fn read_log(index: u8) -> Command {
+        Command::new(0x80, ins::READ_LOG, index, 0).with_le(256)
+    }
+}
+
 /// The issuer's purse master keys.
 #[derive(Debug, Clone)]
 pub struct IssuerMasterKeys {

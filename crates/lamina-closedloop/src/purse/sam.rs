@@ -1,15 +1,14 @@
 //! Terminal side of the purse: the SAM (purchase keys, debit, cancel, recovery,
 //! proof store) and the load terminal.
 
-use lamina_apdu::Command;
 use lamina_card::Aid;
 use lamina_crypto::sym::{SecretKey, ct_eq};
 
 use super::{
-    IssuerHost, LogEntry, Proof, PurseStatus, TxKind, ins, receipt_mac, terminal_cancel_mac,
+    IssuerHost, LogEntry, Proof, PurseStatus, TxKind, commands, receipt_mac, terminal_cancel_mac,
     terminal_debit_mac,
 };
-use crate::codec::{Reader, cat};
+use crate::codec::Reader;
 use crate::keys::{CardId, KeyUsage, TerminalId, derive_card_key};
 use crate::terminal::{CardLink, TerminalError};
 
@@ -138,9 +137,7 @@ impl Sam {
         seq: u32,
     ) -> Result<Option<(Proof, u32)>, TerminalError> {
         link.select(&self.aid)?;
-        let cmd = Command::new(0x80, ins::RECOVER, 0, 0)
-            .with_data(cat(&[&terminal.0, &seq.to_be_bytes()]))
-            .with_le(256);
+        let cmd = commands::recover(&terminal, seq);
         let r = link.transmit(&cmd)?;
         if r.sw == crate::sw::NOT_FOUND {
             return Ok(None);
@@ -232,13 +229,7 @@ impl Sam {
         link.select(&self.aid)?;
         let init = link.ok(
             "INITIALIZE DEBIT",
-            &Command::new(0x80, ins::INIT_DEBIT, 0, 0)
-                .with_data(cat(&[
-                    &self.terminal.0,
-                    &seq.to_be_bytes(),
-                    &time.to_be_bytes(),
-                ]))
-                .with_le(256),
+            &commands::init_debit(&self.terminal, seq, time),
         )?;
         let mut r = Reader::new(&init);
         let (card, ptc, balance, currency, challenge) = (|| {
@@ -277,12 +268,7 @@ impl Sam {
         {
             self.abandoned.push(old);
         }
-        let resp = link.ok(
-            "DEBIT",
-            &Command::new(0x80, ins::DEBIT, 0, 0)
-                .with_data(cat(&[&amount.to_be_bytes(), &mac]))
-                .with_le(256),
-        );
+        let resp = link.ok("DEBIT", &commands::debit(amount, &mac));
         let resp = match resp {
             Ok(r) => r,
             Err(e @ TerminalError::Channel(_)) => return Err(e),
@@ -347,13 +333,7 @@ impl Sam {
         let seq = self.reserve_seq();
         let init = link.ok(
             "INITIALIZE DEBIT",
-            &Command::new(0x80, ins::INIT_DEBIT, 0, 0)
-                .with_data(cat(&[
-                    &self.terminal.0,
-                    &seq.to_be_bytes(),
-                    &time.to_be_bytes(),
-                ]))
-                .with_le(256),
+            &commands::init_debit(&self.terminal, seq, time),
         )?;
         let mut r = Reader::new(&init);
         let (card, ptc, _balance, currency, challenge) = (|| {
@@ -384,12 +364,7 @@ impl Sam {
             original,
         )
         .map_err(mac_err)?;
-        let resp = link.ok(
-            "CANCEL LAST",
-            &Command::new(0x80, ins::CANCEL, 0, 0)
-                .with_data(cat(&[&amount.to_be_bytes(), &original.to_be_bytes(), &mac]))
-                .with_le(256),
-        )?;
+        let resp = link.ok("CANCEL LAST", &commands::cancel(amount, original, &mac))?;
         let mut r = Reader::new(&resp);
         let (n, new_balance, proof_mac, receipt) = (|| {
             Ok::<_, crate::codec::Short>((r.u32()?, r.u32()?, r.array::<8>()?, r.array::<8>()?))
@@ -428,10 +403,7 @@ impl Sam {
 /// GET STATUS on the purse at `aid`.
 pub fn read_status(link: &mut CardLink<'_>, aid: &Aid) -> Result<PurseStatus, TerminalError> {
     link.select(aid)?;
-    let d = link.ok(
-        "GET STATUS",
-        &Command::new(0x80, ins::STATUS, 0, 0).with_le(256),
-    )?;
+    let d = link.ok("GET STATUS", &commands::status())?;
     PurseStatus::decode(&d).map_err(|_| TerminalError::BadResponse("GET STATUS"))
 }
 
@@ -452,9 +424,7 @@ fn recover_load(
     link: &mut CardLink<'_>,
     counter: u32,
 ) -> Result<Option<(CardId, LogEntry, [u8; 8])>, TerminalError> {
-    let cmd = Command::new(0x80, ins::RECOVER, 0x01, 0)
-        .with_data(counter.to_be_bytes().to_vec())
-        .with_le(256);
+    let cmd = commands::recover_load(counter);
     let r = link.transmit(&cmd)?;
     if r.sw == crate::sw::NOT_FOUND {
         return Ok(None);
@@ -524,14 +494,7 @@ pub fn load_purse(
         .map_err(|e| TerminalError::Refused(e.to_string()))?;
     let d = link.ok(
         "LOAD",
-        &Command::new(0x80, ins::LOAD, 0, 0)
-            .with_data(cat(&[
-                &amount.to_be_bytes(),
-                &auth.new_balance.to_be_bytes(),
-                &time.to_be_bytes(),
-                &auth.mac,
-            ]))
-            .with_le(256),
+        &commands::load(amount, auth.new_balance, time, &auth.mac),
     )?;
     let mut r = Reader::new(&d);
     let (n, bal, conf) = (|| Ok::<_, crate::codec::Short>((r.u32()?, r.u32()?, r.array::<8>()?)))()

@@ -59,9 +59,7 @@ fn u16_of(v: Option<&[u8]>) -> Option<u16> {
 pub fn card_state(card: &Card, aid: &Aid) -> Option<EmvState> {
     let rec = |k: &str| card.record(aid, k);
     let do_val = |t: u32| rec(&store::do_key(Tag::new(t)));
-    if card.nvm().records.get(&aid.to_hex()).is_none() {
-        return None;
-    }
+    card.nvm().records.get(&aid.to_hex())?;
     let flags = Flags(
         rec(store::FLAGS)
             .and_then(|v| v.first().copied())

@@ -15,13 +15,13 @@
 //! Keys are held in [`sym::SecretKey`] (zeroized on drop, redacted `Debug`);
 //! MAC and cryptogram checks compare in constant time ([`sym::ct_eq`]).
 
-mod error;
-pub mod sym;
-pub mod emv;
 pub mod cvv;
-pub mod pin;
-pub mod pvv;
 pub mod dukpt;
+pub mod emv;
+mod error;
+pub mod pin;
 pub mod pki;
+pub mod pvv;
+pub mod sym;
 
 pub use error::{Error, Result};

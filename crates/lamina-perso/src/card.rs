@@ -76,6 +76,9 @@ pub struct AppInstall {
     /// Install parameters (for extra applications: their JSON configuration).
     #[serde(with = "hex_bytes")]
     pub params: Vec<u8>,
+    /// Kernel Identifier `9F2A` for the PPSE directory entry (contactless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_id: Option<u8>,
 }
 
 /// One application on the card.

@@ -51,6 +51,10 @@ pub fn install_entry(a: &AppInstall) -> Result<Install> {
         })
         .collect();
     i = i.interfaces(&ifaces).params(a.params.clone());
+    if let Some(k) = a.kernel_id {
+        // PPSE directory entry: Kernel Identifier (EMV Book B §3.3)
+        i = i.ppse_entry_extra(vec![0x9F, 0x2A, 0x01, k]);
+    }
     i.validate().map_err(|e| {
         PersoError::Image(format!("application {}: {e}", hex::encode_upper(&a.aid)))
     })?;

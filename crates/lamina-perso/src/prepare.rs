@@ -414,6 +414,7 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
                 priority: app.priority,
                 interfaces: app.interfaces.clone(),
                 params: Vec::new(),
+                kernel_id: app.contactless.as_ref().and_then(|c| c.kernel_id),
             },
             emv: Some(emv),
         });
@@ -429,6 +430,7 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
                 interfaces: extra.interfaces.clone(),
                 params: serde_json::to_vec(&extra.config)
                     .map_err(|e| PersoError::invalid("extra application config", e.to_string()))?,
+                kernel_id: None,
             },
             emv: None,
         });

@@ -8,8 +8,8 @@
 //! 2. Per application: `INSTALL [for install and make selectable]` (§11.5,
 //!    `80 E6 0C 00`) naming the Lamina load file, the application AID and, in the
 //!    `C9` application-specific parameters, the applet class `DF01`, label `50`,
-//!    preferred name `9F12`, priority `87` and interfaces `DF02` (`01` contact,
-//!    `02` contactless); then `INSTALL [for personalization]` (`80 E6 20 00`).
+//!    preferred name `9F12`, priority `87`, interfaces `DF02` (`01` contact,
+//!    `02` contactless) and Kernel Identifier `9F2A` if any; then `INSTALL [for personalization]` (`80 E6 20 00`).
 //! 3. `STORE DATA` (§11.11, `80 E2`) blocks carrying the application's DGIs
 //!    ([`crate::card`]): P1 bit 8 marks the last block, bits 5–4 = `01` say the
 //!    data is DGI-formatted; P2 is the block number from `00`. Each DGI starts a
@@ -106,6 +106,9 @@ fn install_params(a: &AppInstall) -> Vec<u8> {
         list.push(Tlv::primitive(0x87u32, vec![p]));
     }
     list.push(Tlv::primitive(0xDF02u32, iface_bytes(&a.interfaces)));
+    if let Some(k) = a.kernel_id {
+        list.push(Tlv::primitive(0x9F2Au32, vec![k]));
+    }
     Tlv::primitive(0xC9u32, Tlv::encode_all(&list)).encode()
 }
 
@@ -340,6 +343,11 @@ fn parse_install(aid: Vec<u8>, params: &[u8]) -> Result<AppInstall> {
         },
         interfaces,
         params: Vec::new(),
+        kernel_id: match get(0x9F2A) {
+            Some([k]) => Some(*k),
+            Some(_) => return Err(err("install parameters: kernel identifier must be 1 byte")),
+            None => None,
+        },
     })
 }
 

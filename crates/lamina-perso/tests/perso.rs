@@ -708,3 +708,20 @@ fn golden_card_image_v1() {
     );
     assert!(card.pan().unwrap().starts_with("99990010"));
 }
+
+#[test]
+fn kernel_id_reaches_script_and_ppse_entry() {
+    let text = debit_text().replace("ctq = \"2000\"", "ctq = \"2000\"\nkernel_id = 3");
+    let p = Profile::from_toml(&text).unwrap();
+    let mut rng = StdRng::seed_from_u64(91);
+    let out =
+        prepare::prepare_card(issuer(), &p, &CardRequest::default(), today(), &mut rng).unwrap();
+    assert_eq!(out.card.applications[0].install.kernel_id, Some(3));
+    let cmds = storedata::parse_script(&storedata::script_text(&out.card).unwrap()).unwrap();
+    assert_eq!(storedata::replay(&cmds).unwrap(), out.card);
+    let img = lamina_perso::chip::card_image(&out.card, &|_| true, &|_, _, _| Ok(())).unwrap();
+    assert_eq!(
+        img.applets[0].ppse_entry_extra.0,
+        vec![0x9F, 0x2A, 0x01, 0x03]
+    );
+}

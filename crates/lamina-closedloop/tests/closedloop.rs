@@ -1264,6 +1264,134 @@ fn multi_application_card_lists_all_applications() {
     assert_eq!(back.installed().len(), 4);
 }
 
+#[test]
+fn coexists_with_another_application_and_lists_in_ppse() {
+    use lamina_card::testing::{DEMO_AID_1, demo_rom};
+    let rom = demo_rom();
+    let mut c = install::test_card_with(rom, &Schemes::demo(), CARD, 22).unwrap();
+    // The demo counter stands in for the EMV application here (priority 1).
+    c.install(
+        lamina_card::Install::new(
+            Aid::from_hex(DEMO_AID_1).unwrap(),
+            lamina_card::applets::counter::CLASS,
+        )
+        .label("BANK")
+        .priority(1)
+        .params(vec![0x12, 0x34]),
+    )
+    .unwrap();
+    let mut ch = EmulatedCard::new(c);
+    ch.power_on(Interface::Contactless).unwrap();
+    let r = apdu(&mut ch, 0x00, 0xA4, 0x04, b"2PAY.SYS.DDF01");
+    assert_eq!(sw(&r), StatusWord::OK);
+    let fci = hex::encode_upper(&r);
+    for a in [
+        install::PURSE_AID,
+        install::LOYALTY_AID,
+        install::TRANSIT_AID,
+        install::PARKING_AID,
+        DEMO_AID_1,
+    ] {
+        assert!(fci.contains(a), "{a} missing from the PPSE");
+    }
+    // Firewall: the other application's commands do not reach the purse.
+    select(&mut ch, &Aid::from_hex(DEMO_AID_1).unwrap());
+    assert_eq!(
+        sw(&apdu(&mut ch, 0x80, 0x10, 0, &5u32.to_be_bytes())),
+        StatusWord::OK
+    );
+    ch.power_off();
+    assert_eq!(purse_invariant(ch.card()), (0, 0));
+    // A blocked purse: SELECT answers 6283, commands 6985.
+    ch.card_mut()
+        .set_app_life_cycle(&install::purse_aid(), lamina_card::AppLifeCycle::Blocked)
+        .unwrap();
+    ch.power_on(Interface::Contactless).unwrap();
+    let r = apdu(&mut ch, 0x00, 0xA4, 0x04, install::purse_aid().as_bytes());
+    assert_eq!(sw(&r), StatusWord(0x6283));
+    assert_eq!(
+        sw(&apdu(&mut ch, 0x80, purse::ins::STATUS, 0, &[])),
+        StatusWord(0x6985)
+    );
+}
+
+/// Stored formats must not change silently: the encodings of the state
+/// records and log entries are compared with golden files.
+#[test]
+fn golden_stored_formats() {
+    use lamina_closedloop::parking::{ParkingState, Stay, Ticket};
+    use lamina_closedloop::record::PendingPayment;
+    use lamina_closedloop::transit::{Journey, Pass, PassKind};
+    let transit = TransitState {
+        journey: Some(Journey {
+            status: JourneyStatus::In,
+            origin: 1,
+            origin_zone: 1,
+            started: T0,
+            last_station: 4,
+            last_zone: 2,
+            last_time: T0 + 2400,
+            paid: 250,
+            transfers: 1,
+        }),
+        day: 20_416,
+        spent_today: 250,
+        pending: Some(PendingPayment {
+            terminal: TerminalId::from_u64(0x11),
+            seq: 9,
+            amount: 200,
+        }),
+        passes: vec![Pass {
+            kind: PassKind::Period,
+            zone_min: 1,
+            zone_max: 3,
+            valid_from: T0,
+            valid_until: T0 + 7 * 86_400,
+        }],
+    };
+    let parking = ParkingState {
+        ticket: Some(Ticket {
+            site: 42,
+            entry: T0,
+            gate: TerminalId::from_u64(0xCA4),
+        }),
+        last: Some(Stay {
+            site: 42,
+            entry: T0 - 7200,
+            exit: T0 - 3600,
+            fee: 250,
+        }),
+        pending: None,
+    };
+    let entry = purse::LogEntry {
+        kind: purse::TxKind::Cancel,
+        counter: 5,
+        amount: 300,
+        balance: 1_000,
+        terminal: TerminalId::from_u64(0xC2),
+        terminal_seq: 3,
+        time: T0,
+        original: 4,
+    };
+    let actual = format!(
+        "transit {}\nparking {}\npurse_log {}\n",
+        hex::encode_upper(transit.encode()),
+        hex::encode_upper(parking.encode()),
+        hex::encode_upper(entry.encode())
+    );
+    let golden = include_str!("golden/stored-formats-v1.txt");
+    let body: String = golden
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        actual, body,
+        "stored format changed: bump the layout version"
+    );
+    assert_eq!(TransitState::decode(&transit.encode()).unwrap(), transit);
+}
+
 // ---------------------------------------------------------------- properties
 
 mod props {

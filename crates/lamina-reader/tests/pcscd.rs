@@ -13,7 +13,6 @@
 #![cfg(feature = "pcsc")]
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::Arc;
@@ -37,185 +36,7 @@ use lamina_terminal::outcome::TransactionResult;
 use lamina_terminal::testkit::{DetRng, DukptPinPad, HostDouble};
 use lamina_terminal::ui::{RecordingScreen, ScriptedPinPad};
 
-const INNER: &str = "LAMINA_PCSC_INNER";
-const PORT_VAR: &str = "LAMINA_VPCD_PORT";
-const READY: &str = "LAMINA-PCSCD-READY";
-/// The first slot of the private vpcd reader.
-const READER: &str = "Virtual PCD 00 00";
-
-// ---------------------------------------------------------------------------
-// Isolated daemon
-// ---------------------------------------------------------------------------
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(cmd))
-        .find(|p| p.is_file())
-}
-
-/// The vpcd driver library, from the system reader configuration.
-fn vpcd_driver() -> Option<String> {
-    let text = std::fs::read_to_string("/etc/reader.conf.d/vpcd").ok();
-    let from_conf = text.and_then(|t| {
-        t.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("LIBPATH")
-                .map(|p| p.trim().to_owned())
-        })
-    });
-    from_conf
-        .into_iter()
-        .chain(["/usr/lib/pcsc/drivers/serial/libifdvpcd.so".to_owned()])
-        .find(|p| Path::new(p).is_file())
-}
-
-/// Two consecutive free loopback ports (vpcd opens `port` and `port + 1`).
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
-}
-
-const SCRIPT: &str = r#"
-set -e
-exe="$1"; name="$2"; conf="$3"; log="$4"
-mkdir -p /run/pcscd
-mount -t tmpfs -o mode=0755 tmpfs /run/pcscd
-pcscd --foreground --debug --apdu --config "$conf" >"$log" 2>&1 &
-i=0
-until [ -S /run/pcscd/pcscd.comm ]; do
-  i=$((i+1)); [ "$i" -gt 200 ] && { echo "pcscd did not create its socket" >&2; exit 97; }
-  sleep 0.05
-done
-echo LAMINA-PCSCD-READY
-"$exe" --exact "$name" --nocapture --test-threads=1
-"#;
-
-/// Runs `body` inside a private `pcscd` (re-executing this test binary), or
-/// prints why it cannot and returns.
-fn with_pcscd(test: &str, body: impl FnOnce(u16)) {
-    if std::env::var_os(INNER).is_some() {
-        let port: u16 = std::env::var(PORT_VAR).unwrap().parse().unwrap();
-        body(port);
-        return;
-    }
-    let mut missing = Vec::new();
-    for tool in ["unshare", "pcscd"] {
-        if which(tool).is_none() {
-            missing.push(tool.to_owned());
-        }
-    }
-    let Some(driver) = vpcd_driver() else {
-        missing.push("vsmartcard-vpcd driver".to_owned());
-        println!("SKIP {test}: missing {}", missing.join(", "));
-        return;
-    };
-    if !missing.is_empty() {
-        println!("SKIP {test}: missing {}", missing.join(", "));
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("reader.conf.d");
-    std::fs::create_dir(&conf).unwrap();
-    let port = free_port_pair();
-    std::fs::write(
-        conf.join("vpcd"),
-        format!(
-            "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x{port:X}\nLIBPATH {driver}\nCHANNELID 0x{port:X}\n"
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("pcscd.log");
-    let exe = std::env::current_exe().unwrap();
-    let as_root: &[&str] = &["--mount", "--pid", "--fork", "--kill-child"];
-    let as_user: &[&str] = &[
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "--pid",
-        "--fork",
-        "--kill-child",
-    ];
-    let mut reasons = Vec::new();
-    for ns in [as_root, as_user] {
-        let out = Process::new("unshare")
-            .args(ns)
-            .args(["sh", "-c", SCRIPT, "sh"])
-            .arg(&exe)
-            .arg(test)
-            .arg(&conf)
-            .arg(&log)
-            .env(INNER, "1")
-            .env(PORT_VAR, port.to_string())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !stdout.contains(READY) {
-            reasons.push(format!("unshare {}: {}", ns.join(" "), stderr.trim()));
-            continue;
-        }
-        println!("{stdout}");
-        eprintln!("{stderr}");
-        let daemon_log = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = daemon_log.lines().rev().take(40).collect();
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "{test} failed inside the private pcscd; pcscd log tail:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-        return;
-    }
-    // No namespaces (e.g. a container without CAP_SYS_ADMIN): use the system
-    // daemon that .ci/pcsc-setup.sh started, one test at a time, if its first
-    // virtual reader is free.
-    // `cargo test` runs one test binary at a time and only this one uses vpcd:
-    // a process-wide lock serializes the tests.
-    static SYSTEM_DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _serial = SYSTEM_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
-    match system_daemon() {
-        Ok(port) => {
-            println!(
-                "{test}: no private pcscd ({}); using the system pcscd",
-                reasons.join(" | ")
-            );
-            body(port);
-            wait_for_removal();
-        }
-        Err(why) => println!(
-            "SKIP {test}: cannot start a private pcscd ({}) and {why}",
-            reasons.join(" | ")
-        ),
-    }
-}
-
-/// The system pcscd with vpcd: its port, if the daemon answers and the first
-/// virtual reader is empty.
-fn system_daemon() -> Result<u16, String> {
-    let readers =
-        lamina_reader::list_readers().map_err(|e| format!("no usable system pcscd: {e}"))?;
-    let ours = readers
-        .iter()
-        .find(|r| r.name == READER)
-        .ok_or_else(|| "the system pcscd has no vpcd reader".to_owned())?;
-    if ours.card_present {
-        return Err(format!("{READER} of the system pcscd is in use"));
-    }
-    let conf = std::fs::read_to_string("/etc/reader.conf.d/vpcd").unwrap_or_default();
-    let port = conf
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("CHANNELID"))
-        .and_then(|v| u16::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok())
-        .unwrap_or(lamina_reader::vpcd::DEFAULT_PORT);
-    Ok(port)
-}
+use lamina_reader::testing::{READER, which, with_private_pcscd as with_pcscd};
 
 // ---------------------------------------------------------------------------
 // Cards and the bridge
@@ -299,14 +120,10 @@ fn open_reader() -> PcscChannel {
 
 /// pcscd notices a removal at its next presence poll (~400 ms).
 fn wait_for_removal() {
-    for _ in 0..100 {
-        let readers = lamina_reader::list_readers().unwrap();
-        if readers.iter().any(|r| r.name == READER && !r.card_present) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("pcscd did not notice the card removal");
+    assert!(
+        lamina_reader::testing::wait_for_removal(READER, Duration::from_secs(5)),
+        "pcscd did not notice the card removal"
+    );
 }
 
 fn sw(r: &[u8]) -> u16 {

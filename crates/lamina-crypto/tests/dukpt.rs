@@ -257,6 +257,17 @@ fn aes_x9_24_3_supplement() {
                     working_checked += 1;
                 }
             }
+            "update" => {
+                let ik = key(&r, "initial_key");
+                let id: [u8; 8] = r.hex("initial_key_id").try_into().unwrap();
+                for (field, value) in &r.fields {
+                    let Some(t) = field.strip_prefix("update_") else {
+                        continue;
+                    };
+                    let uk = aes::derive_update_key(&ik, &id, key_type(t)).unwrap();
+                    assert_eq!(&hx(&uk), value, "{name}: {field}");
+                }
+            }
             k => panic!("{name}: unknown kind {k}"),
         }
     }

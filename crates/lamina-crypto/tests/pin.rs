@@ -170,6 +170,10 @@ fn random_fill_formats() {
     let b = pin::encode(Format::Iso3, &pin, Some(&pan)).unwrap();
     assert_ne!(a.as_bytes(), b.as_bytes());
     assert!(pin::encode(Format::Iso0, &pin, None).is_err());
+    // A degenerate RNG (all nibbles rejected by the A-F sampler) still terminates.
+    let mut ff = FixedRng::new(&[0xFF]);
+    let b = pin::encode_iso3(&pin, &pan, &mut ff);
+    assert!(pin::decode_iso3(b.as_bytes(), &pan).unwrap().ct_eq(&pin));
 }
 
 #[test]

@@ -298,6 +298,25 @@ pub fn derive_transaction_key(initial_key: &SecretKey, ksn: &Ksn) -> DukptResult
     Ok(key)
 }
 
+/// The DUKPT update key of an initial key (§6.6 "update initial key"): the key
+/// encryption key derived, with counter `FFFFFFFF`, from the derivation key
+/// reached by walking all 32 counter bits from the initial key. It protects the
+/// next initial key loaded into the device; `key_type` is the type of that key.
+pub fn derive_update_key(
+    initial_key: &SecretKey,
+    initial_key_id: &[u8; 8],
+    key_type: KeyType,
+) -> DukptResult<SecretKey> {
+    let mut key = initial_key.clone();
+    let mut working = 0u32;
+    for bit in (0..COUNTER_BITS).rev() {
+        working |= 1u32 << bit;
+        key = intermediate_step(&key, initial_key_id, working)?;
+    }
+    let d = derivation_data(KeyUsage::KeyEncryption, key_type, initial_key_id, u32::MAX);
+    derive_key(&key, key_type, &d)
+}
+
 /// A working key from a transaction's intermediate derivation key (§6.3.2,
 /// "derive working key").
 pub fn derive_working_key(

@@ -475,8 +475,7 @@ impl EmvApplet {
                 return Err(StatusWord::RECORD_NOT_FOUND);
             }
             let head = nvm.read_u8(store::LOG_HEAD)?.unwrap_or(0);
-            let slot = (u16::from(head) + u16::from(*n) - u16::from(rec - 1)) % u16::from(*n);
-            let slot = u8::try_from(slot).map_err(|_| StatusWord(0x6F00))?;
+            let slot = store::log_slot(head, *n, rec).ok_or(StatusWord::RECORD_NOT_FOUND)?;
             let v = nvm
                 .read(&store::log_key(slot))
                 .ok_or(StatusWord::RECORD_NOT_FOUND)?;

@@ -82,10 +82,7 @@ pub fn card_state(card: &Card, aid: &Aid) -> Option<EmvState> {
             .and_then(|v| v.first().copied())
             .unwrap_or(0);
         for r in 1..=count.min(*n) {
-            let slot = (u16::from(head) + u16::from(*n) - u16::from(r - 1)) % u16::from(*n);
-            let Some(data) = u8::try_from(slot)
-                .ok()
-                .and_then(|s| rec(&store::log_key(s)))
+            let Some(data) = store::log_slot(head, *n, r).and_then(|s| rec(&store::log_key(s)))
             else {
                 continue;
             };

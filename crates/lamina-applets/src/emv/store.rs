@@ -68,6 +68,17 @@ pub(crate) fn do_key(tag: Tag) -> String {
     format!("do.{}", hex::encode_upper(tag.to_bytes()))
 }
 
+/// The slot of log record `rec` (1 = most recent) in a cyclic log of `n` slots
+/// whose most recent entry is in slot `head` (`None` if `rec` is 0 or `n` is 0).
+pub(crate) fn log_slot(head: u8, n: u8, rec: u8) -> Option<u8> {
+    let back = u16::from(rec.checked_sub(1)?);
+    let n16 = u16::from(n);
+    if n16 == 0 {
+        return None;
+    }
+    u8::try_from((u16::from(head) + n16 * 2 - back % n16) % n16).ok()
+}
+
 /// NVM key of a log slot.
 pub(crate) fn log_key(slot: u8) -> String {
     format!("log.{slot:02}")
@@ -267,5 +278,40 @@ impl Profile {
             rsa,
             log,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_slots_go_back_cyclically() {
+        assert_eq!(log_slot(0, 10, 1), Some(0));
+        assert_eq!(log_slot(0, 10, 2), Some(9));
+        assert_eq!(log_slot(5, 10, 3), Some(3));
+        assert_eq!(log_slot(9, 10, 10), Some(0));
+        assert_eq!(log_slot(254, 255, 255), Some(0));
+        assert_eq!(log_slot(3, 10, 0), None);
+        assert_eq!(log_slot(0, 0, 1), None);
+    }
+
+    #[test]
+    fn bcd_amounts_and_flags() {
+        assert_eq!(
+            bcd_amount(&[0x00, 0x00, 0x00, 0x01, 0x23, 0x45]),
+            Some(12_345)
+        );
+        assert_eq!(bcd_amount(&[0x0A]), None);
+        let mut f = Flags::default();
+        for _ in 0..20 {
+            f.add_script();
+        }
+        assert_eq!(f.scripts(), 15, "saturates");
+        f.set(Flags::SCRIPT_FAILED, true);
+        assert!(f.any_risk() && f.has(Flags::SCRIPT_FAILED));
+        f.clear_scripts();
+        assert_eq!(f.scripts(), 0);
+        assert!(f.has(Flags::SCRIPT_FAILED));
     }
 }

@@ -39,6 +39,10 @@ pub struct TraceEntry {
     pub command: String,
     /// Command APDU in hex; the data of VERIFY is replaced by `REDACTED`.
     pub c_apdu: String,
+    /// Command data decoded: DOL-related data split by the DOL (GET PROCESSING
+    /// OPTIONS, GENERATE AC, INTERNAL AUTHENTICATE) or the DF name of SELECT;
+    /// sensitive values masked.
+    pub c_data: Vec<String>,
     /// Status word in hex.
     pub sw: String,
     /// Status word meaning.
@@ -113,6 +117,27 @@ pub fn decode_lines(data: &[u8]) -> Vec<String> {
     }
 }
 
+/// DOL-related data split by its DOL, one line per entry, sensitive values masked.
+pub fn decode_dol_data(dol: &lamina_emv::dol::Dol, data: &[u8]) -> Vec<String> {
+    match dol.split(data) {
+        Ok(parts) => parts
+            .into_iter()
+            .map(|(tag, v)| {
+                let n = tag.number();
+                let name = lamina_emv::dict::name_of(n).unwrap_or("?");
+                let shown = if lamina_emv::dict::is_sensitive(n) {
+                    lamina_emv::dict::render_value(n, v)
+                        .unwrap_or_else(|| format!("(hidden, {} bytes)", v.len()))
+                } else {
+                    hex::encode_upper(v)
+                };
+                format!("{} {name}: {shown}", lamina_emv::dict::tag_hex(n))
+            })
+            .collect(),
+        Err(e) => vec![format!("(does not match the DOL: {e})")],
+    }
+}
+
 /// The card channel as the kernel uses it.
 pub struct CardIo<'c> {
     channel: &'c mut dyn CardChannel,
@@ -165,6 +190,17 @@ impl<'c> CardIo<'c> {
 
     /// Sends `cmd`, following `61xx`/`6Cxx` (Book 1 §9.3.1).
     pub fn exchange(&mut self, cmd: &Command) -> Result<Response, IoError> {
+        self.exchange_dol(cmd, None)
+    }
+
+    /// [`exchange`](Self::exchange) for a command whose data is DOL-related data
+    /// (`dol_data` = the data without any wrapping template): the trace shows it
+    /// split by the DOL.
+    pub fn exchange_dol(
+        &mut self,
+        cmd: &Command,
+        dol: Option<(&lamina_emv::dol::Dol, &[u8])>,
+    ) -> Result<Response, IoError> {
         let mut bytes = 0usize;
         let mut commands = 0usize;
         let channel = &mut *self.channel;
@@ -199,9 +235,22 @@ impl<'c> CardIo<'c> {
                 ),
                 Err(e) => ("----".into(), e.to_string(), Vec::new()),
             };
+            let c_data = match (dol, cmd.cla, cmd.ins) {
+                (Some((d, data)), _, _) => decode_dol_data(d, data),
+                (None, 0x00, 0xA4) => vec![format!(
+                    "DF name: {}",
+                    if cmd.data.iter().all(|b| b.is_ascii_graphic()) {
+                        String::from_utf8_lossy(&cmd.data).into_owned()
+                    } else {
+                        hex::encode_upper(&cmd.data)
+                    }
+                )],
+                _ => Vec::new(),
+            };
             trace.push(TraceEntry {
                 command: command_name(cmd.cla, cmd.ins).to_owned(),
                 c_apdu,
+                c_data,
                 sw,
                 sw_meaning: meaning,
                 response,

@@ -181,6 +181,9 @@ impl core::fmt::Debug for Devices<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KernelError {
+    /// No card in the reader at power-on.
+    #[error("no card")]
+    NoCard,
     /// The card left the reader (or lost power).
     #[error("card removed")]
     CardRemoved,
@@ -224,6 +227,7 @@ impl KernelError {
     /// The boundary mapping: termination reason and the Book 4 message to show.
     pub fn termination(&self) -> (Termination, Message) {
         match self {
+            KernelError::NoCard => (Termination::NoCard, Message::InsertCard),
             KernelError::CardRemoved => (Termination::CardRemoved, Message::CardError),
             KernelError::Reader(s) => (
                 Termination::ProcessingError(s.clone()),
@@ -308,6 +312,16 @@ impl<R: CryptoRng> Ctx<'_, R> {
 
     pub(crate) fn exchange(&mut self, c: &Command) -> Result<Response, KernelError> {
         Ok(self.io.exchange(c)?)
+    }
+
+    /// Sends a command carrying DOL-related data (decoded in the trace).
+    pub(crate) fn exchange_dol(
+        &mut self,
+        c: &Command,
+        dol: &Dol,
+        data: &[u8],
+    ) -> Result<Response, KernelError> {
+        Ok(self.io.exchange_dol(c, Some((dol, data)))?)
     }
 
     pub(crate) fn pan(&self) -> Option<String> {
@@ -768,14 +782,12 @@ impl Selected {
         ctx: &mut Ctx<'_, R>,
     ) -> Result<Option<Initiated>, KernelError> {
         let _ = &self.candidate;
-        let pdol_data = match ctx.card.get(0x9F38) {
-            Some(p) => {
-                let dol = Dol::parse(p).map_err(|e| card_err(format!("PDOL: {e}")))?;
-                ctx.build_dol(&dol)
-            }
-            None => Vec::new(),
+        let pdol = match ctx.card.get(0x9F38) {
+            Some(p) => Dol::parse(p).map_err(|e| card_err(format!("PDOL: {e}")))?,
+            None => Dol::default(),
         };
-        let r = ctx.exchange(&cmd::get_processing_options(&pdol_data))?;
+        let pdol_data = ctx.build_dol(&pdol);
+        let r = ctx.exchange_dol(&cmd::get_processing_options(&pdol_data), &pdol, &pdol_data)?;
         if r.sw == StatusWord::CONDITIONS_NOT_SATISFIED {
             return Ok(None);
         }
@@ -1240,7 +1252,7 @@ impl<R: CryptoRng> Ctx<'_, R> {
         self.tc_hash(&cdol);
         let cdol_data = self.build_dol(&cdol);
         let p1 = requested.p1() | if cda { 0x10 } else { 0x00 };
-        let r = self.exchange(&cmd::generate_ac(p1, &cdol_data))?;
+        let r = self.exchange_dol(&cmd::generate_ac(p1, &cdol_data), &cdol, &cdol_data)?;
         if !r.sw.is_ok() {
             return Err(card_err(format!("GENERATE AC: {}", r.sw)));
         }
@@ -1573,7 +1585,10 @@ fn run_scripts<R: CryptoRng>(ctx: &mut Ctx<'_, R>, scripts: &[Tlv], kind: u32) {
 
 /// The contact flow, step by step (Book 3 §10, Book 4 §6.3).
 fn flow<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<Outcome, KernelError> {
-    ctx.io.power_on()?;
+    ctx.io.power_on().map_err(|e| match e {
+        IoError::CardRemoved => KernelError::NoCard,
+        other => other.into(),
+    })?;
     let initiated = select_and_initiate(ctx)?;
     let read = initiated.read_application_data(ctx)?;
     let authenticated = read.offline_data_authentication(ctx)?;
@@ -1672,7 +1687,10 @@ fn finish<R: CryptoRng>(mut ctx: Ctx<'_, R>, outcome: Outcome) -> TransactionRes
             let _ = link.advise(&advice);
         }
     }
-    if !matches!(outcome, Outcome::Terminated(Termination::CardRemoved)) {
+    if !matches!(
+        outcome,
+        Outcome::Terminated(Termination::CardRemoved | Termination::NoCard)
+    ) {
         ctx.msg(Message::RemoveCard);
     }
     ctx.io.power_off();

@@ -207,7 +207,7 @@ fn dda<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<Result<(), Failure>, Kernel
         }));
     }
     let ddol_data = ctx.build_dol(&ddol);
-    let r = ctx.exchange(&cmd::internal_authenticate(&ddol_data))?;
+    let r = ctx.exchange_dol(&cmd::internal_authenticate(&ddol_data), &ddol, &ddol_data)?;
     if !r.sw.is_ok() {
         return Err(KernelError::Card(format!(
             "INTERNAL AUTHENTICATE: {}",

@@ -33,6 +33,8 @@ impl Outcome {
 /// Why a transaction was terminated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Termination {
+    /// No card in the reader (INSERT CARD).
+    NoCard,
     /// The card left the reader.
     CardRemoved,
     /// The card answered wrongly (status, format, missing or duplicate data).

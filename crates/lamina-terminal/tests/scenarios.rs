@@ -608,10 +608,8 @@ fn card_removed_before_selection() {
     let mut c = card(&CardSpec::default());
     c.inner_mut().remove();
     let p = pay(&cfg, &mut c, 100, &[], None);
-    assert_eq!(
-        p.result.outcome,
-        Outcome::Terminated(Termination::CardRemoved)
-    );
+    assert_eq!(p.result.outcome, Outcome::Terminated(Termination::NoCard));
+    assert_eq!(p.screen.messages(), vec![Message::InsertCard]);
 }
 
 #[test]
@@ -740,6 +738,22 @@ fn trace_masks_pan_and_pin() {
     assert!(!t.contains("4761739001010010"));
     assert!(t.contains("476173******0010"));
     assert!(t.contains("VERIFY 00200080 REDACTED"));
+    // Command data decoded by its DOL.
+    let gen_ac = r
+        .trace
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.command == "GENERATE AC")
+        .unwrap();
+    assert!(
+        gen_ac
+            .c_data
+            .iter()
+            .any(|l| l.starts_with("9F02 ") && l.ends_with("000000007500"))
+    );
+    let select = &r.trace.as_ref().unwrap()[0];
+    assert_eq!(select.c_data, vec!["DF name: 1PAY.SYS.DDF01".to_owned()]);
     assert!(r.apdu_bytes > 500 && r.apdu_count > 10);
     let _ = StatusWord::OK;
 }

@@ -304,10 +304,11 @@ pub fn pay_with(
 pub fn trace_text(r: &TransactionResult) -> String {
     let mut s = String::new();
     for t in r.trace.iter().flatten() {
-        s.push_str(&format!(
-            "> {} {}\n< {} {}\n",
-            t.command, t.c_apdu, t.sw, t.sw_meaning
-        ));
+        s.push_str(&format!("> {} {}\n", t.command, t.c_apdu));
+        for l in &t.c_data {
+            s.push_str(&format!("  : {l}\n"));
+        }
+        s.push_str(&format!("< {} {}\n", t.sw, t.sw_meaning));
         for l in &t.response {
             s.push_str(&format!("    {l}\n"));
         }

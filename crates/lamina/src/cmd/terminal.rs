@@ -487,6 +487,9 @@ fn render(r: &TransactionResult, exponent: u8, amount: u64) -> String {
         outln!(s, "APDU trace:");
         for t in trace {
             outln!(s, "> {:<24} {}", t.command, t.c_apdu);
+            for l in &t.c_data {
+                outln!(s, "  : {l}");
+            }
             outln!(s, "< {} {}", t.sw, t.sw_meaning);
             for l in &t.response {
                 outln!(s, "    {l}");

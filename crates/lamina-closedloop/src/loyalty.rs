@@ -9,7 +9,7 @@
 //! | `72` | CREDIT POINTS | points 4 ‖ purchase amount 4 ‖ MAC 8 | counter 4 ‖ points 4 ‖ expiry 4 ‖ receipt 8 |
 //! | `74` | DEBIT POINTS | points 4 ‖ MAC 8 | counter 4 ‖ points 4 ‖ expiry 4 ‖ receipt 8 (`9401`: not enough points) |
 //! | `76` | READ HISTORY | — (P1 = index, 0 = newest) | entry 33 |
-//! | `78` | LIST PROGRAMS | — | (program id 4 ‖ points 4 ‖ expiry 4) × n |
+//! | `78` | LIST PROGRAMS | — | (program id 4 ‖ points 4 ‖ expiry 4) × n, points as stored (the card has no time here: the reader applies the expiry) |
 //!
 //! Points reported by INITIALIZE are the points valid at the terminal's time:
 //! points expire `validity_days` after the last earning (each CREDIT moves the

@@ -134,6 +134,46 @@ impl FutureKeys {
 mod tests {
     use super::*;
 
+    /// With a transparent "derivation" (append the counter), the key of counter
+    /// c is the list of the counter's prefixes: checks that the originator's
+    /// register handling yields exactly the receiver's bit walk for every
+    /// counter, skips counters with too many one-bits, and stops at exhaustion.
+    #[test]
+    fn future_keys_agree_with_bit_walk_until_exhaustion() {
+        let derive = |k: &SecretKey, c: u32| -> DukptResult<SecretKey> {
+            let mut v = k.as_bytes().to_vec();
+            v.extend_from_slice(&c.to_be_bytes());
+            Ok(SecretKey::new(v))
+        };
+        let walk = |c: u32| {
+            let mut v = vec![0xAA];
+            let mut acc = 0u32;
+            for bit in (0..12).rev() {
+                if c & (1 << bit) != 0 {
+                    acc |= 1 << bit;
+                    v.extend_from_slice(&acc.to_be_bytes());
+                }
+            }
+            v
+        };
+        let mut fk = FutureKeys::load(&SecretKey::new(vec![0xAA]), 12, 5, derive).unwrap();
+        let mut n = 0;
+        loop {
+            match fk.next(derive) {
+                Ok((c, k)) => {
+                    assert!(c.count_ones() <= 5);
+                    assert_eq!(k.as_bytes(), &walk(c)[..], "counter {c:#x}");
+                    n += 1;
+                }
+                Err(DukptError::Exhausted) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Counters of 12 bits with 1 to 5 one-bits.
+        assert_eq!(n, 12 + 66 + 220 + 495 + 792);
+        assert!(fk.regs.iter().all(Option::is_none));
+    }
+
     #[test]
     fn counter_sequence() {
         assert_eq!(next_counter(0, 21, 10), Some(1));

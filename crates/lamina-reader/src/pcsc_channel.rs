@@ -368,10 +368,25 @@ impl PcscChannel {
                 .reconnect(ShareMode::Shared, protocols, Disposition::UnpowerCard)
                 .map_err(|e| ReaderError::from_pcsc(e, &self.reader))?,
             None => {
-                let card = self
+                let mut attempt = self
                     .ctx
-                    .connect(&self.reader_c, ShareMode::Shared, protocols)
-                    .map_err(|e| ReaderError::from_pcsc(e, &self.reader))?;
+                    .connect(&self.reader_c, ShareMode::Shared, protocols);
+                // A card removed and put back within one presence poll (~400 ms)
+                // reads as removed / unpowered once: wait for pcscd to see the new
+                // card and try again.
+                if let Err(
+                    pcsc::Error::RemovedCard
+                    | pcsc::Error::UnpoweredCard
+                    | pcsc::Error::UnresponsiveCard,
+                ) = attempt
+                {
+                    std::thread::sleep(Duration::from_millis(500));
+                    self.wait_for_card(Duration::from_secs(1))?;
+                    attempt = self
+                        .ctx
+                        .connect(&self.reader_c, ShareMode::Shared, protocols);
+                }
+                let card = attempt.map_err(|e| ReaderError::from_pcsc(e, &self.reader))?;
                 self.card = Some(card);
             }
         }

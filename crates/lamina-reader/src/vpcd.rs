@@ -1,7 +1,9 @@
 //! The emulated card as a virtual smart card: a client of vsmartcard's virtual
 //! reader driver `vpcd`, so `pcscd` shows an ordinary reader with our card in it.
 //!
-//! ## Wire protocol (vsmartcard `vpcd`, as checked against vpcd 0.8 on Debian)
+//! ## Wire protocol (vsmartcard `vpcd`; documented in vsmartcard's "Creating a
+//! virtual smart card", checked against `vsmartcard-vpcd` 3.3 / driver 0.8 on
+//! Debian 12)
 //!
 //! The card side is a TCP **client** of the driver (default `127.0.0.1:35963`,
 //! reader "Virtual PCD 00 00"; `35964` is "Virtual PCD 00 01"). Every message,

@@ -237,8 +237,10 @@ pub fn pin_key(current: &SecretKey) -> DukptResult<SecretKey> {
 }
 
 /// Data encryption key: the data variant (request or response) made one-way by
-/// enciphering each half under the variant itself with TDES, as X9.24-1:2009
-/// A.4.1 (figure A-2) describes for data keys.
+/// enciphering each half under the variant itself with TDES. This is the usual
+/// DUKPT data-key practice (attributed to X9.24-1:2009 A.4.1, figure A-2, by
+/// moov-io/dukpt; the test vectors come from that implementation, not the standard).
+/// Use [`variant_key`] for the bare variant.
 pub fn data_key(current: &SecretKey, response: bool) -> DukptResult<SecretKey> {
     let v = if response {
         Variant::DataResponse

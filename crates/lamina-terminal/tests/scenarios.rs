@@ -93,7 +93,11 @@ fn online_approval_with_issuer_authentication() {
     assert_eq!(r.cryptograms[1].returned, AcType::Tc);
     assert!(p.screen.messages().contains(&Message::PleaseWait));
     assert!(p.screen.events.contains(&Event::GoingOnline));
-    // Field 55 carried the cryptogram data.
+    // The request never prints the PAN; field 55 carried the cryptogram data.
+    let dbg = format!("{:?}", h.requests[0]);
+    assert!(!dbg.contains("4761739001010010") && dbg.contains("476173******0010"));
+    let json = serde_json::to_string(&h.requests[0]).unwrap();
+    assert!(!json.contains("4761739001010010"));
     let icc = &h.requests[0].icc_data;
     assert!(hex::encode_upper(icc).contains("9F2608"));
     assert!(!r.reversal_sent);

@@ -1275,7 +1275,7 @@ impl EmvApplet {
         }
         if last {
             let read = |k: &str| nvm.read(k).map(<[u8]>::to_vec);
-            let Ok(init) = finish_records(&read) else {
+            let Ok(init) = finish_records(&read, &nvm.keys()) else {
                 nvm.abort()?;
                 return Err(COND);
             };

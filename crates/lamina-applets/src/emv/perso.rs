@@ -699,7 +699,8 @@ pub fn records_from_dgis(dgis: &[(u16, &[u8])]) -> Result<BTreeMap<String, Vec<u
             out.insert(k, v);
         }
     }
-    for (k, v) in finish_records(&|k| out.get(k).cloned())? {
+    let names: Vec<String> = out.keys().cloned().collect();
+    for (k, v) in finish_records(&|k| out.get(k).cloned(), &names)? {
         out.insert(k, v);
     }
     Ok(out)
@@ -810,13 +811,14 @@ pub fn dgi_records(id: u16, data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, EmvEr
     })
 }
 
-/// Completes personalization: checks that the mandatory data is there (records
-/// with CDOL1 and CDOL2, FCI, GPO data, a known CVN in `DF01`, the three keys
+/// Completes personalization: checks that the mandatory data is there (`keys` are
+/// the record names so far; records with CDOL1 and CDOL2, FCI, GPO data, a known CVN in `DF01`, the three keys
 /// matching their KCVs if given, the PIN try limit) and returns the initial state
 /// records not already set: `atc` and `lonatc` `0000`, `ptc` = limit, `cons` 0,
 /// `cum` 0, `flags` 0, and `perso` `01`. `get` reads the records so far.
 pub fn finish_records(
     get: &dyn Fn(&str) -> Option<Vec<u8>>,
+    keys: &[String],
 ) -> Result<Vec<(String, Vec<u8>)>, EmvError> {
     for (k, what) in [
         (keys::FCI, "missing DGI 9102 (FCI)"),
@@ -824,6 +826,20 @@ pub fn finish_records(
         (keys::KEY_AC, "missing DGI 8000 (keys)"),
     ] {
         check(get(k).is_some(), what)?;
+    }
+    let records: Vec<Vec<u8>> = keys
+        .iter()
+        .filter(|k| k.starts_with("rec."))
+        .filter_map(|k| get(k))
+        .collect();
+    for (tag, what) in [
+        (0x8C, "records: no CDOL1 (8C)"),
+        (0x8D, "records: no CDOL2 (8D)"),
+    ] {
+        let dol =
+            record_value(records.iter().map(Vec::as_slice), tag).ok_or(EmvError::Perso(what))?;
+        lamina_emv::dol::Dol::parse(&dol)
+            .map_err(|_| EmvError::Perso("records: malformed CDOL"))?;
     }
     let cvn = get(&keys::do_key(Tag::new(0xDF01)))
         .and_then(|v| String::from_utf8(v).ok())

@@ -180,4 +180,7 @@ fn dgi_route_matches_the_typed_route() {
     );
     let l: Vec<(u16, &[u8])> = list.iter().copied().filter(|(i, _)| *i != 0x9104).collect();
     assert!(lamina_applets::emv::records_from_dgis(&l).is_err());
+    let l: Vec<(u16, &[u8])> = list.iter().copied().filter(|(i, _)| *i >> 8 > 30).collect();
+    let e = lamina_applets::emv::records_from_dgis(&l).unwrap_err();
+    assert!(e.to_string().contains("CDOL1"), "{e}");
 }

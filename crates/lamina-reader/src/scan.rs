@@ -656,6 +656,62 @@ mod tests {
     use lamina_card::applets::counter::{CLASS, CounterApplet};
     use lamina_card::{Aid, Card, CardLifeCycle, EmulatedCard, Install, Rom, SeededRng};
 
+    fn emv_card() -> Card {
+        use lamina_applets::emv::CvnChoice;
+        use lamina_applets::emv::testing::{build_card, sample_personalization};
+        build_card(&sample_personalization(CvnChoice::EmvCcd).unwrap(), None, 5).unwrap()
+    }
+
+    #[test]
+    fn scans_an_emv_card_on_both_interfaces() {
+        let mut ch = EmulatedCard::new(emv_card());
+        let r = scan(&mut ch, &ScanOptions::default()).unwrap();
+        assert!(r.ppse.is_none());
+        let app = &r.apps[0];
+        assert_eq!(app.source, "PSE");
+        assert_eq!(hex::encode_upper(&app.aid), "F04C414D494E4145");
+        let recs: Vec<(u8, u8)> = app.records.iter().map(|r| (r.sfi, r.record)).collect();
+        assert_eq!(
+            recs,
+            vec![(1, 1), (2, 1), (2, 2)],
+            "records named by the AFL"
+        );
+        assert_eq!(
+            app.record_value(0x5A).map(hex::encode_upper).as_deref(),
+            Some("4761739001010010")
+        );
+        assert!(app.get_data.iter().any(|s| s.label.contains("9F17")));
+        assert!(app.internal_authenticate.is_none(), "no DDA announced");
+        assert_eq!(app.oda.best_method(), None);
+        // Debug output never shows record data.
+        assert!(!format!("{r:?}").contains("4761739001010010"));
+
+        let mut ch = EmulatedCard::new(emv_card());
+        let opts = ScanOptions {
+            interface: Interface::Contactless,
+            ..ScanOptions::default()
+        };
+        let r = scan(&mut ch, &opts).unwrap();
+        assert!(r.pse.is_none(), "no PSE on the contactless interface");
+        let ppse = r.ppse.as_ref().unwrap();
+        assert_eq!(ppse.entries[0].label.as_deref(), Some("LAMINA DEBIT"));
+        assert_eq!(r.apps[0].source, "PPSE");
+        assert_eq!(r.apps[0].records.len(), 3);
+    }
+
+    #[test]
+    fn without_gpo_records_are_probed() {
+        let mut ch = EmulatedCard::new(emv_card());
+        let opts = ScanOptions {
+            gpo: false,
+            ..ScanOptions::default()
+        };
+        let r = scan(&mut ch, &opts).unwrap();
+        let app = &r.apps[0];
+        assert!(app.gpo.is_none());
+        assert!(app.records.len() >= 3, "{:?}", app.records);
+    }
+
     #[test]
     fn afl_entries() {
         assert_eq!(

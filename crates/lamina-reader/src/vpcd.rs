@@ -873,6 +873,51 @@ mod tests {
         assert!(hex::encode_upper(&r).contains("F04C414D494E4101"));
     }
 
+    /// Random bytes from vpcd (torn frames, odd control bytes, garbage APDUs)
+    /// never panic the decoder or the card side.
+    #[test]
+    fn random_input_never_panics() {
+        use lamina_card::CardRng;
+        let mut rng = SeededRng::new(99);
+        let mut card = VpcdCard::new(demo_card(), ResponseStyle::T0);
+        let mut dec = FrameDecoder::default();
+        let mut ev = |_e: Event| {};
+        // A stream of well-framed random bodies (control bytes, short and
+        // long APDUs), delivered in random-sized pieces.
+        let mut stream = Vec::new();
+        let mut sent = 0;
+        for _ in 0..3_000 {
+            let mut b = [0u8; 2];
+            rng.fill_bytes(&mut b);
+            let mut body = vec![0u8; usize::from(b[0] % 40)];
+            rng.fill_bytes(&mut body);
+            if b[1] % 4 == 0 {
+                // A plausible header now and then so commands reach the applets.
+                body.splice(..body.len().min(2), [0x00, 0xA4]);
+            }
+            stream.extend(encode_frame(&body).unwrap());
+            sent += 1;
+        }
+        let mut frames = 0;
+        let mut pos = 0;
+        while pos < stream.len() {
+            let mut n = [0u8; 1];
+            rng.fill_bytes(&mut n);
+            let end = (pos + usize::from(n[0] % 64)).min(stream.len());
+            dec.push(&stream[pos..end]);
+            pos = end;
+            while let Some(f) = dec.next_frame() {
+                frames += 1;
+                let h = card.handle(&VpcdMessage::from_frame(&f), &mut ev);
+                if let Some(r) = h.reply {
+                    assert!(r.len() <= MAX_FRAME);
+                }
+            }
+        }
+        assert_eq!(frames, sent, "every frame decoded once");
+        assert!(dec.is_empty());
+    }
+
     #[test]
     fn t0_style_announces_with_61xx() {
         let mut c = VpcdCard::new(demo_card(), ResponseStyle::T0);

@@ -214,9 +214,22 @@ pub async fn system_account(
     currency: &str,
     now: i64,
 ) -> Result<String> {
-    // Get-or-create without a race: concurrent creators meet on the unique index.
+    system_account_inner(conn, kind, external_ref, currency, now)
+        .await
+        .map(|(id, _)| id)
+}
+
+/// Get-or-create without a race: concurrent creators meet on the unique index. Returns the
+/// id and whether the row already existed (was committed by someone else).
+async fn system_account_inner(
+    conn: &mut AnyConnection,
+    kind: AccountKind,
+    external_ref: &str,
+    currency: &str,
+    now: i64,
+) -> Result<(String, bool)> {
     let name = format!("{} {external_ref}", kind.as_str());
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO accounts (id, kind, name, external_ref, currency, ledger_balance, held, \
          credit_limit, status, daily_amount_limit, daily_count_limit, created_at) \
          VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 'active', 0, 0, $6) \
@@ -229,7 +242,8 @@ pub async fn system_account(
     .bind(currency)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
     let row = sqlx::query(
         "SELECT id FROM accounts WHERE kind = $1 AND external_ref = $2 AND currency = $3",
     )
@@ -238,7 +252,34 @@ pub async fn system_account(
     .bind(currency)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(row.try_get("id")?)
+    Ok((row.try_get("id")?, inserted == 0))
+}
+
+/// [`system_account`] with a per-store cache of committed ids (system accounts are never
+/// deleted): the hot path of every capture needs the settlement account.
+pub async fn system_account_in(
+    store: &Store,
+    conn: &mut AnyConnection,
+    kind: AccountKind,
+    external_ref: &str,
+    currency: &str,
+    now: i64,
+) -> Result<String> {
+    let key = (
+        kind.as_str().to_owned(),
+        external_ref.to_owned(),
+        currency.to_owned(),
+    );
+    if let Some(id) = store.cached_system(&key) {
+        return Ok(id);
+    }
+    let (id, existed) = system_account_inner(conn, kind, external_ref, currency, now).await?;
+    if existed {
+        // Only a row committed before this transaction may be cached: one created here
+        // would vanish if this transaction rolled back.
+        store.cache_system(key, id.clone());
+    }
+    Ok(id)
 }
 
 /// Creates a cardholder account and posts its opening balance from the funding account.
@@ -313,6 +354,72 @@ pub async fn post_entry(
         return Err(invalid("ledger entry", "postings must sum to zero"));
     }
     let entry = new_id("ent");
+    let live: Vec<(&str, i64)> = legs.iter().filter(|(_, a)| *a != 0).copied().collect();
+    let distinct = {
+        let mut ids: Vec<&str> = live.iter().map(|(a, _)| *a).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len() == live.len()
+    };
+    if distinct && !live.is_empty() {
+        // One UPDATE and one multi-row INSERT for the whole entry (two round trips).
+        let mut case = String::new();
+        let mut ids = Vec::new();
+        for i in 0..live.len() {
+            case.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
+            ids.push(format!("${}", 2 * i + 1));
+        }
+        let cur = 2 * live.len() + 1;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE accounts SET ledger_balance = ledger_balance + CASE id{case} ELSE 0 END \
+             WHERE currency = ${cur} AND id IN ({})",
+            ids.join(", ")
+        ));
+        let mut q = sqlx::query(sql);
+        for (account, amount) in &live {
+            q = q.bind(*account).bind(*amount);
+        }
+        let updated = q.bind(currency).execute(&mut *conn).await?;
+        if usize::try_from(updated.rows_affected()).ok() != Some(live.len()) {
+            return Err(invalid(
+                "ledger entry",
+                "account missing or in another currency",
+            ));
+        }
+        let mut rows = Vec::new();
+        for i in 0..live.len() {
+            let b = 8 * i;
+            rows.push(format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO postings (id, entry_id, transaction_id, account_id, amount, currency, memo, created_at) VALUES {}",
+            rows.join(", ")
+        ));
+        let mut q = sqlx::query(sql);
+        for (account, amount) in &live {
+            q = q
+                .bind(new_id("pst"))
+                .bind(entry.clone())
+                .bind(transaction_id.map(str::to_owned))
+                .bind(*account)
+                .bind(*amount)
+                .bind(currency)
+                .bind(memo)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+        return Ok(entry);
+    }
     for (account, amount) in legs {
         if *amount == 0 {
             continue;

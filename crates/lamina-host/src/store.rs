@@ -11,6 +11,7 @@
 //!   database serialize on the rows they change.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,12 +64,16 @@ impl Default for StoreOptions {
     }
 }
 
+/// Cache of committed system account ids by (kind, external ref, currency).
+type SystemIds = HashMap<(String, String, String), String>;
+
 /// The database: a connection pool and its backend.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
     write_lock: Arc<Mutex<()>>,
+    system_ids: Arc<std::sync::Mutex<SystemIds>>,
 }
 
 /// A write transaction (see the module documentation for the locking per backend).
@@ -168,6 +173,7 @@ impl Store {
             pool,
             backend,
             write_lock: Arc::new(Mutex::new(())),
+            system_ids: Arc::default(),
         })
     }
 
@@ -205,6 +211,21 @@ impl Store {
                 tx: self.pool.begin().await?,
                 _guard: None,
             }),
+        }
+    }
+
+    /// A cached, committed system account id (see `ledger::system_account_in`).
+    pub(crate) fn cached_system(&self, key: &(String, String, String)) -> Option<String> {
+        self.system_ids
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+    }
+
+    /// Remembers a committed system account id.
+    pub(crate) fn cache_system(&self, key: (String, String, String), id: String) {
+        if let Ok(mut m) = self.system_ids.lock() {
+            m.insert(key, id);
         }
     }
 

@@ -27,8 +27,8 @@ use crate::error::{HostError, Result, invalid};
 use crate::keys::{HostKeys, mask_pan};
 use crate::ledger::{self, AccountKind};
 use crate::store::{Backend, Store, new_id};
-use tokio::sync::{mpsc, oneshot};
 use decision::{DecisionKeys, PinTries, Usage};
+use tokio::sync::{mpsc, oneshot};
 pub use types::{AuthRequest, AuthResponse, PinData, RequestKind, TxnKey};
 
 /// The SQLite group-commit writer (see [`Issuer::new`]). Ends when every `Issuer` clone
@@ -42,43 +42,46 @@ async fn batch_writer(core: Issuer, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut results: Vec<Result<AuthResponse>> = Vec::with_capacity(jobs.len());
-        match core.store.begin_write().await {
-            Err(e) => {
-                let msg = e.to_string();
-                results.extend(jobs.iter().map(|_| Err(HostError::Db(sqlx::Error::Protocol(msg.clone())))));
-            }
-            Ok(mut w) => {
-                for j in &jobs {
-                    if j.done.is_closed() {
-                        // The requester gave up (per-request timeout, answered 91):
-                        // do not apply it behind its back.
-                        results.push(Err(HostError::Db(sqlx::Error::PoolTimedOut)));
-                        continue;
-                    }
-                    let r = match sqlx::Connection::begin(&mut *w.tx).await {
-                        Ok(mut sp) => match core.dispatch(&mut sp, &j.req, &j.fp).await {
-                            Ok(resp) => sp.commit().await.map(|()| resp).map_err(HostError::from),
-                            Err(e) => {
-                                let _ = sp.rollback().await;
-                                Err(e)
-                            }
-                        },
-                        Err(e) => Err(e.into()),
-                    };
-                    results.push(r);
-                }
-                if let Err(e) = w.commit().await {
-                    let msg = e.to_string();
-                    results = jobs
-                        .iter()
-                        .map(|_| Err(HostError::Db(sqlx::Error::Protocol(format!("group commit: {msg}")))))
-                        .collect();
-                }
-            }
+        // A requester that gave up (per-request timeout, answered 91) is not applied
+        // behind its back.
+        let (live, gone): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| !j.done.is_closed());
+        drop(gone);
+        if live.is_empty() {
+            continue;
         }
-        for (j, r) in jobs.into_iter().zip(results) {
-            let _ = j.done.send(r);
+        // Optimistic: the whole group in one transaction, one commit.
+        let grouped = async {
+            let mut w = core.store.begin_write().await?;
+            let mut out = Vec::with_capacity(live.len());
+            for j in &live {
+                out.push(core.dispatch(&mut w.tx, &j.req, &j.fp).await?);
+            }
+            w.commit().await?;
+            Ok::<_, HostError>(out)
+        }
+        .await;
+        match grouped {
+            Ok(responses) => {
+                for (j, r) in live.into_iter().zip(responses) {
+                    let _ = j.done.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                // Something in the group failed and everything was rolled back: run each
+                // request in its own transaction so only the failing one fails.
+                tracing::debug!(error = %e, "group commit failed; retrying one by one");
+                for j in live {
+                    let r = async {
+                        let mut w = core.store.begin_write().await?;
+                        let resp = core.dispatch(&mut w.tx, &j.req, &j.fp).await?;
+                        w.commit().await?;
+                        Ok(resp)
+                    }
+                    .await;
+                    let _ = j.done.send(r);
+                }
+            }
         }
     }
 }
@@ -219,9 +222,9 @@ impl Issuer {
     ///
     /// On SQLite, inside a tokio runtime, requests are committed in groups (group commit):
     /// one writer task takes the requests queued while the previous commit was being
-    /// flushed (up to [`MAX_BATCH`]), runs each in its own savepoint within one
-    /// transaction, commits once (one fsync), and only then answers them all. A request
-    /// that fails rolls back its savepoint only. PostgreSQL commits each request in its own
+    /// flushed (up to [`MAX_BATCH`]), runs them all in one transaction, commits once (one
+    /// fsync), and only then answers them. If any request fails, the group is rolled back
+    /// and each request is run again in its own transaction, so only the failing one fails. PostgreSQL commits each request in its own
     /// transaction (its WAL writer groups concurrent commits itself).
     pub fn new(store: Store, keys: Arc<HostKeys>, clock: Arc<dyn Clock>) -> Self {
         let mut issuer = Issuer {
@@ -230,7 +233,9 @@ impl Issuer {
             clock,
             batcher: None,
         };
-        if issuer.store.backend() == Backend::Sqlite && tokio::runtime::Handle::try_current().is_ok() {
+        if issuer.store.backend() == Backend::Sqlite
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
             let (tx, rx) = mpsc::channel(MAX_BATCH * 16);
             tokio::spawn(batch_writer(issuer.clone(), rx));
             issuer.batcher = Some(tx);
@@ -260,7 +265,12 @@ impl Issuer {
     }
 
     /// Runs one request inside the caller's transaction.
-    async fn dispatch(&self, conn: &mut AnyConnection, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
+    async fn dispatch(
+        &self,
+        conn: &mut AnyConnection,
+        req: &AuthRequest,
+        fp: &str,
+    ) -> Result<AuthResponse> {
         match req.kind {
             RequestKind::Authorization | RequestKind::Financial => {
                 self.auth_or_financial(conn, req, fp).await
@@ -440,20 +450,30 @@ impl Issuer {
         }
     }
 
-    async fn usage_today(conn: &mut AnyConnection, card_id: &str, today: &str) -> Result<Usage> {
+    /// Today's approved usage of a card and the number of scripts queued for it (one
+    /// round trip).
+    async fn usage_today(
+        conn: &mut AnyConnection,
+        card_id: &str,
+        today: &str,
+    ) -> Result<(Usage, i64)> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(CAST(SUM(approved_amount) AS BIGINT), 0) AS s FROM transactions \
-             WHERE card_id = $1 AND business_date = $2 AND kind IN ('authorization', 'financial') \
-             AND response_code IN ('00', '10') AND status <> 'reversed'",
+            "SELECT COUNT(*) AS n, COALESCE(CAST(SUM(approved_amount) AS BIGINT), 0) AS s, \
+             (SELECT COUNT(*) FROM script_queue q WHERE q.card_id = $1 AND q.status = 'queued') AS scripts \
+             FROM transactions WHERE card_id = $1 AND business_date = $2 \
+             AND kind IN ('authorization', 'financial') AND response_code IN ('00', '10') AND status <> 'reversed'",
         )
         .bind(card_id)
         .bind(today)
         .fetch_one(&mut *conn)
         .await?;
-        Ok(Usage {
-            count: row.try_get("n")?,
-            amount: row.try_get("s")?,
-        })
+        Ok((
+            Usage {
+                count: row.try_get("n")?,
+                amount: row.try_get("s")?,
+            },
+            row.try_get("scripts")?,
+        ))
     }
 
     async fn auth_or_financial(
@@ -505,7 +525,7 @@ impl Issuer {
         let account = ledger::lock_account(&self.store, &mut *conn, &card.account_id)
             .await?
             .ok_or(HostError::NotFound("account"))?;
-        let usage = Self::usage_today(&mut *conn, &card.id, &today).await?;
+        let (usage, queued_scripts) = Self::usage_today(&mut *conn, &card.id, &today).await?;
         let issuer_keys = self.keys.issuer(&card.key_ref);
         let keys = DecisionKeys {
             imk_ac: issuer_keys.map(|k| &k.imk_ac),
@@ -566,7 +586,8 @@ impl Issuer {
         if approved {
             match req.kind {
                 RequestKind::Financial => {
-                    let settle = ledger::system_account(
+                    let settle = ledger::system_account_in(
+                        &self.store,
                         &mut *conn,
                         AccountKind::Settlement,
                         "issuer",
@@ -608,7 +629,11 @@ impl Issuer {
             if let Some(iad) = decision::issuer_authentication_data(c, d.code) {
                 icc.push(Tlv::primitive(0x91u32, iad));
             }
-            let pending = cards::pending_scripts(&mut *conn, &card.id).await?;
+            let pending = if queued_scripts > 0 {
+                cards::pending_scripts(&mut *conn, &card.id).await?
+            } else {
+                Vec::new()
+            };
             let smi = issuer_keys.and_then(|k| k.imk_smi.as_ref());
             if let (false, Some(imk_smi)) = (pending.is_empty(), smi) {
                 if let Some(mk_smi) = decision::derive_mk_smi(c.cvn, imk_smi, pan, card.psn) {
@@ -737,7 +762,8 @@ impl Issuer {
                     .ok_or(HostError::NotFound("account"))?;
                 if moved > 0 {
                     ledger::end_hold(&mut *conn, &orig_id, true).await?;
-                    let settle = ledger::system_account(
+                    let settle = ledger::system_account_in(
+                        &self.store,
                         &mut *conn,
                         AccountKind::Settlement,
                         "issuer",
@@ -836,7 +862,8 @@ impl Issuer {
                         };
                         Self::insert_txn(&mut *conn, &row).await?;
                         if ok {
-                            let settle = ledger::system_account(
+                            let settle = ledger::system_account_in(
+                                &self.store,
                                 &mut *conn,
                                 AccountKind::Settlement,
                                 "issuer",
@@ -934,7 +961,8 @@ impl Issuer {
                         )
                     }
                     ("captured", Some(account)) if captured > 0 => {
-                        let settle = ledger::system_account(
+                        let settle = ledger::system_account_in(
+                            &self.store,
                             &mut *conn,
                             AccountKind::Settlement,
                             "issuer",

@@ -286,15 +286,15 @@ async fn scripts_delivered_once(store: Store) {
         .unwrap();
     assert_eq!(
         &cmd[..5],
-        &[0x84, 0x1E, 0x00, 0x00, 0x04],
-        "APPLICATION BLOCK with a 4-byte MAC"
+        &[0x84, 0x1E, 0x00, 0x00, 0x08],
+        "APPLICATION BLOCK with an 8-byte MAC"
     );
     let t72 = icc.iter().find(|t| t.tag == Tag::new(0x72)).expect("72");
     let cmd = lamina_tlv::find_recursive(t72.children(), Tag::new(0x86))
         .unwrap()
         .value_bytes()
         .unwrap();
-    assert_eq!(&cmd[..6], &[0x04, 0xDA, 0x9F, 0x14, 0x05, 0x05]);
+    assert_eq!(&cmd[..6], &[0x04, 0xDA, 0x9F, 0x14, 0x09, 0x05]);
     // Not sent twice.
     let r = f.go(RequestKind::Authorization, 100).await;
     let icc = Tlv::parse_all(&r.icc).unwrap();

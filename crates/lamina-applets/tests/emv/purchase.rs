@@ -351,3 +351,76 @@ fn card_state_for_tools() {
     let k = issuer_keys(cvn);
     assert!(!json.contains(&hex::encode_upper(&k.ac)));
 }
+
+/// CDA on the second GENERATE AC: the Transaction Data Hash Code covers PDOL
+/// data ‖ CDOL1 data ‖ CDOL2 data ‖ the response TLVs (EMV Book 2 §6.6.1).
+#[test]
+fn cda_on_the_second_generate_ac() {
+    let cvn = CvnChoice::EmvCcd;
+    let (p, key) = perso_rsa(cvn, OdaMethod::Cda);
+    let mut t = Term::with(p, bridge(), 13);
+    t.start();
+    let un = [0x0A, 0x0B, 0x0C, 0x0D];
+    let d1 = cdol1(777, "0978", un);
+    let a1 = parse_ac(&t.genac(0x90, &d1));
+    assert_eq!(a1.cid, 0x80);
+    let arqc = {
+        let objs = Tlv::parse_one(&a1.raw).unwrap();
+        let without: Vec<Tlv> = objs
+            .children()
+            .iter()
+            .filter(|c| c.tag != lamina_tlv::Tag::new(0x9F4B))
+            .cloned()
+            .collect();
+        let tx = CdaTransactionData {
+            pdol_data: &h("0250"),
+            cdol1_data: &d1,
+            cdol2_data: None,
+            response_tlvs: &Tlv::encode_all(&without),
+        };
+        verify_cda(
+            key.public_key(),
+            a1.sdad.as_ref().unwrap(),
+            &un,
+            a1.cid,
+            &tx,
+        )
+        .unwrap()
+        .application_cryptogram
+    };
+    let mut a = a1.clone();
+    a.ac = Some(arqc);
+    let iad = issuer_auth_data(cvn, &a, un, b"00");
+    let un2 = [0x1A, 0x1B, 0x1C, 0x1D];
+    let d2 = cdol2(cvn, b"00", Some(&iad), un2);
+    let a2 = parse_ac(&t.genac(0x50, &d2));
+    assert_eq!(a2.cid, 0x40);
+    let objs = Tlv::parse_one(&a2.raw).unwrap();
+    let without: Vec<Tlv> = objs
+        .children()
+        .iter()
+        .filter(|c| c.tag != lamina_tlv::Tag::new(0x9F4B))
+        .cloned()
+        .collect();
+    let tx = CdaTransactionData {
+        pdol_data: &h("0250"),
+        cdol1_data: &d1,
+        cdol2_data: Some(&d2),
+        response_tlvs: &Tlv::encode_all(&without),
+    };
+    let tc = verify_cda(
+        key.public_key(),
+        a2.sdad.as_ref().unwrap(),
+        &un2,
+        a2.cid,
+        &tx,
+    )
+    .unwrap()
+    .application_cryptogram;
+    let mut v = cdol1_values(&d1);
+    v.insert(0x95, h("0000008000"));
+    v.insert(0x9F37, un2.to_vec());
+    let mut a = a2.clone();
+    a.ac = Some(tc);
+    issuer_verify_ac(cvn, [0x1D, 0], &v, &a);
+}

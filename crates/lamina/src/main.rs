@@ -2,6 +2,7 @@
 //!
 //! Thin: argument parsing here, each command in `cmd/`, all logic in the library crates.
 
+mod chip;
 mod cmd;
 mod input;
 mod output;
@@ -35,6 +36,9 @@ enum Command {
     /// Cards: issue (personalization bureau), show, serve to PC/SC, scan a real card.
     #[command(subcommand)]
     Card(CardCommand),
+    /// EMV terminal: run a payment against a card image (or a reader).
+    #[command(subcommand)]
+    Terminal(cmd::terminal::TerminalCommand),
     /// List PC/SC readers and their cards.
     Readers(cmd::reader::ReadersArgs),
     /// Payment cryptography calculator: keys, cryptograms, PIN blocks, DUKPT, certificates.
@@ -48,6 +52,12 @@ enum CardCommand {
     Issue(cmd::perso::IssueArgs),
     /// Decode a card image (TLV with names; keys only as KCVs).
     Show(cmd::perso::ShowArgs),
+    /// Build the chip image of a bureau card file (the emulator's NVM).
+    Personalize(cmd::card::PersonalizeArgs),
+    /// Send raw APDUs to a chip image and print the decoded responses.
+    Apdu(cmd::card::ApduArgs),
+    /// Show a chip's counters, PIN tries and logs (never its keys).
+    State(cmd::card::StateArgs),
     /// `serve` (to pcscd through vpcd) and `scan` (a real card, read-only).
     #[command(flatten)]
     Reader(cmd::reader::ReaderCardCommand),
@@ -64,8 +74,12 @@ fn main() {
         Command::Issuer(c) => cmd::issuer::run(c),
         Command::Card(CardCommand::Issue(a)) => cmd::perso::issue(a),
         Command::Card(CardCommand::Show(a)) => cmd::perso::show(a),
+        Command::Card(CardCommand::Personalize(a)) => cmd::card::personalize(a),
+        Command::Card(CardCommand::Apdu(a)) => cmd::card::apdu(a),
+        Command::Card(CardCommand::State(a)) => cmd::card::state(a),
         Command::Card(CardCommand::Reader(c)) => cmd::reader::run_card(c),
         Command::Readers(a) => cmd::reader::run_readers(a),
+        Command::Terminal(c) => cmd::terminal::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

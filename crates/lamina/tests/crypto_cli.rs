@@ -294,3 +294,104 @@ fn certificates_build_and_recover() {
     );
     assert!(err.contains("does not verify"), "{err}");
 }
+
+#[test]
+fn dukpt_known_answers() {
+    // ANSI X9.24-1:2009 Annex A.4: BDK, KSN FFFF9876543210E0000x
+    let v = run_json(&[
+        "dukpt",
+        "derive",
+        "--bdk",
+        IMK,
+        "--ksn",
+        "FFFF9876543210E00000",
+    ]);
+    assert_eq!(v["ipek"], "6AC292FAA1315B4D858AB3A3D7D5933A");
+    let v = run_json(&[
+        "dukpt",
+        "derive",
+        "--bdk",
+        IMK,
+        "--ksn",
+        "FFFF9876543210E00001",
+    ]);
+    assert_eq!(v["pin_key"], "042666B49184CF5C68DE9628D0397B36");
+    // round trip of a PIN block through the DUKPT PIN key
+    let enc = run_json(&[
+        "dukpt",
+        "encrypt-pin",
+        "--bdk",
+        IMK,
+        "--ksn",
+        "FFFF9876543210E00001",
+        "--block",
+        "041225EEEEEEEEEE",
+    ]);
+    let dec = run_json(&[
+        "dukpt",
+        "decrypt-pin",
+        "--bdk",
+        IMK,
+        "--ksn",
+        "FFFF9876543210E00001",
+        "--block",
+        enc["encrypted_block"].as_str().unwrap(),
+        "--pan",
+        "4111111111111111",
+    ]);
+    assert_eq!(dec["pin"], "1234");
+    fails_with(&["dukpt", "derive", "--bdk", IMK, "--ksn", "FFFF"], 2);
+}
+
+#[test]
+fn pvv_generate_and_verify() {
+    let v = run_json(&[
+        "pvv",
+        "--pvk",
+        IMK,
+        "--pan",
+        "4111111111111111",
+        "--pin",
+        "1234",
+    ]);
+    let pvv = v["pvv"].as_str().unwrap().to_owned();
+    assert_eq!(pvv.len(), 4);
+    let ok = run_json(&[
+        "pvv",
+        "--pvk",
+        IMK,
+        "--pan",
+        "4111111111111111",
+        "--pin",
+        "1234",
+        "--verify",
+        &pvv,
+    ]);
+    assert_eq!(ok["verified"], true);
+    fails_with(
+        &[
+            "pvv",
+            "--pvk",
+            IMK,
+            "--pan",
+            "4111111111111111",
+            "--pin",
+            "1235",
+            "--verify",
+            &pvv,
+        ],
+        1,
+    );
+    let off = run_json(&[
+        "pvv",
+        "--method",
+        "ibm3624",
+        "--pvk",
+        IMK,
+        "--pin",
+        "1234",
+        "--validation-data",
+        "4111111111111111",
+    ]);
+    assert_eq!(off["offset"].as_str().unwrap().len(), 4);
+}

@@ -32,6 +32,11 @@ pub enum CryptoCommand {
     Pinblock(PinblockCommand),
     /// Card verification values: CVV/CVC, CVV2, iCVV.
     Cvv(CvvArgs),
+    /// PIN verification values: Visa PVV and IBM 3624 offsets (generate or verify).
+    Pvv(PvvArgs),
+    /// DUKPT (ANSI X9.24-1 TDES, X9.24-3 AES): keys for a KSN, PIN block encryption.
+    #[command(subcommand)]
+    Dukpt(DukptCommand),
     /// EMV RSA certificates: generate keys, build and recover issuer/ICC certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -293,6 +298,87 @@ pub struct CvvArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PvvMethod {
+    /// Visa PVV (PVKI + 4 digits).
+    Visa,
+    /// IBM 3624 PIN offset.
+    Ibm3624,
+}
+
+#[derive(Debug, Args)]
+pub struct PvvArgs {
+    #[arg(long, value_enum, default_value = "visa")]
+    pub method: PvvMethod,
+    /// PIN verification key (hex; a TDES key pair).
+    #[arg(long)]
+    pub pvk: String,
+    /// PAN (digits; Visa PVV).
+    #[arg(long)]
+    pub pan: Option<String>,
+    /// The PIN.
+    #[arg(long)]
+    pub pin: String,
+    /// PIN verification key index (Visa, 0–9).
+    #[arg(long, default_value_t = 1)]
+    pub pvki: u8,
+    /// Validation data (IBM 3624; hex digits, usually PAN digits).
+    #[arg(long)]
+    pub validation_data: Option<String>,
+    /// Decimalization table (IBM 3624; 16 digits).
+    #[arg(long, default_value = "0123456789012345")]
+    pub decimalization: String,
+    /// Verify this PVV or offset instead of generating one.
+    #[arg(long)]
+    pub verify: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DukptCommand {
+    /// The keys for a KSN: initial key (IPEK), current/transaction key, PIN key.
+    Derive(DukptDeriveArgs),
+    /// Encrypt a clear PIN block under the KSN's PIN key.
+    EncryptPin(DukptPinArgs),
+    /// Decrypt an encrypted PIN block under the KSN's PIN key.
+    DecryptPin(DukptPinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DukptDeriveArgs {
+    /// Base derivation key (hex: 16 bytes TDES; 16/24/32 bytes AES).
+    #[arg(long)]
+    pub bdk: String,
+    /// Key serial number (10 bytes TDES, 12 bytes AES).
+    #[arg(long)]
+    pub ksn: String,
+    /// AES DUKPT (X9.24-3) instead of TDES (X9.24-1).
+    #[arg(long)]
+    pub aes: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DukptPinArgs {
+    #[arg(long)]
+    pub bdk: String,
+    #[arg(long)]
+    pub ksn: String,
+    /// The PIN block (hex; clear for encrypt-pin, encrypted for decrypt-pin).
+    #[arg(long)]
+    pub block: String,
+    /// PAN (digits), to decode the PIN from the decrypted block.
+    #[arg(long)]
+    pub pan: Option<String>,
+    /// AES DUKPT with ISO format 4 PIN blocks.
+    #[arg(long)]
+    pub aes: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// Generate an RSA key pair file (JSON with hex parts; private: keep it safe).
@@ -399,6 +485,10 @@ pub fn run(cmd: CryptoCommand) -> Result<()> {
         CryptoCommand::Pinblock(PinblockCommand::Encode(a)) => pin_encode(a),
         CryptoCommand::Pinblock(PinblockCommand::Decode(a)) => pin_decode(a),
         CryptoCommand::Cvv(a) => cvv_cmd(a),
+        CryptoCommand::Pvv(a) => pvv_cmd(a),
+        CryptoCommand::Dukpt(DukptCommand::Derive(a)) => dukpt_derive(a),
+        CryptoCommand::Dukpt(DukptCommand::EncryptPin(a)) => dukpt_pin(a, true),
+        CryptoCommand::Dukpt(DukptCommand::DecryptPin(a)) => dukpt_pin(a, false),
         CryptoCommand::Cert(CertCommand::Genkey(a)) => genkey(a),
         CryptoCommand::Cert(CertCommand::Build(a)) => cert_build(a),
         CryptoCommand::Cert(CertCommand::Recover(a)) => cert_recover(a),
@@ -691,6 +781,145 @@ fn cvv_cmd(a: CvvArgs) -> Result<()> {
     let v = json!({ "kind": format!("{:?}", a.kind), "service_code": service_code, "value": code.as_str() });
     let verified = a.verify.as_deref().map(|given| code.matches(given));
     report_checked(a.json, v, verified, "value")
+}
+
+fn pvv_cmd(a: PvvArgs) -> Result<()> {
+    use lamina_crypto::pvv;
+    let pvk = sym::SecretKey::new(hex_arg(&a.pvk, "--pvk")?);
+    let p = pin::Pin::new(&a.pin).map_err(arg_err("--pin"))?;
+    match a.method {
+        PvvMethod::Visa => {
+            let pan = pan_arg(&a.pan)?.ok_or_else(|| bad("--pan is needed for a Visa PVV"))?;
+            let v = pvv::visa_pvv(&pvk, &pan, a.pvki, &p).map_err(arg_err("--pvk/--pan/--pvki"))?;
+            let value = String::from_utf8_lossy(&v).into_owned();
+            let verified = match &a.verify {
+                Some(given) => Some(
+                    pvv::visa_pvv_verify(&pvk, &pan, a.pvki, &p, given)
+                        .map_err(arg_err("--verify"))?,
+                ),
+                None => None,
+            };
+            report_checked(
+                a.json,
+                json!({ "method": "visa", "pvki": a.pvki, "pvv": value }),
+                verified,
+                "PVV",
+            )
+        }
+        PvvMethod::Ibm3624 => {
+            let vd = a
+                .validation_data
+                .clone()
+                .ok_or_else(|| bad("--validation-data is needed for IBM 3624"))?;
+            let ibm = pvv::Ibm3624 {
+                pvk: &pvk,
+                table: pvv::DecimalizationTable::new(&a.decimalization)
+                    .map_err(arg_err("--decimalization"))?,
+                validation_data: &vd,
+                pad: 'F',
+            };
+            let offset = ibm.offset(&p).map_err(arg_err("--pvk/--validation-data"))?;
+            let verified = match &a.verify {
+                Some(given) => Some(ibm.verify(&p, given).map_err(arg_err("--verify"))?),
+                None => None,
+            };
+            report_checked(
+                a.json,
+                json!({ "method": "ibm3624", "offset": offset }),
+                verified,
+                "offset",
+            )
+        }
+    }
+}
+
+fn dukpt_err(what: &'static str) -> impl Fn(lamina_crypto::dukpt::DukptError) -> anyhow::Error {
+    move |e| bad(format!("{what}: {e}"))
+}
+
+fn dukpt_derive(a: DukptDeriveArgs) -> Result<()> {
+    use lamina_crypto::dukpt::{aes as adk, tdes};
+    let bdk = sym::SecretKey::new(hex_arg(&a.bdk, "--bdk")?);
+    let v = if a.aes {
+        let ksn = adk::Ksn::from_hex(&a.ksn).map_err(dukpt_err("--ksn"))?;
+        let ik =
+            adk::derive_initial_key(&bdk, &ksn.initial_key_id()).map_err(dukpt_err("--bdk"))?;
+        let tk = adk::derive_transaction_key(&ik, &ksn).map_err(dukpt_err("--ksn"))?;
+        let pin = adk::derive_working_key(
+            &tk,
+            &ksn,
+            adk::KeyUsage::PinEncryption,
+            adk::KeyType::Aes128,
+        )
+        .map_err(dukpt_err("--ksn"))?;
+        json!({
+            "kind": "AES DUKPT (X9.24-3)",
+            "initial_key": hx(ik.as_bytes()),
+            "counter": ksn.counter(),
+            "transaction_key": hx(tk.as_bytes()),
+            "pin_key_aes128": hx(pin.as_bytes()),
+        })
+    } else {
+        let ksn = tdes::Ksn::from_hex(&a.ksn).map_err(dukpt_err("--ksn"))?;
+        let ipek = tdes::derive_ipek(&bdk, &ksn).map_err(dukpt_err("--bdk"))?;
+        let mut v = json!({
+            "kind": "TDES DUKPT (X9.24-1)",
+            "ipek": hx(ipek.as_bytes()),
+            "ipek_kcv": kcv_hex(Algorithm::Tdes, ipek.as_bytes()),
+            "counter": ksn.counter(),
+        });
+        // A KSN with counter 0 names the initial key only (no transaction key).
+        if ksn.counter() > 0 {
+            let cur = tdes::derive_current_key(&ipek, &ksn).map_err(dukpt_err("--ksn"))?;
+            let pin = tdes::pin_key(&cur).map_err(dukpt_err("--ksn"))?;
+            v["current_key"] = json!(hx(cur.as_bytes()));
+            v["pin_key"] = json!(hx(pin.as_bytes()));
+        }
+        v
+    };
+    report(a.json, v)
+}
+
+fn dukpt_pin(a: DukptPinArgs, encrypt: bool) -> Result<()> {
+    use lamina_crypto::dukpt::{aes as adk, tdes};
+    let bdk = sym::SecretKey::new(hex_arg(&a.bdk, "--bdk")?);
+    let block = hex_arg(&a.block, "--block")?;
+    let pan = pan_arg(&a.pan)?;
+    let v = if a.aes {
+        let ksn = adk::Ksn::from_hex(&a.ksn).map_err(dukpt_err("--ksn"))?;
+        let pan = pan.ok_or_else(|| bad("--pan is needed for AES DUKPT (format 4)"))?;
+        let key = adk::host_derive_working_key(
+            &bdk,
+            &ksn,
+            adk::KeyUsage::PinEncryption,
+            adk::KeyType::Aes128,
+        )
+        .map_err(dukpt_err("--ksn"))?;
+        if encrypt {
+            return Err(bad(
+                "encrypt-pin --aes: use `crypto pinblock encode --format 4 --key` with the PIN key from `dukpt derive --aes`",
+            ));
+        }
+        let p = pin::decipher_iso4(&key, &block, &pan).map_err(arg_err("--block"))?;
+        json!({ "format": 4, "pin": p.expose().as_str() })
+    } else {
+        let ksn = tdes::Ksn::from_hex(&a.ksn).map_err(dukpt_err("--ksn"))?;
+        let cur = tdes::derive_current_key_from_bdk(&bdk, &ksn).map_err(dukpt_err("--ksn"))?;
+        if encrypt {
+            let clear = pin::ClearPinBlock::from_bytes(&block).map_err(arg_err("--block"))?;
+            let enc = tdes::encrypt_pin_block(&cur, &clear).map_err(dukpt_err("--block"))?;
+            json!({ "encrypted_block": hx(&enc), "ksn": a.ksn.to_uppercase() })
+        } else {
+            let clear = tdes::decrypt_pin_block(&cur, &block).map_err(dukpt_err("--block"))?;
+            let mut v = json!({ "clear_block": hx(clear.as_bytes()) });
+            if let Ok((f, p)) = pin::decode(&clear, pan.as_ref()) {
+                v["format"] = json!(f.control());
+                v["pin"] = json!(p.expose().as_str());
+            }
+            v
+        }
+    };
+    report(a.json, v)
 }
 
 fn cvns(a: JsonFlag) -> Result<()> {

@@ -1,10 +1,12 @@
 //! One module per top-level command.
 
 pub mod apdu;
+pub mod card;
 pub mod crypto;
 pub mod demo;
 pub mod dol;
 pub mod issuer;
 pub mod perso;
 pub mod reader;
+pub mod terminal;
 pub mod tlv;

@@ -12,7 +12,6 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lamina_card::applets::counter::{CLASS as COUNTER_CLASS, CounterApplet};
 use lamina_card::{Card, CardRng, Interface, Rom};
 use lamina_crypto::pki;
 use lamina_reader::scan::{AppScan, ScanReport, Step};
@@ -169,12 +168,10 @@ impl CardRng for OsCardRng {
     }
 }
 
-/// The applet classes `card serve` can run: the EMV payment applet and the chip
-/// OS's demo counter.
+/// The applet classes `card serve` can run: the CLI's chip ROM (EMV payment
+/// applet with the chip's RSA, so DDA/CDA cards sign; the demo counter).
 pub fn card_rom() -> Rom {
-    let mut rom = Rom::new().with_class(COUNTER_CLASS, |_| Box::new(CounterApplet::new()));
-    lamina_applets::emv::register(&mut rom, None);
-    rom
+    crate::chip::rom()
 }
 
 /// Runs `lamina card serve`.
@@ -555,13 +552,13 @@ mod tests {
         assert!(!text.contains("4761739001010010"));
     }
 
-    /// A card personalized for SDA or DDA with the test PKI (EMV Book 2), behind
-    /// the RSA shim that answers INTERNAL AUTHENTICATE; `tamper` changes a signed
+    /// A card personalized for SDA or DDA with the test PKI (EMV Book 2), its
+    /// applet signing with the chip's RSA engine; `tamper` changes a signed
     /// record after signing.
     fn oda_card(dda: bool, tamper: bool) -> (Box<dyn lamina_card::CardChannel>, CapkStore) {
         use lamina_applets::emv::testing::{TEST_PAN, sample_personalization, test_card};
-        use lamina_applets::emv::{CvnChoice, EmvRecord, OdaMethod};
-        use lamina_terminal::testkit::{IccRsaShim, TestPki, static_data};
+        use lamina_applets::emv::{CvnChoice, EmvRecord, IccRsaKey, OdaMethod};
+        use lamina_terminal::testkit::{TestPki, static_data};
         use lamina_tlv::Tlv;
         let pki = TestPki::new(TEST_PAN).unwrap();
         let mut p = sample_personalization(CvnChoice::EmvCcd).unwrap();
@@ -599,12 +596,15 @@ mod tests {
             let last = r.data.len() - 1;
             r.data[last] ^= 0x01;
         }
-        p.oda = if dda { OdaMethod::None } else { OdaMethod::Sda };
-        let card = test_card(&p, None, 3).unwrap();
-        (
-            Box::new(IccRsaShim::new(card, pki.icc.clone(), 3)),
-            pki.capk_store(),
-        )
+        p.oda = if dda { OdaMethod::Dda } else { OdaMethod::Sda };
+        if dda {
+            // The applet signs with the chip's RSA engine, as `card serve` runs it.
+            p.icc_rsa = Some(IccRsaKey::from(&pki.icc.to_parts().unwrap()));
+        }
+        let rsa: std::sync::Arc<dyn lamina_applets::emv::IccRsa> =
+            std::sync::Arc::new(crate::chip::ChipRsa);
+        let card = test_card(&p, Some(rsa), 3).unwrap();
+        (Box::new(card), pki.capk_store())
     }
 
     fn oda_verdict(dda: bool, tamper: bool, with_keys: bool) -> String {

@@ -19,19 +19,16 @@ use lamina_applets::emv::testing::{
     TEST_IMK_AC, TEST_IMK_SMI, TEST_PAN, TEST_PIN, sample_personalization, test_card,
 };
 use lamina_applets::emv::{CvnChoice, EmvRecord, IccRsa, IccRsaKey, OdaMethod};
-use lamina_card::applets::counter::{CLASS as COUNTER_CLASS, CounterApplet};
-use lamina_card::{Card, CardChannel, CardRng, EmulatedCard, Rom, SeededRng};
+use lamina_card::{Card, CardChannel, EmulatedCard, SeededRng};
 use lamina_crypto::pin::Pin;
-use lamina_crypto::pki::{self, PkiError, RsaKeyPair};
 use lamina_terminal::config::TerminalConfig;
 use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest, format_amount};
 use lamina_terminal::online::AcquirerLink;
-use lamina_terminal::testkit::{CardRngBridge, DukptPinPad, HostDouble, TestPki, static_data};
+use lamina_terminal::testkit::{DukptPinPad, HostDouble, TestPki, static_data};
 use lamina_terminal::ui::{Event, PinEntry, PinPad, PinPurpose, Screen};
 use lamina_terminal::{Outcome, TransactionResult};
 use lamina_tlv::Tlv;
 use serde::Serialize;
-use zeroize::Zeroizing;
 
 use crate::input::bad;
 use crate::outln;
@@ -179,45 +176,6 @@ impl PinPad for CliPinPad {
     }
 }
 
-/// The chip's RSA engine for the EMV applet: lamina-crypto's EMV PKI over the
-/// card's RNG (DDA and CDA signatures, offline enciphered PIN).
-#[derive(Debug)]
-struct ChipRsa;
-
-impl IccRsa for ChipRsa {
-    fn sign_dynamic_data(
-        &self,
-        key: &RsaKeyPair,
-        rng: &mut dyn CardRng,
-        icc_dynamic_data: &[u8],
-        terminal_dynamic_data: &[u8],
-    ) -> Result<Vec<u8>, PkiError> {
-        pki::sign_dynamic_data(
-            key,
-            &mut CardRngBridge(rng),
-            icc_dynamic_data,
-            terminal_dynamic_data,
-        )
-    }
-    fn decipher_pin_block(
-        &self,
-        key: &RsaKeyPair,
-        rng: &mut dyn CardRng,
-        enciphered: &[u8],
-        un: &[u8; 8],
-    ) -> Result<Zeroizing<[u8; 8]>, PkiError> {
-        pki::decipher_pin_block(key, &mut CardRngBridge(rng), enciphered, un)
-    }
-}
-
-/// The applet classes a card image may carry: the EMV applet (with its RSA
-/// engine) and the chip OS's demo counter.
-fn rom() -> Rom {
-    let mut rom = Rom::new().with_class(COUNTER_CLASS, |_| Box::new(CounterApplet::new()));
-    lamina_applets::emv::register(&mut rom, Some(Arc::new(ChipRsa)));
-    rom
-}
-
 /// The card in the reader.
 struct CliCard(Box<EmulatedCard>, bool);
 
@@ -292,7 +250,7 @@ fn build_test_card(oda: &str) -> Result<CliCard> {
         }
     }
     let seed = rand::random::<u64>();
-    let rsa: Arc<dyn IccRsa> = Arc::new(ChipRsa);
+    let rsa: Arc<dyn IccRsa> = Arc::new(crate::chip::ChipRsa);
     let card = test_card(&p, Some(rsa), seed).map_err(|e| anyhow::anyhow!("test card: {e}"))?;
     Ok(CliCard(Box::new(card), false))
 }
@@ -306,8 +264,12 @@ fn load_card(spec: &str) -> Result<CliCard> {
     }
     let json =
         std::fs::read_to_string(spec).with_context(|| format!("reading card image {spec}"))?;
-    let card = Card::load_image(rom(), SeededRng::new(rand::random::<u64>()), &json)
-        .with_context(|| format!("loading card image {spec}"))?;
+    let card = Card::load_image(
+        crate::chip::rom(),
+        SeededRng::new(rand::random::<u64>()),
+        &json,
+    )
+    .with_context(|| format!("loading card image {spec}"))?;
     Ok(CliCard(Box::new(EmulatedCard::new(card)), true))
 }
 

@@ -121,6 +121,13 @@ fn printable(v: &[u8]) -> Option<String> {
         .then(|| String::from_utf8_lossy(v).into_owned())
 }
 
+/// The indented text tree of decoded nodes, one line per entry.
+pub fn tree_lines(nodes: &[Node]) -> Vec<String> {
+    let mut out = String::new();
+    print_tree(&mut out, nodes, 0);
+    out.lines().map(str::to_owned).collect()
+}
+
 fn print_tree(out: &mut String, nodes: &[Node], indent: usize) {
     for n in nodes {
         let pad = "  ".repeat(indent);

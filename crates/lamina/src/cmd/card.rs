@@ -63,19 +63,12 @@ pub fn load_chip(path: &Path) -> Result<Card> {
         std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
     Card::load_image(
         rom(),
-        ChipRng(lamina_card::SeededRng::new(seed_of(path))),
+        ChipRng(lamina_card::SeededRng::new(rand::random::<u64>())),
         &json,
     )
     .map_err(|e| bad(format!("{}: not a chip image: {e}", path.display())))
 }
 
-fn seed_of(path: &Path) -> u64 {
-    // Challenges must differ between runs: mix the time into the seed.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    (t as u64) ^ (path.as_os_str().len() as u64)
-}
 
 /// Saves a chip image (mode 0600: it holds the chip's keys).
 pub fn save_chip(path: &Path, card: &Card) -> Result<()> {

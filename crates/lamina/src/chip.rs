@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 use lamina_applets::emv::IccRsa;
 use lamina_card::image::CardImage;
-use lamina_card::{Aid, Card, CardRng, Install, Rom};
+use lamina_card::{Aid, Card, CardRng, Rom};
 use lamina_crypto::pki::{self, PkiError, RsaKeyPair};
 use lamina_perso::card::PreparedCard;
 use zeroize::Zeroizing;
@@ -85,53 +85,18 @@ impl CardRng for ChipRng {
     }
 }
 
-/// Builds the chip of a prepared card: installs its applications on a fresh chip
-/// and personalizes each EMV application from the bureau's DGIs (the same data
-/// the STORE DATA script carries).
+/// Builds the chip of a prepared card: the bureau's emulator image
+/// ([`lamina_perso::chip::card_image`]) with every application whose applet is in
+/// this ROM, each EMV application personalized by the applet's own DGI mapping.
 pub fn chip_from_prepared(prepared: &PreparedCard, seed: u64) -> Result<Card> {
-    let mut card = Card::new(rom(), ChipRng(lamina_card::SeededRng::new(seed)));
     let available = rom();
-    for app in &prepared.applications {
-        // Applications whose applet is not in this build's ROM are left off the chip.
-        if available.class(&app.install.class).is_none() {
-            continue;
-        }
-        let aid = Aid::new(app.install.aid.clone()).map_err(|e| anyhow!("AID: {e}"))?;
-        let mut install =
-            Install::new(aid, app.install.class.clone()).label(app.install.label.clone());
-        if let Some(p) = app.install.priority {
-            install = install.priority(p);
-        }
-        if let Some(n) = &app.install.preferred_name {
-            install = install.preferred_name(n.clone());
-        }
-        card.install(install).map_err(|e| anyhow!("install: {e}"))?;
-    }
-    // The bureau closes personalization: the card leaves OP_READY.
-    card.set_life_cycle(lamina_card::CardLifeCycle::Personalized)
-        .map_err(|e| anyhow!("life cycle: {e}"))?;
-    let mut image = CardImage::from_json(&card.save_image()).map_err(|e| anyhow!("image: {e}"))?;
-    for app in &prepared.applications {
-        if available.class(&app.install.class).is_none() {
-            continue;
-        }
-        if let Some(emv) = &app.emv {
-            let aid = Aid::new(app.install.aid.clone()).map_err(|e| anyhow!("AID: {e}"))?;
-            let dgis = emv.to_dgis().map_err(|e| anyhow!("DGIs: {e}"))?;
-            let pairs: Vec<(u16, &[u8])> = dgis.iter().map(|d| (d.id, d.data.as_slice())).collect();
-            lamina_applets::emv::provision::personalize_image_with_dgis(&mut image, &aid, &pairs)
-                .map_err(|e| anyhow!("personalization: {e}"))?;
-        }
-    }
-    if std::env::var_os("LAMINA_DEMO_TRACE").is_some() {
-        for (ns, recs) in &image.nvm.records {
-            eprintln!("  chip NVM {ns}: {:?}", recs.keys().collect::<Vec<_>>());
-        }
-    }
-    Card::load_image(
-        rom(),
-        ChipRng(lamina_card::SeededRng::new(seed ^ 0x5A5A)),
-        &image.to_json(),
-    )
-    .map_err(|e| anyhow!("loading the chip image: {e}"))
+    let include = |a: &lamina_perso::card::AppInstall| available.class(&a.class).is_some();
+    let personalize = |image: &mut CardImage, aid: &Aid, dgis: &[(u16, &[u8])]| {
+        lamina_applets::emv::provision::personalize_image_with_dgis(image, aid, dgis)
+            .map_err(|e| e.to_string())
+    };
+    let image = lamina_perso::chip::card_image(prepared, &include, &personalize)
+        .map_err(|e| anyhow!("chip image: {e}"))?;
+    Card::load_image(rom(), ChipRng(lamina_card::SeededRng::new(seed)), &image.to_json())
+        .map_err(|e| anyhow!("loading the chip image: {e}"))
 }

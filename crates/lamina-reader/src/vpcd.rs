@@ -509,6 +509,9 @@ pub struct Bridge {
     config: BridgeConfig,
     card: VpcdCard,
     shutdown: Arc<AtomicBool>,
+    /// The image as last written (or as given): nothing is written when the
+    /// card still serializes to it.
+    last_saved: String,
 }
 
 impl fmt::Debug for Bridge {
@@ -523,6 +526,7 @@ impl fmt::Debug for Bridge {
 impl Bridge {
     /// A bridge serving `card`.
     pub fn new(card: Card, config: BridgeConfig) -> Self {
+        let last_saved = card.save_image();
         let mut card = VpcdCard::new(card, config.style);
         if config.interface == Interface::Contactless {
             card = card.contactless();
@@ -531,6 +535,7 @@ impl Bridge {
             config,
             card,
             shutdown: Arc::new(AtomicBool::new(false)),
+            last_saved,
         }
     }
 
@@ -559,14 +564,19 @@ impl Bridge {
         self.shutdown.load(Ordering::SeqCst)
     }
 
-    /// Saves the card if it changed.
+    /// Saves the card if it changed since the last save (or since it was
+    /// given to the bridge).
     pub fn save(&mut self, events: &mut dyn FnMut(Event)) -> Result<(), VpcdError> {
         if !self.card.is_dirty() {
             return Ok(());
         }
-        if let SaveTo::Image(path) = &self.config.save_to {
-            save_atomically(path, &self.card.card().save_image())?;
-            events(Event::Saved(path.clone()));
+        let json = self.card.card().save_image();
+        if json != self.last_saved {
+            if let SaveTo::Image(path) = &self.config.save_to {
+                save_atomically(path, &json)?;
+                events(Event::Saved(path.clone()));
+            }
+            self.last_saved = json;
         }
         self.card.mark_saved();
         Ok(())
@@ -854,6 +864,46 @@ mod tests {
         );
         let events: Vec<Event> = rx.try_iter().collect();
         assert!(events.iter().any(|e| matches!(e, Event::Disconnected(_))));
+    }
+
+    /// A read-only session leaves the image alone.
+    #[test]
+    fn read_only_session_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("never-written.json");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut cfg = BridgeConfig::new(listener.local_addr().unwrap().to_string());
+        cfg.reconnect = false;
+        cfg.poll = Duration::from_millis(20);
+        cfg.save_to = SaveTo::Image(image.clone());
+        let mut bridge = Bridge::new(demo_card(), cfg);
+        let t = std::thread::spawn(move || {
+            let mut saved = 0;
+            bridge
+                .run(&mut |e| {
+                    if matches!(e, Event::Saved(_)) {
+                        saved += 1;
+                    }
+                })
+                .unwrap();
+            saved
+        });
+        let (s, _) = listener.accept().unwrap();
+        let mut v = FakeVpcd { s };
+        v.send(&[CTRL_ON]);
+        assert!(
+            v.apdu("00A404000E315041592E5359532E444446303100")
+                .ends_with("9000")
+        );
+        assert!(v.apdu("00B2010C00").ends_with("9000"));
+        v.send(&[CTRL_OFF]);
+        v.send(&[CTRL_ON]);
+        v.send(&[CTRL_RESET]);
+        v.send(&[CTRL_ATR]);
+        v.recv();
+        drop(v);
+        assert_eq!(t.join().unwrap(), 0);
+        assert!(!image.exists());
     }
 
     #[test]

@@ -294,6 +294,24 @@ fn contact_card_through_real_pcscd() {
             "image saved at the end of the session"
         );
         Card::load_image(rom(None), SeededRng::new(1), &saved).unwrap();
+
+        // The same card answering like a raw T=0 card (61xx, 6Cxx): pyscard's
+        // T=0 handling reads it all the same.
+        wait_for_removal();
+        let served = Served::start_with(card, port, Interface::Contact, ResponseStyle::T0);
+        let _ = open_reader();
+        if let Some(out) = run_pyscard(&["--pse"]) {
+            assert!(out.contains(&format!("aid={AID}")), "{out}");
+            assert!(out.contains("records=3"), "{out}");
+        }
+        let saw = served.log.lock().unwrap().clone();
+        let _ = served.stop();
+        if pyscard_python().is_some() {
+            assert!(
+                saw.iter().any(|(c, _)| c.get(1) == Some(&0xC0)),
+                "the client fetched with GET RESPONSE"
+            );
+        }
     });
 }
 

@@ -201,9 +201,9 @@ pub fn run_serve(a: ServeArgs) -> Result<()> {
         a.card.display(),
         a.vpcd,
         if a.contactless {
-            "contactless"
+            "contactless, PC/SC pseudo-ATR"
         } else {
-            "contact, T=0"
+            "contact, ATR offers T=0 and T=1"
         }
     );
     let trace = a.trace;

@@ -162,6 +162,45 @@ pub async fn lock_account(
     row.as_ref().map(account_from_row).transpose()
 }
 
+/// Reads and locks an account together with a card's approved usage on a business date
+/// (count, amount) and the number of scripts queued for the card: one round trip on the
+/// authorization hot path.
+pub(crate) async fn lock_account_with_usage(
+    store: &Store,
+    conn: &mut AnyConnection,
+    id: &str,
+    card_id: &str,
+    date: &str,
+) -> Result<Option<(Account, i64, i64, i64)>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS}, \
+         (SELECT COUNT(*) FROM transactions t WHERE t.card_id = $2 AND t.business_date = $3 \
+          AND t.kind IN ('authorization', 'financial') AND t.response_code IN ('00', '10') \
+          AND t.status <> 'reversed') AS usage_n, \
+         (SELECT COALESCE(CAST(SUM(t.approved_amount) AS BIGINT), 0) FROM transactions t \
+          WHERE t.card_id = $2 AND t.business_date = $3 AND t.kind IN ('authorization', 'financial') \
+          AND t.response_code IN ('00', '10') AND t.status <> 'reversed') AS usage_s, \
+         (SELECT COUNT(*) FROM script_queue q WHERE q.card_id = $2 AND q.status = 'queued') AS scripts \
+         FROM accounts WHERE id = $1{}",
+        store.for_update()
+    ));
+    let row = sqlx::query(sql)
+        .bind(id)
+        .bind(card_id)
+        .bind(date)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| {
+        Ok((
+            account_from_row(&r)?,
+            r.try_get("usage_n")?,
+            r.try_get("usage_s")?,
+            r.try_get("scripts")?,
+        ))
+    })
+    .transpose()
+}
+
 /// Lists accounts, optionally of one kind.
 pub async fn list_accounts(store: &Store, kind: Option<AccountKind>) -> Result<Vec<Account>> {
     let sql = sqlx::AssertSqlSafe(format!(

@@ -97,6 +97,10 @@ pub fn chip_from_prepared(prepared: &PreparedCard, seed: u64) -> Result<Card> {
     };
     let image = lamina_perso::chip::card_image(prepared, &include, &personalize)
         .map_err(|e| anyhow!("chip image: {e}"))?;
-    Card::load_image(rom(), ChipRng(lamina_card::SeededRng::new(seed)), &image.to_json())
-        .map_err(|e| anyhow!("loading the chip image: {e}"))
+    Card::load_image(
+        rom(),
+        ChipRng(lamina_card::SeededRng::new(seed)),
+        &image.to_json(),
+    )
+    .map_err(|e| anyhow!("loading the chip image: {e}"))
 }

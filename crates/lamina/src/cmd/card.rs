@@ -69,7 +69,6 @@ pub fn load_chip(path: &Path) -> Result<Card> {
     .map_err(|e| bad(format!("{}: not a chip image: {e}", path.display())))
 }
 
-
 /// Saves a chip image (mode 0600: it holds the chip's keys).
 pub fn save_chip(path: &Path, card: &Card) -> Result<()> {
     lamina_perso::util::write_private(path, card.save_image().as_bytes())

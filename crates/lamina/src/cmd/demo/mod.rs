@@ -5,6 +5,7 @@
 //! card emulator and the real host over ISO 8583/TCP. The day is settled and the
 //! ledger checked. Exit code 0 only if every step got the outcome the script expects.
 
+mod closedloop;
 pub mod report;
 mod world;
 
@@ -301,6 +302,35 @@ impl Day {
         }
     }
 
+    /// A closed-loop (contactless) step.
+    fn tap(&mut self, at_minute: u32, card: &str, step: closedloop::Step) -> Result<()> {
+        self.minute = at_minute;
+        let masked = self.world.card(card)?.masked.clone();
+        let row = Row {
+            step: self.rows.len() + 1,
+            title: step.title,
+            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+            card: masked,
+            terminal: step.terminal,
+            interface: "contactless".into(),
+            application: "closed loop".into(),
+            amount_minor: step.amount,
+            currency: "EUR".into(),
+            outcome: step.outcome.clone(),
+            response_code: None,
+            cvm: "no CVM".into(),
+            processing_ms: step.processing_ms,
+            radio_ms: Some(step.radio_ms),
+            screen: step.notes.clone(),
+            expected: "OK".into(),
+            as_expected: step.ok,
+            notes: step.notes,
+        };
+        self.show_row(&row);
+        self.rows.push(row);
+        Ok(())
+    }
+
     /// A back-office or host step that is not a card transaction.
     fn office(&mut self, at_minute: u32, title: &str, ok: bool, outcome: &str, notes: Vec<String>) {
         self.minute = at_minute;
@@ -350,10 +380,18 @@ pub fn run(args: Args) -> Result<()> {
         );
         b
     };
-    let world = world::build(&args.dir, args.seed, today, DAY_START_MS, |what| {
-        bar.set_message(what.to_owned());
-        bar.inc(1);
-    })?;
+    let mut closed = closedloop::ClosedLoop::new()?;
+    let world = world::build(
+        &args.dir,
+        args.seed,
+        today,
+        DAY_START_MS,
+        &closed.schemes,
+        |what| {
+            bar.set_message(what.to_owned());
+            bar.inc(1);
+        },
+    )?;
     bar.finish_and_clear();
     let mut day = Day {
         world,
@@ -383,6 +421,55 @@ pub fn run(args: Args) -> Result<()> {
     let bob_pin = day.world.card("bob-credit")?.pin.clone();
     let carol_pin = day.world.card("carol-prepaid")?.pin.clone();
 
+    let t = |minute: u32| closedloop::DAY + minute * 60;
+    let step = closed.load(
+        &mut day.world.card("alice-debit")?.chip,
+        2000,
+        t(7 * 60 + 45),
+    );
+    day.tap(7 * 60 + 45, "alice-debit", step)?;
+    // Three metro journeys: the third is capped by the daily fare cap.
+    let mut charged = 0;
+    let mut uncapped = 0;
+    for (tin, tout) in [
+        (8 * 60 + 10, 8 * 60 + 35),
+        (12 * 60 + 30, 12 * 60 + 50),
+        (17 * 60 + 30, 17 * 60 + 55),
+    ] {
+        let (s_in, _, _) = closed.gate(&mut day.world.card("alice-debit")?.chip, false, t(tin));
+        day.tap(tin, "alice-debit", s_in)?;
+        let (s_out, c, u) = closed.gate(&mut day.world.card("alice-debit")?.chip, true, t(tout));
+        charged += c;
+        uncapped += u;
+        day.tap(tout, "alice-debit", s_out)?;
+    }
+    let capped = charged < uncapped;
+    day.office(
+        18 * 60,
+        "Daily fare cap applied",
+        capped,
+        if capped { "CAPPED" } else { "NOT CAPPED" },
+        vec![format!(
+            "charged {} instead of {}",
+            report::amount(i64::from(charged)),
+            report::amount(i64::from(uncapped))
+        )],
+    );
+    let step = closed.parking(&mut day.world.card("carol-prepaid")?.chip, false, t(9 * 60));
+    day.tap(9 * 60, "carol-prepaid", step)?;
+    let step = closed.load(
+        &mut day.world.card("carol-prepaid")?.chip,
+        1500,
+        t(9 * 60 + 1),
+    );
+    day.tap(9 * 60 + 1, "carol-prepaid", step)?;
+    let step = closed.parking(
+        &mut day.world.card("carol-prepaid")?.chip,
+        true,
+        t(11 * 60 + 30),
+    );
+    day.tap(11 * 60 + 30, "carol-prepaid", step)?;
+
     day.purchase(
         9 * 60 + 2,
         "Chip-and-PIN purchase, approved online",
@@ -392,6 +479,13 @@ pub fn run(args: Args) -> Result<()> {
         Expect::Approved,
         Some("00"),
     )?;
+    let step = closed.loyalty(
+        &mut day.world.card("alice-debit")?.chip,
+        4590,
+        None,
+        t(9 * 60 + 3),
+    );
+    day.tap(9 * 60 + 3, "alice-debit", step)?;
     day.purchase(
         9 * 60 + 40,
         "Wrong PIN, then the right PIN",
@@ -511,6 +605,13 @@ pub fn run(args: Args) -> Result<()> {
         Expect::Approved,
         None,
     )?;
+    let step = closed.loyalty(
+        &mut day.world.card("alice-debit")?.chip,
+        0,
+        Some(20),
+        t(16 * 60 + 11),
+    );
+    day.tap(16 * 60 + 11, "alice-debit", step)?;
 
     // --- end of day: batch capture, settlement, ledger check -------------------
     let stans = day.approved_online.clone();
@@ -526,6 +627,17 @@ pub fn run(args: Args) -> Result<()> {
         captured == stans.len(),
         &format!("{captured}/{} CAPTURED", stans.len()),
         vec![],
+    );
+    let (accepted, rejected, purse_lines) = closed.clear();
+    day.office(
+        22 * 60 + 5,
+        "Purse proofs cleared once, duplicates rejected",
+        accepted > 0 && rejected == accepted,
+        &format!("{accepted} CLEARED, {rejected} DUPLICATES REJECTED"),
+        purse_lines
+            .iter()
+            .map(|(m, net, c)| format!("{m}: {} {c}", report::amount(*net)))
+            .collect(),
     );
     let (y, m, d) = TODAY;
     let date = format!("{y:04}-{m:02}-{d:02}");
@@ -563,6 +675,9 @@ pub fn run(args: Args) -> Result<()> {
         day.rows.iter().all(|r| r.as_expected) && ledger_check.balanced && !settlement.is_empty();
 
     // --- report --------------------------------------------------------------
+    // The table and the report list the day in time order (the script runs the
+    // closed-loop taps and the EMV purchases in separate passes).
+    day.rows.sort_by(|a, b| a.time.cmp(&b.time));
     let faces: Vec<(String, String)> = day
         .world
         .cards
@@ -578,12 +693,8 @@ pub fn run(args: Args) -> Result<()> {
     );
     let html_path = day.world.dir.join("report.html");
     std::fs::write(&html_path, html)?;
-    let not_yet = vec![
-        "contactless taps (offline under the CVM limit, online PIN above it)".to_owned(),
-        "purse load, metro tap-in/tap-out with fares and a daily cap".to_owned(),
-        "parking entry and exit".to_owned(),
-        "loyalty points earned and redeemed".to_owned(),
-    ];
+    let not_yet =
+        vec!["contactless EMV taps (offline under the CVM limit, online PIN above it)".to_owned()];
     let doc = DemoReport {
         steps: day.rows.clone(),
         settlement,

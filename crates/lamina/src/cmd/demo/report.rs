@@ -54,7 +54,7 @@ pub fn amount(minor: i64) -> String {
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let header = format!(
-        "{:<5} {:<16} {:<10} {:<11} {:<14} {:>10} {:<9} {:<3} {:<14} {:>7} {:>7}",
+        "{:<5} {:<16} {:<11} {:<11} {:<14} {:>10} {:<18} {:<3} {:<14} {:>7} {:>7}",
         "time",
         "card",
         "terminal",
@@ -73,7 +73,7 @@ pub fn table(rows: &[Row]) -> String {
     out.push('\n');
     for r in rows {
         out.push_str(&format!(
-            "{:<5} {:<16} {:<10} {:<11} {:<14} {:>10} {:<9} {:<3} {:<14} {:>7.1} {:>7}{}\n",
+            "{:<5} {:<16} {:<11} {:<11} {:<14} {:>10} {:<18} {:<3} {:<14} {:>7.1} {:>7}{}\n",
             r.time,
             r.card,
             r.terminal,

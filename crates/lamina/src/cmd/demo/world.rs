@@ -117,6 +117,7 @@ pub fn build(
     seed: u64,
     today: pki::Date,
     now_ms: i64,
+    closed_loop_schemes: &lamina_closedloop::install::Schemes,
     mut progress: impl FnMut(&str),
 ) -> Result<World> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -200,7 +201,13 @@ pub fn build(
         };
         let issued = prepare_card(&issuer, profile, &req, today, &mut rng)?;
         lamina_perso::batch::write_card(&cards_dir, &issued, true)?;
-        let chip = chip_from_prepared(&issued.card, seed.wrapping_add(i as u64))?;
+        let mut chip = chip_from_prepared(&issued.card, seed.wrapping_add(i as u64))?;
+        // The closed-loop schemes' applications, with this card's own keys.
+        super::closedloop::install_closed_loop(
+            &mut chip,
+            closed_loop_schemes,
+            super::closedloop::card_id(i as u64),
+        )?;
         let pan = issued
             .card
             .pan()

@@ -204,3 +204,76 @@ fn dol_build_applies_the_padding_rules() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn terminal_pay_with_the_test_card() {
+    let out = lamina()
+        .args([
+            "terminal",
+            "pay",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../terminals/retail.toml"),
+            "--card",
+            "test:cda",
+            "--amount",
+            "12.34",
+            "--pin",
+            "1234",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("ApprovedOnline"), "{text}");
+    lamina()
+        .args(["terminal", "pay", "--card", "test", "--amount", "12.345"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn card_issue_then_apdu_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    lamina()
+        .args([
+            "card",
+            "issue",
+            "--profile",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/debit.toml"),
+            "--count",
+            "1",
+            "--seed",
+            "7",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let chip = std::fs::read_dir(dir.path().join("cards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".card.json"))
+        .expect("a chip image");
+    let out = lamina()
+        .args(["card", "apdu", "--json"])
+        .arg(&chip)
+        .args([
+            "00A404000E315041592E5359532E444446303100",
+            "00B2010C00",
+            "00B2020C00",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["exchanges"][0]["sw"], "9000");
+    assert_eq!(v["exchanges"][2]["sw"], "6A83");
+    let out = lamina()
+        .args(["card", "state", "--json"])
+        .arg(&chip)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("\"atc\""), "{text}");
+    assert!(!text.contains("key.ac"), "keys must not be shown: {text}");
+}

@@ -47,8 +47,15 @@ pub enum TerminalCommand {
 pub struct PayArgs {
     /// The card: a chip image file (lamina-card-image JSON), or `test`,
     /// `test:sda`, `test:dda`, `test:cda`, `test:none` for an in-process test card.
+    #[arg(long, required_unless_present = "reader", conflicts_with = "reader")]
+    pub card: Option<String>,
+    /// A PC/SC reader (name or a unique part of it) holding the card.
     #[arg(long)]
-    pub card: String,
+    pub reader: Option<String>,
+    /// Go online to a Lamina host over ISO 8583/TCP (e.g. 127.0.0.1:8583) instead of
+    /// the built-in test host double.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub host: Option<String>,
     /// Amount in major units, e.g. 12.34.
     #[arg(long)]
     pub amount: String,
@@ -176,15 +183,28 @@ impl PinPad for CliPinPad {
     }
 }
 
-/// The card in the reader.
-struct CliCard(Box<EmulatedCard>, bool);
+/// The card in the reader: an emulated chip (from an image, or the test card) or
+/// a card in a PC/SC reader.
+enum CliCard {
+    Emulated(Box<EmulatedCard>, bool),
+    Reader(Box<dyn CardChannel>),
+}
 
 impl CliCard {
     fn channel(&mut self) -> &mut dyn CardChannel {
-        self.0.as_mut()
+        match self {
+            CliCard::Emulated(c, _) => c.as_mut(),
+            CliCard::Reader(c) => c.as_mut(),
+        }
     }
     fn is_image(&self) -> bool {
-        self.1
+        matches!(self, CliCard::Emulated(_, true))
+    }
+    fn image(&self) -> Option<String> {
+        match self {
+            CliCard::Emulated(c, true) => Some(c.card().save_image()),
+            _ => None,
+        }
     }
 }
 
@@ -252,7 +272,7 @@ fn build_test_card(oda: &str) -> Result<CliCard> {
     let seed = rand::random::<u64>();
     let rsa: Arc<dyn IccRsa> = Arc::new(crate::chip::ChipRsa);
     let card = test_card(&p, Some(rsa), seed).map_err(|e| anyhow::anyhow!("test card: {e}"))?;
-    Ok(CliCard(Box::new(card), false))
+    Ok(CliCard::Emulated(Box::new(card), false))
 }
 
 fn load_card(spec: &str) -> Result<CliCard> {
@@ -270,7 +290,7 @@ fn load_card(spec: &str) -> Result<CliCard> {
         &json,
     )
     .with_context(|| format!("loading card image {spec}"))?;
-    Ok(CliCard(Box::new(EmulatedCard::new(card)), true))
+    Ok(CliCard::Emulated(Box::new(EmulatedCard::new(card)), true))
 }
 
 fn now() -> DateTime {
@@ -328,7 +348,11 @@ fn pay(a: PayArgs) -> Result<()> {
         Some(s) => parse_amount(s, cfg.currency_exponent, "--cashback")?,
         None => 0,
     };
-    let mut card = load_card(&a.card)?;
+    let mut card = match (&a.card, &a.reader) {
+        (_, Some(name)) => CliCard::Reader(Box::new(crate::cmd::reader::open_reader(name)?)),
+        (Some(spec), None) => load_card(spec)?,
+        (None, None) => return Err(bad("give --card IMAGE or --reader NAME")),
+    };
     let mut request = TransactionRequest::purchase(amount);
     request.amount_other = cashback;
     if cashback > 0 {
@@ -353,6 +377,25 @@ fn pay(a: PayArgs) -> Result<()> {
     );
     let mut dukpt = DukptPinPad::test().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut rng = rand::rng();
+    // A real host: the ISO 8583 link runs on a small tokio runtime.
+    let runtime;
+    let mut iso_link = match &a.host {
+        Some(addr) => {
+            runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let client = runtime
+                .block_on(lamina_host::client::HostClient::connect(addr))
+                .map_err(|e| anyhow::anyhow!("connecting to the host at {addr}: {e}"))?;
+            Some(lamina_acquirer::IsoLink::new(
+                std::sync::Arc::new(client),
+                runtime.handle().clone(),
+                lamina_acquirer::AcquirerConfig::default(),
+                Box::new(lamina_acquirer::SteppingClock { seconds: 0 }),
+            ))
+        }
+        None => None,
+    };
     let result = lamina_terminal::run(
         &cfg,
         &request,
@@ -360,19 +403,18 @@ fn pay(a: PayArgs) -> Result<()> {
             card: card.channel(),
             screen: &mut screen,
             pin_pad: &mut pad,
-            acquirer: if a.offline {
-                None
-            } else {
-                Some(&mut host as &mut dyn AcquirerLink)
+            acquirer: match (a.offline, iso_link.as_mut()) {
+                (true, _) => None,
+                (false, Some(link)) => Some(link as &mut dyn AcquirerLink),
+                (false, None) => Some(&mut host as &mut dyn AcquirerLink),
             },
             pin_encryptor: Some(&mut dukpt),
         },
         &FixedClock(now()),
         &mut rng,
     );
-    if a.save && card.is_image() {
-        std::fs::write(&a.card, card.0.card().save_image())
-            .with_context(|| format!("writing card image {}", a.card))?;
+    if let (true, Some(path), Some(image)) = (a.save && card.is_image(), &a.card, card.image()) {
+        std::fs::write(path, image).with_context(|| format!("writing card image {path}"))?;
     }
     if a.json {
         return print_json(&JsonOut {

@@ -8,7 +8,9 @@
 //!   entry per group: issuer settlement account −(gross − reversals), merchant +net, fee
 //!   account +fees, with `fees = gross × fee_bps / 10 000` (rounded down) and
 //!   `net = gross − reversals − fees`. The transactions are marked with the settlement id,
-//!   so running it again settles nothing twice.
+//!   so running it again settles nothing twice; a later run for the same date (captures
+//!   that arrived after the first run) adds to that date's settlement (fees are computed
+//!   per run).
 //! * **Reconciliation** (0500, [`reconcile_message`]): the terminal's batch totals in DE 63
 //!   (sales count n4, sales amount n12, refund count n4, refund amount n12) are compared
 //!   with the host's for that acquirer and terminal on the current business day (captured,
@@ -120,9 +122,15 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
             now,
         )
         .await?;
+        // A later run for the same date (captures that arrived after the first run) adds
+        // to that date's settlement row.
         sqlx::query(
             "INSERT INTO settlements (id, business_date, merchant_account_id, merchant, currency, count, gross, \
-             reversals, fees, net, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+             reversals, fees, net, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+             ON CONFLICT (business_date, merchant_account_id, currency) DO UPDATE SET \
+             count = settlements.count + excluded.count, gross = settlements.gross + excluded.gross, \
+             reversals = settlements.reversals + excluded.reversals, fees = settlements.fees + excluded.fees, \
+             net = settlements.net + excluded.net",
         )
         .bind(&id)
         .bind(date)
@@ -137,11 +145,20 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
         .bind(now)
         .execute(&mut *w.tx)
         .await?;
+        let settlement_id: String = sqlx::query(
+            "SELECT id FROM settlements WHERE business_date = $1 AND merchant_account_id = $2 AND currency = $3",
+        )
+        .bind(date)
+        .bind(&merchant_acc)
+        .bind(&currency)
+        .fetch_one(&mut *w.tx)
+        .await?
+        .try_get("id")?;
         sqlx::query(
             "UPDATE transactions SET settlement_id = $1 WHERE captured_amount <> 0 AND settlement_id IS NULL \
              AND captured_date <= $2 AND merchant = $3 AND currency = $4",
         )
-        .bind(&id)
+        .bind(&settlement_id)
         .bind(date)
         .bind(&merchant)
         .bind(&currency)

@@ -14,6 +14,8 @@ mod ledger;
 mod load;
 #[path = "host/pg.rs"]
 mod pg;
+#[path = "host/props.rs"]
+mod props;
 #[path = "host/server.rs"]
 mod server;
 #[path = "host/settle.rs"]

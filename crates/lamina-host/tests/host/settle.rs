@@ -64,5 +64,22 @@ async fn settlement(store: Store) {
         .unwrap();
     assert_eq!(settle_acc[0].ledger_balance, 0);
     assert!(settle::settle(&store, "2026-13-01", 0, NOW).await.is_err());
+    // A capture after the first run, same date: the second run adds to that settlement.
+    assert_eq!(
+        f.go(RequestKind::Financial, 1_000).await.response_code,
+        "00"
+    );
+    let later = settle::settle(&store, &date, 150, NOW).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(
+        (later[0].id.as_str(), later[0].count, later[0].gross),
+        (s0.id.as_str(), 4, 8_000)
+    );
+    assert_eq!(later[0].fees, 105 + 15);
+    let merchant = ledger::get_account(&mut conn, &s0.merchant_account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(merchant.ledger_balance, later[0].net);
 }
 both_backends!(settlement_test, super::settlement);

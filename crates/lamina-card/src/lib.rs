@@ -137,4 +137,4 @@ pub use iso14443::{BitRate, ContactlessLink, LinkConfig, LinkStats, Removal};
 pub use lifecycle::{AppLifeCycle, CardLifeCycle};
 pub use nvm::{Namespace, NvmError, PowerCut};
 pub use os::{Card, CardError};
-pub use rng::{CardRng, SeededRng};
+pub use rng::{CardRng, RandBridge, SeededRng};

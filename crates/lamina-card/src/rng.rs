@@ -69,3 +69,34 @@ mod tests {
         assert_ne!(x, [0; 13]);
     }
 }
+
+/// A card RNG seen as a `rand` generator, for the chip's cryptographic library
+/// calls (`lamina_crypto::pki` takes a `rand::CryptoRng`). The chip's RNG is the
+/// card's own source of randomness; the bridge adds nothing and keeps nothing.
+pub struct RandBridge<'a>(pub &'a mut dyn CardRng);
+
+impl core::fmt::Debug for RandBridge<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RandBridge")
+    }
+}
+
+impl rand::TryRng for RandBridge<'_> {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.0.fill_bytes(&mut b);
+        Ok(u32::from_be_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.0.fill_bytes(&mut b);
+        Ok(u64::from_be_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl rand::TryCryptoRng for RandBridge<'_> {}

@@ -5,65 +5,12 @@
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
-use lamina_applets::emv::IccRsa;
 use lamina_card::image::CardImage;
 use lamina_card::{Aid, Card, CardRng, Rom};
-use lamina_crypto::pki::{self, PkiError, RsaKeyPair};
 use lamina_perso::card::PreparedCard;
-use zeroize::Zeroizing;
 
-/// The card RNG bridge for the ICC's RSA operations (DDA, CDA, enciphered PIN):
-/// `lamina_crypto::pki` takes a `rand` generator, the chip OS gives a `CardRng`.
-struct RngBridge<'a>(&'a mut dyn CardRng);
-
-impl rand::TryRng for RngBridge<'_> {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.0.fill_bytes(&mut b);
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.0.fill_bytes(&mut b);
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
-impl rand::TryCryptoRng for RngBridge<'_> {}
-
-/// The chip's RSA engine: lamina-crypto's EMV PKI over the card's RNG.
-#[derive(Debug)]
-pub struct ChipRsa;
-
-impl IccRsa for ChipRsa {
-    fn sign_dynamic_data(
-        &self,
-        key: &RsaKeyPair,
-        rng: &mut dyn CardRng,
-        icc_dynamic_data: &[u8],
-        terminal_dynamic_data: &[u8],
-    ) -> Result<Vec<u8>, PkiError> {
-        pki::sign_dynamic_data(
-            key,
-            &mut RngBridge(rng),
-            icc_dynamic_data,
-            terminal_dynamic_data,
-        )
-    }
-    fn decipher_pin_block(
-        &self,
-        key: &RsaKeyPair,
-        rng: &mut dyn CardRng,
-        enciphered: &[u8],
-        un: &[u8; 8],
-    ) -> Result<Zeroizing<[u8; 8]>, PkiError> {
-        pki::decipher_pin_block(key, &mut RngBridge(rng), enciphered, un)
-    }
-}
+/// The chip's RSA engine (DDA, CDA, offline enciphered PIN).
+pub use lamina_applets::emv::PkiRsa as ChipRsa;
 
 /// The chip's ROM: every applet class a Lamina card can carry — the EMV payment
 /// applet (with its RSA engine), the closed-loop applets (purse, loyalty,

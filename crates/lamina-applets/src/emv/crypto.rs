@@ -14,10 +14,9 @@ use zeroize::Zeroizing;
 
 /// The ICC's RSA private-key operations with the card RNG (blinding randomness).
 ///
-/// `lamina_crypto::pki` takes a `rand::CryptoRng`; this crate has no `rand`
-/// dependency, so the caller who registers the class supplies the bridge from
-/// [`CardRng`] (see the crate's tests for a ten-line implementation). Without one
-/// the applet refuses DDA, CDA and enciphered PIN with `6985`.
+/// [`PkiRsa`] is the engine to register: lamina-crypto's EMV PKI over the card
+/// RNG (through [`lamina_card::RandBridge`]). Registering `None` makes the applet
+/// refuse DDA, CDA and enciphered PIN with `6985` (a card without RSA).
 pub trait IccRsa: Send + Sync {
     /// `lamina_crypto::pki::sign_dynamic_data` (DDA, EMV Book 2 §6.5.1; CDA §6.6.1
     /// with the Table 19 data and the Unpredictable Number).
@@ -37,6 +36,43 @@ pub trait IccRsa: Send + Sync {
         enciphered: &[u8],
         unpredictable_number: &[u8; 8],
     ) -> Result<Zeroizing<[u8; 8]>, PkiError>;
+}
+
+/// The chip's RSA engine: `lamina_crypto::pki` (EMV Book 2 §6.5, §6.6, §7.2)
+/// with the card's RNG for blinding and padding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PkiRsa;
+
+impl IccRsa for PkiRsa {
+    fn sign_dynamic_data(
+        &self,
+        key: &RsaKeyPair,
+        rng: &mut dyn CardRng,
+        icc_dynamic_data: &[u8],
+        terminal_dynamic_data: &[u8],
+    ) -> Result<Vec<u8>, PkiError> {
+        lamina_crypto::pki::sign_dynamic_data(
+            key,
+            &mut lamina_card::RandBridge(rng),
+            icc_dynamic_data,
+            terminal_dynamic_data,
+        )
+    }
+
+    fn decipher_pin_block(
+        &self,
+        key: &RsaKeyPair,
+        rng: &mut dyn CardRng,
+        enciphered: &[u8],
+        unpredictable_number: &[u8; 8],
+    ) -> Result<Zeroizing<[u8; 8]>, PkiError> {
+        lamina_crypto::pki::decipher_pin_block(
+            key,
+            &mut lamina_card::RandBridge(rng),
+            enciphered,
+            unpredictable_number,
+        )
+    }
 }
 
 impl fmt::Debug for dyn IccRsa {

@@ -108,7 +108,7 @@ use lamina_tlv::{Tag, Tlv};
 
 pub use command::AcType;
 pub use crypto::{
-    IccRsa, cryptogram_input, dol_values, issuer_application_data, standard_terminal_dol,
+    IccRsa, PkiRsa, cryptogram_input, dol_values, issuer_application_data, standard_terminal_dol,
     unpredictable_number,
 };
 pub use perso::{

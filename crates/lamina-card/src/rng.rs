@@ -49,27 +49,6 @@ impl<R: CardRng + ?Sized> CardRng for Box<R> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splitmix64_reference_output() {
-        // Reference values of SplitMix64 seeded with 0 (first outputs of the
-        // reference C implementation by Sebastiano Vigna, splitmix64.c).
-        let mut r = SeededRng::new(0);
-        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
-        let mut a = SeededRng::new(7);
-        let mut b = SeededRng::new(7);
-        let (mut x, mut y) = ([0u8; 13], [0u8; 13]);
-        a.fill_bytes(&mut x);
-        b.fill_bytes(&mut y);
-        assert_eq!(x, y);
-        assert_ne!(x, [0; 13]);
-    }
-}
-
 /// A card RNG seen as a `rand` generator, for the chip's cryptographic library
 /// calls (`lamina_crypto::pki` takes a `rand::CryptoRng`). The chip's RNG is the
 /// card's own source of randomness; the bridge adds nothing and keeps nothing.
@@ -100,3 +79,24 @@ impl rand::TryRng for RandBridge<'_> {
 }
 
 impl rand::TryCryptoRng for RandBridge<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix64_reference_output() {
+        // Reference values of SplitMix64 seeded with 0 (first outputs of the
+        // reference C implementation by Sebastiano Vigna, splitmix64.c).
+        let mut r = SeededRng::new(0);
+        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        let mut a = SeededRng::new(7);
+        let mut b = SeededRng::new(7);
+        let (mut x, mut y) = ([0u8; 13], [0u8; 13]);
+        a.fill_bytes(&mut x);
+        b.fill_bytes(&mut y);
+        assert_eq!(x, y);
+        assert_ne!(x, [0; 13]);
+    }
+}

@@ -19,6 +19,7 @@
 
 pub mod capk;
 pub mod config;
+pub mod contactless;
 mod cvm;
 pub mod data;
 pub mod io;
@@ -30,5 +31,6 @@ pub mod testkit;
 pub mod ui;
 
 pub use config::TerminalConfig;
+pub use contactless::{ContactlessConfig, ContactlessDevices, ContactlessResult, run_contactless};
 pub use kernel::{Clock, DateTime, Devices, FixedClock, KernelError, TransactionRequest, run};
 pub use outcome::{Outcome, Termination, TransactionResult};

@@ -108,6 +108,14 @@ pub fn to_request(msg: &Message) -> Result<AuthRequest, FormatError> {
             .get_str(60)
             .is_some_and(|s| s.to_ascii_lowercase().contains("partial")),
         original,
+        replacement_amount: match msg.get_str(95) {
+            Some(v) => Some(
+                v.get(..12)
+                    .and_then(|a| a.parse::<i64>().ok())
+                    .ok_or(FormatError("DE 95"))?,
+            ),
+            None => None,
+        },
     })
 }
 

@@ -926,55 +926,130 @@ impl Issuer {
                     Some(a) => ledger::lock_account(&self.store, &mut *conn, a).await?,
                     None => None,
                 };
+                // DE 95: the amount that stands after a partial reversal.
+                let keep = req.replacement_amount.filter(|r| *r > 0);
                 match (status.as_str(), account) {
                     ("authorized", Some(account)) => {
-                        let released = ledger::end_hold(&mut *conn, &orig_id, false)
-                            .await?
-                            .unwrap_or(0);
-                        sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
-                            .bind(&orig_id)
-                            .execute(&mut *conn)
-                            .await?;
-                        (
-                            "00",
-                            vec![],
-                            0,
-                            Some(orig_id),
-                            Some(account.available() + released),
+                        let held: i64 = sqlx::query(
+                            "SELECT amount FROM holds WHERE transaction_id = $1 AND status = 'active'",
                         )
+                        .bind(&orig_id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .map(|r| r.try_get("amount"))
+                        .transpose()?
+                        .unwrap_or(0);
+                        match keep {
+                            Some(k) if k < held => {
+                                // Partial: the hold shrinks to the amount that stands.
+                                sqlx::query(
+                                    "UPDATE holds SET amount = $1 WHERE transaction_id = $2 AND status = 'active'",
+                                )
+                                .bind(k)
+                                .bind(&orig_id)
+                                .execute(&mut *conn)
+                                .await?;
+                                sqlx::query("UPDATE accounts SET held = held - $1 WHERE id = $2")
+                                    .bind(held - k)
+                                    .bind(&account.id)
+                                    .execute(&mut *conn)
+                                    .await?;
+                                sqlx::query(
+                                    "UPDATE transactions SET approved_amount = $1 WHERE id = $2",
+                                )
+                                .bind(k)
+                                .bind(&orig_id)
+                                .execute(&mut *conn)
+                                .await?;
+                                (
+                                    "00",
+                                    vec!["partial_reversal".into()],
+                                    0,
+                                    Some(orig_id),
+                                    Some(account.available() + (held - k)),
+                                )
+                            }
+                            Some(_) => (
+                                "00",
+                                vec!["nothing_to_reverse".into()],
+                                0,
+                                Some(orig_id),
+                                None,
+                            ),
+                            None => {
+                                let released = ledger::end_hold(&mut *conn, &orig_id, false)
+                                    .await?
+                                    .unwrap_or(0);
+                                sqlx::query(
+                                    "UPDATE transactions SET status = 'reversed' WHERE id = $1",
+                                )
+                                .bind(&orig_id)
+                                .execute(&mut *conn)
+                                .await?;
+                                (
+                                    "00",
+                                    vec![],
+                                    0,
+                                    Some(orig_id),
+                                    Some(account.available() + released),
+                                )
+                            }
+                        }
                     }
                     ("captured", Some(account)) if captured > 0 => {
-                        let settle = ledger::system_account_in(
-                            &self.store,
-                            &mut *conn,
-                            AccountKind::Settlement,
-                            "issuer",
-                            &currency,
-                            now,
+                        // What still stands: the capture less earlier (partial) reversals.
+                        let earlier: i64 = sqlx::query(
+                            "SELECT COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
+                             WHERE original_id = $1 AND kind = 'reversal'",
                         )
-                        .await?;
-                        ledger::post_entry(
-                            &mut *conn,
-                            &[
-                                (account.id.as_str(), captured),
-                                (settle.as_str(), -captured),
-                            ],
-                            &currency,
-                            Some(&txn_id),
-                            "reversal",
-                            now,
-                        )
-                        .await?;
-                        sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
+                        .bind(&orig_id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get("s")?;
+                        let standing = captured + earlier;
+                        let back = match keep {
+                            Some(k) => (standing - k).max(0),
+                            None => standing,
+                        };
+                        if back > 0 {
+                            let settle = ledger::system_account_in(
+                                &self.store,
+                                &mut *conn,
+                                AccountKind::Settlement,
+                                "issuer",
+                                &currency,
+                                now,
+                            )
+                            .await?;
+                            ledger::post_entry(
+                                &mut *conn,
+                                &[(account.id.as_str(), back), (settle.as_str(), -back)],
+                                &currency,
+                                Some(&txn_id),
+                                "reversal",
+                                now,
+                            )
+                            .await?;
+                        }
+                        if standing - back == 0 {
+                            sqlx::query(
+                                "UPDATE transactions SET status = 'reversed' WHERE id = $1",
+                            )
                             .bind(&orig_id)
                             .execute(&mut *conn)
                             .await?;
+                        }
+                        let flags = match (keep, back) {
+                            (_, 0) => vec!["nothing_to_reverse".to_string()],
+                            (Some(_), _) => vec!["partial_reversal".to_string()],
+                            (None, _) => vec![],
+                        };
                         (
                             "00",
-                            vec![],
-                            captured,
+                            flags,
+                            back,
                             Some(orig_id),
-                            Some(account.available() + captured),
+                            Some(account.available() + back),
                         )
                     }
                     ("reversed", _) => (

@@ -100,6 +100,9 @@ pub struct AuthRequest {
     /// The original transaction's STAN and transmission time (DE 90), for completions and
     /// reversals.
     pub original: Option<(String, String)>,
+    /// Partial reversal: the amount that stands after the reversal (DE 95, actual transaction
+    /// amount). `None`: reverse in full.
+    pub replacement_amount: Option<i64>,
 }
 
 impl fmt::Debug for AuthRequest {

@@ -212,6 +212,7 @@ impl Fixture {
             pin: None,
             partial_allowed: false,
             original: None,
+            replacement_amount: None,
         }
     }
 

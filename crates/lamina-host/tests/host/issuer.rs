@@ -501,3 +501,67 @@ mod double_spend {
         crate::common::assert_ledger_ok(&store).await;
     }
 }
+
+async fn partial_reversals(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    // Authorization 3,000, partially reversed to 1,200 (DE 95), then captured at 1,200.
+    let auth = f.request(RequestKind::Authorization, 3_000);
+    assert_eq!(
+        f.issuer
+            .authorize(auth.clone())
+            .await
+            .unwrap()
+            .response_code,
+        "00"
+    );
+    let mut rev = f.follow_up(RequestKind::Reversal, &auth, 3_000);
+    rev.replacement_amount = Some(1_200);
+    let r = f.issuer.authorize(rev).await.unwrap();
+    assert_eq!(r.flags, vec!["partial_reversal".to_string()]);
+    assert_eq!(f.account().await.held, 1_200);
+    let comp = f.follow_up(RequestKind::Completion, &auth, 1_300);
+    assert_eq!(
+        f.issuer.authorize(comp).await.unwrap().response_code,
+        "13",
+        "more than stands"
+    );
+    let comp = f.follow_up(RequestKind::Completion, &auth, 1_200);
+    assert_eq!(f.issuer.authorize(comp).await.unwrap().response_code, "00");
+    let a = f.account().await;
+    assert_eq!((a.ledger_balance, a.held), (8_800, 0));
+
+    // Purchase 2,000: partial reversal to 500 refunds 1,500; a full reversal then refunds
+    // the 500 that stood, and a third refunds nothing.
+    let fin = f.request(RequestKind::Financial, 2_000);
+    assert_eq!(
+        f.issuer.authorize(fin.clone()).await.unwrap().response_code,
+        "00"
+    );
+    let mut rev = f.follow_up(RequestKind::Reversal, &fin, 2_000);
+    rev.replacement_amount = Some(500);
+    assert_eq!(
+        f.issuer.authorize(rev).await.unwrap().approved_amount,
+        1_500
+    );
+    assert_eq!(f.account().await.ledger_balance, 8_800 - 500);
+    let rev = f.follow_up(RequestKind::Reversal, &fin, 2_000);
+    assert_eq!(f.issuer.authorize(rev).await.unwrap().approved_amount, 500);
+    assert_eq!(f.account().await.ledger_balance, 8_800);
+    let rev = f.follow_up(RequestKind::Reversal, &fin, 2_000);
+    let r = f.issuer.authorize(rev).await.unwrap();
+    assert_eq!(
+        (r.approved_amount, r.flags.clone()),
+        (0, vec!["already_reversed".to_string()])
+    );
+    assert_eq!(f.account().await.ledger_balance, 8_800);
+    // Settlement nets the partial reversals: captures 1,200 + 2,000, reversals 2,000.
+    let date = lamina_host::clock::business_date(crate::common::NOW);
+    let s = lamina_host::settle::settle(&store, &date, 0, crate::common::NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s[0].gross, s[0].reversals, s[0].net),
+        (3_200, 2_000, 1_200)
+    );
+}
+both_backends!(partial_reversal_test, super::partial_reversals);

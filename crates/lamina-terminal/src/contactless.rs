@@ -14,8 +14,8 @@
 //!
 //! All card interaction ends with the first (and only) GENERATE AC; the card may
 //! then leave the field, and the reader shows **card read OK** before the online
-//! authorisation (Book A, "Outcome Processing", the "card read" UI request comes
-//! before the online request). There is no second GENERATE AC, no issuer
+//! authorisation (Book A outcome processing: the "card read successfully" user
+//! interface request comes with the online request, before it is sent). There is no second GENERATE AC, no issuer
 //! authentication towards the card and no issuer script: the issuer's response
 //! code alone decides (as in Book C-3 and C-2 without a second tap).
 //!
@@ -32,7 +32,7 @@
 //! | TAA | TVR against TAC/IAC denial, online, default exactly as the contact kernel; an online-only reader always asks an ARQC | Book 3 §10.7, Book C-2 |
 //! | online | no second GENERATE AC: approved iff the issuer's response code approves; unable to go online: declined (`Z3`) | Book C-3 |
 //! | online PIN | entered on the PIN pad after the card left the field, ISO 9564-1 format 0 under the PIN pad's DUKPT key, carried in the authorisation request | Book A (online PIN after card read) |
-//! | UI | [`Indicator`] (status lights and sounds) next to the Book 4 messages | Book A §9 |
+//! | UI | [`Indicator`] (status lights and sounds) next to the Book 4 messages | Book A user interface requirements (status, audio indication) |
 //!
 //! Not done (yet): Book C-2 torn-transaction recovery, relay resistance, the data
 //! exchange, mag-stripe mode, fDDA (Book C-3 signed dynamic data in the GPO
@@ -222,7 +222,7 @@ impl<C: CardChannel> ContactlessReader for ContactlessLink<C> {
     }
 }
 
-/// The reader's status indication (Book A §9, user interface: the four status
+/// The reader's status indication (Book A user interface requirements: the four status
 /// lights and the audio indication). Emitted next to the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Indicator {
@@ -240,7 +240,7 @@ pub enum Indicator {
     ProcessingError,
 }
 
-/// A reader sound (Book A §9: success tone, alert tone).
+/// A reader sound (Book A audio indication: success tone, alert tone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Sound {
     /// No sound.
@@ -252,7 +252,7 @@ pub enum Sound {
 }
 
 impl Indicator {
-    /// The four status lights (left to right) for this status (Book A §9
+    /// The four status lights (left to right) for this status (Book A
     /// "status indicators", Lamina's pattern).
     pub const fn lights(self) -> [bool; 4] {
         match self {
@@ -304,7 +304,7 @@ impl core::fmt::Debug for ContactlessDevices<'_> {
     }
 }
 
-/// The Book A outcome of a tap (Book A §6.2, "Outcome Parameter Set" Status).
+/// The Book A outcome of a tap (the Status of the Book A Outcome Parameter Set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ReaderOutcome {
     /// Approved (offline, or online by the issuer).
@@ -1571,7 +1571,9 @@ fn receipt(
         Some(ContactlessCvm::Signature) if fin.outcome.is_approved() => {
             merchant.push("SIGNATURE: ______________________".into());
         }
-        Some(ContactlessCvm::OnlinePin) => merchant.push("PIN VERIFIED ONLINE".into()),
+        Some(ContactlessCvm::OnlinePin) if fin.outcome.is_approved() => {
+            merchant.push("PIN VERIFIED ONLINE".into());
+        }
         Some(ContactlessCvm::ConsumerDevice) => merchant.push("VERIFIED ON DEVICE".into()),
         _ => merchant.push("NO CARDHOLDER VERIFICATION".into()),
     }

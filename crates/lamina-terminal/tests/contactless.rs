@@ -53,6 +53,11 @@ fn config() -> ContactlessConfig {
 /// A CDA card (support's personalization) with contactless FCI and GPO data, in
 /// the PPSE with kernel identifier 02.
 fn cl_test_card(seed: u64) -> TestCard {
+    cl_test_card_with(seed, &[])
+}
+
+/// [`cl_test_card`] with extra objects in the contactless FCI (e.g. a CTQ `9F6C`).
+fn cl_test_card_with(seed: u64, extra_fci: &[Tlv]) -> TestCard {
     let spec = CardSpec {
         oda: Oda::Cda,
         seed,
@@ -65,11 +70,13 @@ fn cl_test_card(seed: u64) -> TestCard {
         .into_iter()
         .map(|d| (d.id, d.data.to_vec()))
         .collect();
-    let fci = Tlv::encode_all(&[
+    let mut fci = vec![
         Tlv::primitive(0x50u32, p.label.as_bytes().to_vec()),
         Tlv::primitive(0x87u32, vec![0x01]),
         Tlv::primitive(0x9F38u32, h(CL_PDOL)),
-    ]);
+    ];
+    fci.extend(extra_fci.iter().cloned());
+    let fci = Tlv::encode_all(&fci);
     // Same AIP as on contact: the signed static data (9F4A = 82) covers it.
     let gpo = Tlv::encode_all(&[
         Tlv::primitive(0x82u32, p.aip.clone()),
@@ -97,7 +104,10 @@ fn cl_test_card(seed: u64) -> TestCard {
 /// An online approval on the contact interface first, so the card is not "new"
 /// and its risk management may approve offline.
 fn warmed(seed: u64) -> TestCard {
-    let mut card = cl_test_card(seed);
+    warm(cl_test_card(seed))
+}
+
+fn warm(mut card: TestCard) -> TestCard {
     let mut h = host();
     let p = pay(&retail(), &mut card, 6000, &[Some("1234")], Some(&mut h));
     assert_eq!(
@@ -485,4 +495,64 @@ fn radio_time_at_106_and_424_kbits() {
     assert_eq!(slow.bytes_on_air + 8, fast.bytes_on_air, "PPS frames only");
     assert!(slow.radio_us() > fast.radio_us() * 2);
     assert!(slow.processing_us() > 0 && fast.processing_us() > 0);
+}
+
+#[test]
+fn consumer_device_cvm_over_the_cvm_limit_needs_no_pin() {
+    // CTQ 9F6C byte 2 bit 8: consumer device CVM performed (Book C-3 Annex A.2).
+    let card = warm(cl_test_card_with(
+        18,
+        &[Tlv::primitive(0x9F6Cu32, vec![0x00, 0x80])],
+    ));
+    let mut reader = link(card, BitRate::R106);
+    let mut h = host();
+    let t = tap_with(&mut reader, 8000, &[], Some(&mut h));
+    let r = &t.r;
+    assert_eq!(r.result.outcome, Outcome::ApprovedOnline, "{}", trace(r));
+    assert_eq!(r.cvm, Some(ContactlessCvm::ConsumerDevice));
+    assert_eq!(r.result.cvm_raw.0, [0x01, 0x00, 0x02]);
+    assert!(!r.result.tvr_raw.is_set(TvrBit::OnlineCvmCaptured));
+    assert_eq!(t.pin_requests, 0);
+    assert_eq!(h.decisions[0].pin_ok, None);
+    assert!(h.decisions[0].arqc_ok);
+    // The CTQ goes to the issuer in field 55.
+    let icc = hex::encode_upper(&h.requests[0].icc_data);
+    assert!(icc.contains("9F6C020080"), "{icc}");
+}
+
+#[test]
+fn card_demanding_online_pin_gets_it_over_the_cvm_limit() {
+    // CTQ byte 1 bit 8 "online PIN required" wins over the CDCVM bit.
+    let card = warm(cl_test_card_with(
+        19,
+        &[Tlv::primitive(0x9F6Cu32, vec![0x80, 0x80])],
+    ));
+    let mut reader = link(card, BitRate::R106);
+    let mut h = host();
+    let t = tap_with(&mut reader, 8000, &[Some(TEST_PIN_STR)], Some(&mut h));
+    assert_eq!(
+        t.r.result.outcome,
+        Outcome::ApprovedOnline,
+        "{}",
+        trace(&t.r)
+    );
+    assert_eq!(t.r.cvm, Some(ContactlessCvm::OnlinePin));
+    assert_eq!(h.decisions[0].pin_ok, Some(true));
+}
+
+#[test]
+fn unable_to_go_online_declines_without_a_second_tap() {
+    let mut reader = link(warmed(20), BitRate::R106);
+    let mut h = host();
+    h.unreachable = true;
+    let t = tap_with(&mut reader, 6000, &[], Some(&mut h));
+    let r = &t.r;
+    assert_eq!(r.result.outcome, Outcome::DeclinedOffline, "{}", trace(r));
+    assert_eq!(r.result.arc.as_deref(), Some("Z3"));
+    assert_eq!(r.outcome, ReaderOutcome::Declined);
+    assert_eq!(r.cvm, Some(ContactlessCvm::OnlinePin));
+    assert_eq!(r.result.cryptograms.len(), 1);
+    assert_eq!(h.requests.len(), 1, "one attempt");
+    let receipt = r.result.receipt.as_ref().unwrap();
+    assert!(receipt.merchant_copy.iter().any(|l| l == "DECLINED"));
 }

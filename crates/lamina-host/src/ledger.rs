@@ -162,16 +162,32 @@ pub async fn lock_account(
     row.as_ref().map(account_from_row).transpose()
 }
 
-/// Reads and locks an account together with a card's approved usage on a business date
-/// (count, amount) and the number of scripts queued for the card: one round trip on the
-/// authorization hot path.
-pub(crate) async fn lock_account_with_usage(
+/// What the authorization hot path reads with the account lock (one round trip).
+#[derive(Debug, Clone)]
+pub(crate) struct HotRead {
+    /// The account.
+    pub account: Account,
+    /// The card's approved authorizations and purchases on the date.
+    pub usage_count: i64,
+    /// Their approved amounts.
+    pub usage_amount: i64,
+    /// Scripts queued for the card.
+    pub scripts: i64,
+    /// Whether a reversal of this very request arrived before it.
+    pub reversed_early: bool,
+}
+
+/// Reads and locks an account together with a card's approved usage on a business date,
+/// the number of scripts queued for the card, and whether the request with this key
+/// (acquirer, terminal, STAN, transmission) was reversed before it arrived.
+pub(crate) async fn lock_account_hot(
     store: &Store,
     conn: &mut AnyConnection,
     id: &str,
     card_id: &str,
     date: &str,
-) -> Result<Option<(Account, i64, i64, i64)>> {
+    key: [&str; 4],
+) -> Result<Option<HotRead>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {ACCOUNT_COLS}, \
          (SELECT COUNT(*) FROM transactions t WHERE t.card_id = $2 AND t.business_date = $3 \
@@ -180,7 +196,9 @@ pub(crate) async fn lock_account_with_usage(
          (SELECT COALESCE(CAST(SUM(t.approved_amount) AS BIGINT), 0) FROM transactions t \
           WHERE t.card_id = $2 AND t.business_date = $3 AND t.kind IN ('authorization', 'financial') \
           AND t.response_code IN ('00', '10') AND t.status <> 'reversed') AS usage_s, \
-         (SELECT COUNT(*) FROM script_queue q WHERE q.card_id = $2 AND q.status = 'queued') AS scripts \
+         (SELECT COUNT(*) FROM script_queue q WHERE q.card_id = $2 AND q.status = 'queued') AS scripts, \
+         (SELECT COUNT(*) FROM early_reversals e WHERE e.acquirer = $4 AND e.terminal = $5 \
+          AND e.stan = $6 AND e.transmission = $7) AS early \
          FROM accounts WHERE id = $1{}",
         store.for_update()
     ));
@@ -188,15 +206,21 @@ pub(crate) async fn lock_account_with_usage(
         .bind(id)
         .bind(card_id)
         .bind(date)
+        .bind(key[0])
+        .bind(key[1])
+        .bind(key[2])
+        .bind(key[3])
         .fetch_optional(&mut *conn)
         .await?;
     row.map(|r| {
-        Ok((
-            account_from_row(&r)?,
-            r.try_get("usage_n")?,
-            r.try_get("usage_s")?,
-            r.try_get("scripts")?,
-        ))
+        let early: i64 = r.try_get("early")?;
+        Ok(HotRead {
+            account: account_from_row(&r)?,
+            usage_count: r.try_get("usage_n")?,
+            usage_amount: r.try_get("usage_s")?,
+            scripts: r.try_get("scripts")?,
+            reversed_early: early > 0,
+        })
     })
     .transpose()
 }

@@ -94,13 +94,22 @@ impl WriteTx {
 
 /// The embedded migrations, in order.
 pub fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("early reversals"),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_early_reversals.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// Normalizes a database URL: `sqlite://path` gets `mode=rwc` (create if missing).

@@ -109,6 +109,11 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A decline with `code` and no state changes.
+    pub fn declined(code: &'static str) -> Self {
+        Self::decline(code)
+    }
+
     fn decline(code: &'static str) -> Self {
         Decision {
             code,

@@ -496,15 +496,23 @@ impl Issuer {
             Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
             return Ok(resp);
         };
-        let (account, usage_n, usage_s, queued_scripts) = ledger::lock_account_with_usage(
+        let hot = ledger::lock_account_hot(
             &self.store,
             &mut *conn,
             &card.account_id,
             &card.id,
             &today,
+            [
+                &req.key.acquirer,
+                &req.key.terminal,
+                &req.key.stan,
+                &req.key.transmission,
+            ],
         )
         .await?
         .ok_or(HostError::NotFound("account"))?;
+        let (account, usage_n, usage_s, queued_scripts) =
+            (hot.account, hot.usage_count, hot.usage_amount, hot.scripts);
         let usage = Usage {
             count: usage_n,
             amount: usage_s,
@@ -515,7 +523,15 @@ impl Issuer {
             bdk: self.keys.bdk(),
             pvk: self.keys.pvk(),
         };
-        let d = decision::decide(&card, &account, req, pan, usage, &keys, now);
+        let d = if hot.reversed_early {
+            // The terminal reversed this request before it reached us: nothing may be held
+            // or posted for it.
+            let mut d = decision::Decision::declined("05");
+            d.flags.push("reversed_before_arrival".into());
+            d
+        } else {
+            decision::decide(&card, &account, req, pan, usage, &keys, now)
+        };
 
         // Card state: ATC and PIN tries.
         if let Some(atc) = d.new_atc {
@@ -920,7 +936,24 @@ impl Issuer {
             Option<String>,
             Option<i64>,
         ) = match original {
-            None => ("00", vec!["original_not_found".into()], 0, None, None),
+            None => {
+                // Remember it: if the original arrives later it is declined.
+                if let Some((stan, trans)) = &req.original {
+                    sqlx::query(
+                        "INSERT INTO early_reversals (acquirer, terminal, stan, transmission, reversal_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (acquirer, terminal, stan, transmission) DO NOTHING",
+                    )
+                    .bind(&req.key.acquirer)
+                    .bind(&req.key.terminal)
+                    .bind(stan)
+                    .bind(trans)
+                    .bind(&txn_id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                ("00", vec!["original_not_found".into()], 0, None, None)
+            }
             Some((orig_id, status, _approved, captured, currency, account_id, _kind)) => {
                 let account = match &account_id {
                     Some(a) => ledger::lock_account(&self.store, &mut *conn, a).await?,

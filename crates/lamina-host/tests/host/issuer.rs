@@ -565,3 +565,26 @@ async fn partial_reversals(store: Store) {
     );
 }
 both_backends!(partial_reversal_test, super::partial_reversals);
+
+async fn reversal_before_original(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    // The terminal timed out and reversed before its 0100 reached the host.
+    let auth = f.request(RequestKind::Authorization, 4_000);
+    let rev = f.follow_up(RequestKind::Reversal, &auth, 4_000);
+    let r = f.issuer.authorize(rev.clone()).await.unwrap();
+    assert_eq!(r.flags, vec!["original_not_found".to_string()]);
+    // The late original is declined and holds nothing.
+    let r = f.issuer.authorize(auth).await.unwrap();
+    assert_eq!(r.response_code, "05");
+    assert_eq!(r.flags, vec!["reversed_before_arrival".to_string()]);
+    assert_eq!(f.account().await.held, 0);
+    // Other requests are unaffected.
+    assert_eq!(
+        f.go(RequestKind::Authorization, 100).await.response_code,
+        "00"
+    );
+}
+both_backends!(
+    reversal_before_original_test,
+    super::reversal_before_original
+);

@@ -341,7 +341,8 @@ fn issue_card(a: IssueCardArgs) -> Result<()> {
     print_json(&card)
 }
 
-fn load(a: LoadArgs) -> Result<()> {
+/// `lamina load` / `lamina host load`: provision the load cards and drive the host.
+pub fn load(a: LoadArgs) -> Result<()> {
     let mti = match a.mti.as_str() {
         "0100" => Mti::AUTHORIZATION_REQUEST,
         "0200" => Mti::FINANCIAL_REQUEST,

@@ -28,6 +28,7 @@ use lamina_terminal::outcome::{AcType, Outcome, Termination};
 use lamina_terminal::testkit::{DukptPinPad, HostDouble, IccRsaShim};
 use lamina_terminal::ui::{Event, Message, RecordingScreen, ScriptedPinPad};
 use lamina_tlv::Tlv;
+use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use support::*;
@@ -58,6 +59,11 @@ fn cl_test_card(seed: u64) -> TestCard {
 
 /// [`cl_test_card`] with extra objects in the contactless FCI (e.g. a CTQ `9F6C`).
 fn cl_test_card_with(seed: u64, extra_fci: &[Tlv]) -> TestCard {
+    cl_test_card_kernel(seed, extra_fci, 0x02)
+}
+
+/// [`cl_test_card_with`] listed in the PPSE with kernel identifier `kernel`.
+fn cl_test_card_kernel(seed: u64, extra_fci: &[Tlv], kernel: u8) -> TestCard {
     let spec = CardSpec {
         oda: Oda::Cda,
         seed,
@@ -89,7 +95,7 @@ fn cl_test_card_with(seed: u64, extra_fci: &[Tlv]) -> TestCard {
     card.install(
         install_entry(&p)
             .unwrap()
-            .ppse_entry_extra(vec![0x9F, 0x2A, 0x01, 0x02]),
+            .ppse_entry_extra(vec![0x9F, 0x2A, 0x01, kernel]),
     )
     .unwrap();
     card.set_life_cycle(CardLifeCycle::Personalized).unwrap();
@@ -555,4 +561,99 @@ fn unable_to_go_online_declines_without_a_second_tap() {
     assert_eq!(h.requests.len(), 1, "one attempt");
     let receipt = r.result.receipt.as_ref().unwrap();
     assert!(receipt.merchant_copy.iter().any(|l| l == "DECLINED"));
+}
+
+#[test]
+fn ppse_entry_for_an_unsupported_kernel_is_skipped() {
+    let mut reader = link(cl_test_card_kernel(23, &[], 0x07), BitRate::R106);
+    let t = tap_with(&mut reader, 2000, &[], None);
+    assert_eq!(
+        t.r.result.outcome,
+        Outcome::Terminated(Termination::NotAccepted),
+        "{}",
+        trace(&t.r)
+    );
+    assert_eq!(t.r.outcome, ReaderOutcome::TryAnotherInterface);
+    assert_eq!(t.r.result.apdu_count, 1, "only SELECT PPSE");
+    assert_eq!(t.screen.messages(), vec![Message::InsertCard]);
+}
+
+/// A "card" answering every command with bytes from a list (then `9000`).
+struct Noise(Vec<Vec<u8>>);
+
+impl CardChannel for Noise {
+    fn power_on(&mut self, _: Interface) -> Result<Vec<u8>, ChannelError> {
+        Ok(vec![0x05, 0x78, 0x80, 0x70, 0x02])
+    }
+    fn transmit(&mut self, _: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        Ok(if self.0.is_empty() {
+            vec![0x90, 0x00]
+        } else {
+            self.0.remove(0)
+        })
+    }
+    fn power_off(&mut self) {}
+    fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
+        Ok(vec![0x05, 0x78, 0x80, 0x70, 0x02])
+    }
+}
+
+impl lamina_terminal::contactless::ContactlessReader for Noise {
+    fn take_link_stats(&mut self) -> Option<lamina_card::LinkStats> {
+        None
+    }
+}
+
+/// Answers of a minimal well-formed card (PPSE with the Lamina AID, FCI with a
+/// PDOL asking the TTQ, GPO, one record, an ARQC), each ending `9000`.
+fn good_answers() -> Vec<Vec<u8>> {
+    [
+        "6F21840E325041592E5359532E4444463031A50FBF0C0C610A4F08F04C414D494E4145 9000",
+        "6F128408F04C414D494E4145A5069F38039F6604 9000",
+        "770A82023D00940408010100 9000",
+        "70155A0847617390010100105F24033012318C039F3704 9000",
+        "77149F2701809F360200019F26080102030405060708 9000",
+    ]
+    .iter()
+    .map(|a| h(a))
+    .collect()
+}
+
+/// Well-formed answers, random bytes and error status words in any order.
+fn answers() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop::collection::vec(
+        prop_oneof![
+            prop::sample::select(good_answers()),
+            prop::collection::vec(any::<u8>(), 0..64),
+            Just(vec![0x6A, 0x82]),
+            Just(vec![0x69, 0x85]),
+        ],
+        0..12,
+    )
+}
+
+#[test]
+fn minimal_card_reaches_the_issuer() {
+    let mut reader = Noise(good_answers());
+    let mut h = host();
+    let t = tap_with(&mut reader, 6000, &[None], Some(&mut h));
+    assert!(t.r.card_read_ok, "{}", trace(&t.r));
+    assert_eq!(h.requests.len(), 1);
+    // Its ARQC is not the issuer's: declined online.
+    assert_eq!(t.r.result.outcome, Outcome::DeclinedOnline);
+    assert_eq!(t.r.result.arc.as_deref(), Some("05"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// The kernel never panics, whatever the card answers.
+    #[test]
+    fn arbitrary_card_answers_never_panic(a in answers(), amount in 0u64..20_000) {
+        let mut reader = Noise(a);
+        let mut h = host();
+        let t = tap_with(&mut reader, amount, &[Some("1234")], Some(&mut h));
+        if !t.r.card_read_ok {
+            prop_assert!(t.r.result.cryptograms.is_empty());
+        }
+    }
 }

@@ -28,7 +28,7 @@
 //! | pre-processing | amount ≥ Reader Contactless Transaction Limit: the contactless application is not allowed ("insert card", outcome *try another interface*, no card command); amount > Reader Contactless Floor Limit: floor limit exceeded; amount ≥ Reader CVM Required Limit: CVM required | Book A, pre-processing |
 //! | ODA | CDA only (AIP byte 1 bit 1, terminal capability and reader setting): ICC public key recovered after the records, signature checked on the GENERATE AC answer with the contact kernel's `verify_cda`. A CDA failure declines (TC or ARQC) | Book C-2 (CDA), Book 2 §6.6 |
 //! | CVM | below the CVM required limit: no CVM (`1F0002`). At or above: online PIN first if the card's CTQ `9F6C` demands it; else consumer device CVM when the card announces it (CTQ byte 2 bit 8, or AIP byte 1 bit 2) and the reader supports it (`010002`, the Book C-2 convention); else online PIN (`020000`, TVR "online PIN entered") when the reader supports it, can go online and has a PIN encryptor; else signature (`1E0000`); else "cardholder verification was not successful" (`3F0001`) and the action codes decide | Book C-2 CVM selection, Book C-3 CVM |
-//! | TRM | contactless floor limit (TVR "floor limit exceeded"), exception file; no random selection or velocity checking | Book C-2 |
+//! | TRM | contactless floor limit (TVR "floor limit exceeded"), exception file, merchant forced online; no random selection or velocity checking | Book C-2 |
 //! | TAA | TVR against TAC/IAC denial, online, default exactly as the contact kernel; an online-only reader always asks an ARQC | Book 3 §10.7, Book C-2 |
 //! | online | no second GENERATE AC: approved iff the issuer's response code approves; unable to go online: declined (`Z3`) | Book C-3 |
 //! | online PIN | entered on the PIN pad after the card left the field, ISO 9564-1 format 0 under the PIN pad's DUKPT key, carried in the authorisation request | Book A (online PIN after card read) |
@@ -785,6 +785,9 @@ fn any_match(tvr: &Tvr, a: &Tvr, b: &Tvr) -> bool {
 fn risk_and_action<R: CryptoRng>(ctx: &mut Ctx<'_, R>, plan: &Plan<'_>) -> AcType {
     if plan.pre.floor_limit_exceeded {
         ctx.tvr.set(TvrBit::FloorLimitExceeded);
+    }
+    if ctx.req.force_online {
+        ctx.tvr.set(TvrBit::MerchantForcedOnline);
     }
     if let Some(pan) = ctx.pan()
         && ctx.cfg.exception_file.contains(&pan)

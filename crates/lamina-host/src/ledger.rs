@@ -15,6 +15,7 @@
 use serde::Serialize;
 use sqlx::{Any, AnyConnection, Row};
 
+use crate::batch::{Val, WriteBuf};
 use crate::error::{HostError, Result, invalid};
 use crate::store::{Store, new_id};
 
@@ -517,6 +518,110 @@ pub async fn post_entry(
         .await?;
     }
     Ok(entry)
+}
+
+/// Buffers a balanced entry (see [`post_entry`]) whose accounts are known to exist in
+/// `currency` (they were read and locked in this transaction): one UPDATE and one
+/// multi-row INSERT, sent with the request's other writes.
+pub(crate) fn entry_stmts(
+    buf: &mut WriteBuf,
+    legs: &[(&str, i64)],
+    currency: &str,
+    transaction_id: Option<&str>,
+    memo: &str,
+    now: i64,
+) -> Result<String> {
+    let live: Vec<(&str, i64)> = legs.iter().filter(|(_, a)| *a != 0).copied().collect();
+    let sum = live
+        .iter()
+        .try_fold(0i64, |acc, (_, a)| acc.checked_add(*a));
+    let mut ids: Vec<&str> = live.iter().map(|(a, _)| *a).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if sum != Some(0) || live.len() < 2 || ids.len() != live.len() {
+        return Err(invalid(
+            "ledger entry",
+            "postings must sum to zero over distinct accounts",
+        ));
+    }
+    let entry = new_id("ent");
+    let mut case = String::new();
+    let mut id_list = Vec::new();
+    let mut vals = Vec::new();
+    for (i, (account, amount)) in live.iter().enumerate() {
+        case.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
+        id_list.push(format!("${}", 2 * i + 1));
+        vals.push(Val::Text((*account).to_owned()));
+        vals.push(Val::Int(*amount));
+    }
+    buf.push(
+        &format!(
+            "UPDATE accounts SET ledger_balance = ledger_balance + CASE id{case} ELSE 0 END WHERE id IN ({})",
+            id_list.join(", ")
+        ),
+        vals,
+    );
+    let mut rows = Vec::new();
+    let mut vals = Vec::new();
+    for (i, (account, amount)) in live.iter().enumerate() {
+        let b = 8 * i;
+        rows.push(format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8
+        ));
+        vals.extend([
+            Val::Text(new_id("pst")),
+            Val::Text(entry.clone()),
+            Val::OptText(transaction_id.map(str::to_owned)),
+            Val::Text((*account).to_owned()),
+            Val::Int(*amount),
+            Val::Text(currency.to_owned()),
+            Val::Text(memo.to_owned()),
+            Val::Int(now),
+        ]);
+    }
+    buf.push(
+        &format!(
+            "INSERT INTO postings (id, entry_id, transaction_id, account_id, amount, currency, memo, created_at) VALUES {}",
+            rows.join(", ")
+        ),
+        vals,
+    );
+    Ok(entry)
+}
+
+/// Buffers an authorization hold (see [`place_hold`]).
+pub(crate) fn hold_stmts(
+    buf: &mut WriteBuf,
+    transaction_id: &str,
+    account_id: &str,
+    amount: i64,
+    currency: &str,
+    now: i64,
+) {
+    buf.push(
+        "INSERT INTO holds (id, transaction_id, account_id, amount, currency, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6)",
+        vec![
+            Val::Text(new_id("hld")),
+            Val::Text(transaction_id.to_owned()),
+            Val::Text(account_id.to_owned()),
+            Val::Int(amount),
+            Val::Text(currency.to_owned()),
+            Val::Int(now),
+        ],
+    );
+    buf.push(
+        "UPDATE accounts SET held = held + $1 WHERE id = $2",
+        vec![Val::Int(amount), Val::Text(account_id.to_owned())],
+    );
 }
 
 /// Places an authorization hold on an account for a transaction.

@@ -7,6 +7,7 @@
 //! See `docs/host.md` for the design and the ISO 8583 usage.
 
 pub mod api;
+mod batch;
 pub mod cards;
 pub mod client;
 pub mod clock;

@@ -21,6 +21,7 @@ use lamina_tlv::Tlv;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
+use crate::batch::{Val, WriteBuf};
 use crate::cards::{self, Card};
 use crate::clock::{Clock, business_date};
 use crate::error::{HostError, Result, invalid};
@@ -349,66 +350,84 @@ impl Issuer {
         Ok(Some(resp))
     }
 
-    async fn store_idempotent(
-        conn: &mut AnyConnection,
+    fn idempotent_stmt(
+        buf: &mut WriteBuf,
         key: &TxnKey,
         fp: &str,
         resp: &AuthResponse,
         now: i64,
     ) -> Result<()> {
         let json = serde_json::to_string(resp).map_err(|e| HostError::Corrupt(e.to_string()))?;
-        sqlx::query(
+        buf.push(
             "INSERT INTO idempotency (acquirer, terminal, stan, transmission, fingerprint, response, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&key.acquirer)
-        .bind(&key.terminal)
-        .bind(&key.stan)
-        .bind(&key.transmission)
-        .bind(fp)
-        .bind(json)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+            vec![
+                Val::Text(key.acquirer.clone()),
+                Val::Text(key.terminal.clone()),
+                Val::Text(key.stan.clone()),
+                Val::Text(key.transmission.clone()),
+                Val::Text(fp.to_owned()),
+                Val::Text(json),
+                Val::Int(now),
+            ],
+        );
         Ok(())
     }
 
-    async fn insert_txn(conn: &mut AnyConnection, t: &TxnRow<'_>) -> Result<()> {
-        let captured_date = (t.captured != 0).then_some(t.today);
-        sqlx::query(
+    async fn store_idempotent(
+        &self,
+        conn: &mut AnyConnection,
+        key: &TxnKey,
+        fp: &str,
+        resp: &AuthResponse,
+        now: i64,
+    ) -> Result<()> {
+        let mut buf = WriteBuf::default();
+        Self::idempotent_stmt(&mut buf, key, fp, resp, now)?;
+        buf.flush(conn, self.store.backend()).await
+    }
+
+    fn txn_stmt(buf: &mut WriteBuf, t: &TxnRow<'_>) {
+        let captured_date = (t.captured != 0).then(|| t.today.to_owned());
+        buf.push(
             "INSERT INTO transactions (id, mti, kind, card_id, account_id, pan_masked, acquirer, terminal, \
              merchant, stan, transmission, rrn, amount, approved_amount, captured_amount, captured_date, \
              currency, response_code, auth_code, status, original_id, atc, flags, business_date, settlement_id, created_at) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,NULL,$25)",
-        )
-        .bind(&t.id)
-        .bind(&t.req.mti)
-        .bind(t.req.kind.as_str())
-        .bind(t.card.map(|c| c.id.clone()))
-        .bind(t.card.map(|c| c.account_id.clone()))
-        .bind(t.card.map(|c| c.pan_masked.clone()).or_else(|| t.req.pan.as_deref().map(mask_pan)))
-        .bind(&t.req.key.acquirer)
-        .bind(&t.req.key.terminal)
-        .bind(&t.req.merchant)
-        .bind(&t.req.key.stan)
-        .bind(&t.req.key.transmission)
-        .bind(&t.req.rrn)
-        .bind(t.req.amount)
-        .bind(t.approved)
-        .bind(t.captured)
-        .bind(captured_date)
-        .bind(&t.req.currency)
-        .bind(t.code)
-        .bind(t.auth_code)
-        .bind(t.status)
-        .bind(t.original_id)
-        .bind(t.atc)
-        .bind(t.flags.join(","))
-        .bind(t.today)
-        .bind(t.now)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+            vec![
+                Val::Text(t.id.clone()),
+                Val::Text(t.req.mti.clone()),
+                Val::Text(t.req.kind.as_str().to_owned()),
+                Val::OptText(t.card.map(|c| c.id.clone())),
+                Val::OptText(t.card.map(|c| c.account_id.clone())),
+                Val::OptText(t.card.map(|c| c.pan_masked.clone()).or_else(|| t.req.pan.as_deref().map(mask_pan))),
+                Val::Text(t.req.key.acquirer.clone()),
+                Val::Text(t.req.key.terminal.clone()),
+                Val::Text(t.req.merchant.clone()),
+                Val::Text(t.req.key.stan.clone()),
+                Val::Text(t.req.key.transmission.clone()),
+                Val::Text(t.req.rrn.clone()),
+                Val::Int(t.req.amount),
+                Val::Int(t.approved),
+                Val::Int(t.captured),
+                Val::OptText(captured_date),
+                Val::Text(t.req.currency.clone()),
+                Val::Text(t.code.to_owned()),
+                Val::OptText(t.auth_code.map(str::to_owned)),
+                Val::Text(t.status.to_owned()),
+                Val::OptText(t.original_id.map(str::to_owned)),
+                Val::OptInt(t.atc),
+                Val::Text(t.flags.join(",")),
+                Val::Text(t.today.to_owned()),
+                Val::Int(t.now),
+            ],
+        );
+    }
+
+    async fn insert_txn(&self, conn: &mut AnyConnection, t: &TxnRow<'_>) -> Result<()> {
+        let mut buf = WriteBuf::default();
+        Self::txn_stmt(&mut buf, t);
+        buf.flush(conn, self.store.backend()).await
     }
 
     /// Processes one request (any [`RequestKind`]) and returns the response. Errors are
@@ -482,7 +501,7 @@ impl Issuer {
                 today: &today,
                 now,
             };
-            Self::insert_txn(&mut *conn, &row).await?;
+            self.insert_txn(&mut *conn, &row).await?;
             let resp = AuthResponse {
                 response_code: "14".into(),
                 approved_amount: 0,
@@ -493,7 +512,8 @@ impl Issuer {
                 flags,
                 duplicate: false,
             };
-            Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
+            self.store_idempotent(&mut *conn, &req.key, fp, &resp, now)
+                .await?;
             return Ok(resp);
         };
         let hot = ledger::lock_account_hot(
@@ -533,28 +553,26 @@ impl Issuer {
             decision::decide(&card, &account, req, pan, usage, &keys, now)
         };
 
+        // Every write of this request is buffered and sent at the end in one round trip
+        // on SQLite (see `batch`).
+        let mut buf = WriteBuf::default();
         // Card state: ATC and PIN tries.
         if let Some(atc) = d.new_atc {
-            sqlx::query("UPDATE cards SET last_atc = $1 WHERE id = $2")
-                .bind(atc)
-                .bind(&card.id)
-                .execute(&mut *conn)
-                .await?;
+            buf.push(
+                "UPDATE cards SET last_atc = $1 WHERE id = $2",
+                vec![Val::Int(atc), Val::Text(card.id.clone())],
+            );
         }
         match d.pin_tries {
             PinTries::Unchanged => {}
-            PinTries::Reset => {
-                sqlx::query("UPDATE cards SET pin_tries = 0 WHERE id = $1")
-                    .bind(&card.id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            PinTries::Increment => {
-                sqlx::query("UPDATE cards SET pin_tries = pin_tries + 1 WHERE id = $1")
-                    .bind(&card.id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            PinTries::Reset => buf.push(
+                "UPDATE cards SET pin_tries = 0 WHERE id = $1",
+                vec![Val::Text(card.id.clone())],
+            ),
+            PinTries::Increment => buf.push(
+                "UPDATE cards SET pin_tries = pin_tries + 1 WHERE id = $1",
+                vec![Val::Text(card.id.clone())],
+            ),
         }
 
         let approved = d.approved();
@@ -580,7 +598,7 @@ impl Issuer {
             today: &today,
             now,
         };
-        Self::insert_txn(&mut *conn, &row).await?;
+        Self::txn_stmt(&mut buf, &row);
         let mut available = account.available();
         if approved {
             match req.kind {
@@ -594,8 +612,8 @@ impl Issuer {
                         now,
                     )
                     .await?;
-                    ledger::post_entry(
-                        &mut *conn,
+                    ledger::entry_stmts(
+                        &mut buf,
                         &[
                             (account.id.as_str(), -d.approved_amount),
                             (settle.as_str(), d.approved_amount),
@@ -604,19 +622,17 @@ impl Issuer {
                         Some(&txn_id),
                         "purchase",
                         now,
-                    )
-                    .await?;
+                    )?;
                 }
                 _ => {
-                    ledger::place_hold(
-                        &mut *conn,
+                    ledger::hold_stmts(
+                        &mut buf,
                         &txn_id,
                         &account.id,
                         d.approved_amount,
                         &account.currency,
                         now,
-                    )
-                    .await?;
+                    );
                 }
             }
             available -= d.approved_amount;
@@ -658,11 +674,10 @@ impl Issuer {
                                 Tlv::primitive(0x86u32, apdu),
                             ],
                         ));
-                        sqlx::query("UPDATE script_queue SET status = 'sent', sent_transaction_id = $1 WHERE id = $2")
-                            .bind(&txn_id)
-                            .bind(&s.id)
-                            .execute(&mut *conn)
-                            .await?;
+                        buf.push(
+                            "UPDATE script_queue SET status = 'sent', sent_transaction_id = $1 WHERE id = $2",
+                            vec![Val::Text(txn_id.clone()), Val::Text(s.id.clone())],
+                        );
                     }
                 }
             }
@@ -677,7 +692,8 @@ impl Issuer {
             flags: d.flags.clone(),
             duplicate: false,
         };
-        Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
+        Self::idempotent_stmt(&mut buf, &req.key, fp, &resp, now)?;
+        buf.flush(conn, self.store.backend()).await?;
         Ok(resp)
     }
 
@@ -803,7 +819,7 @@ impl Issuer {
                     today: &today,
                     now,
                 };
-                Self::insert_txn(&mut *conn, &row).await?;
+                self.insert_txn(&mut *conn, &row).await?;
                 let available = account.available() + if moved > 0 { approved - moved } else { 0 };
                 Self::simple(code, moved, Some(txn_id), flags, Some(available))
             }
@@ -827,9 +843,10 @@ impl Issuer {
                         today: &today,
                         now,
                     };
-                    Self::insert_txn(&mut *conn, &row).await?;
+                    self.insert_txn(&mut *conn, &row).await?;
                     let resp = Self::simple("12", 0, Some(txn_id), flags, None);
-                    Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
+                    self.store_idempotent(&mut *conn, &req.key, fp, &resp, now)
+                        .await?;
                     return Ok(resp);
                 };
                 let card =
@@ -859,7 +876,7 @@ impl Issuer {
                             today: &today,
                             now,
                         };
-                        Self::insert_txn(&mut *conn, &row).await?;
+                        self.insert_txn(&mut *conn, &row).await?;
                         if ok {
                             let settle = ledger::system_account_in(
                                 &self.store,
@@ -909,13 +926,14 @@ impl Issuer {
                             today: &today,
                             now,
                         };
-                        Self::insert_txn(&mut *conn, &row).await?;
+                        self.insert_txn(&mut *conn, &row).await?;
                         Self::simple(code, 0, Some(txn_id), vec![], None)
                     }
                 }
             }
         };
-        Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
+        self.store_idempotent(&mut *conn, &req.key, fp, &resp, now)
+            .await?;
         Ok(resp)
     }
 
@@ -1117,7 +1135,7 @@ impl Issuer {
             today: &today,
             now,
         };
-        Self::insert_txn(&mut *conn, &row).await?;
+        self.insert_txn(&mut *conn, &row).await?;
         if let Some(orig) = &orig_id {
             // The reversal row inherits the original's merchant and account for clearing.
             sqlx::query(
@@ -1133,7 +1151,8 @@ impl Issuer {
             .await?;
         }
         let resp = Self::simple(code, moved, Some(txn_id), flags, available);
-        Self::store_idempotent(&mut *conn, &req.key, fp, &resp, now).await?;
+        self.store_idempotent(&mut *conn, &req.key, fp, &resp, now)
+            .await?;
         Ok(resp)
     }
 

@@ -852,8 +852,23 @@ fn validate_app(
             let g = format!("{f}.contactless");
             let pdol = hex_field(&format!("{g}.pdol"), &c.pdol)?;
             check_dol(&format!("{g}.pdol"), &pdol)?;
+            let cl_aip = hex_fixed::<2>(&format!("{g}.aip"), &c.aip)?;
+            // The signed static data include the AIP (SDA Tag List 9F4A = 82) and
+            // one ICC certificate serves both interfaces: with offline data
+            // authentication both interfaces must present the same AIP, or ODA
+            // (CDA on a contactless tap) fails on one of them (EMV Book 2 §5.4,
+            // Book 3 §10.3).
+            if oda != OdaMethod::None && cl_aip != aip {
+                return Err(PersoError::profile(
+                    format!("{g}.aip"),
+                    format!(
+                        "must equal the contact AIP {} when the card signs its static data (ODA {oda:?})",
+                        hex::encode_upper(aip)
+                    ),
+                ));
+            }
             Some(ContactlessProfile {
-                aip: hex_fixed::<2>(&format!("{g}.aip"), &c.aip)?,
+                aip: cl_aip,
                 pdol,
                 ctq: c
                     .ctq

@@ -288,6 +288,111 @@ impl Day {
         Ok(stan)
     }
 
+    /// A contactless EMV purchase at the retail reader (one tap; online PIN after
+    /// the card has left the field when the amount needs it).
+    #[allow(clippy::too_many_arguments)]
+    fn tap_purchase(
+        &mut self,
+        at_minute: u32,
+        title: &str,
+        card: &str,
+        amount: u64,
+        pin: Option<&str>,
+        expect: Expect,
+        expect_rc: Option<&str>,
+    ) -> Result<()> {
+        use lamina_terminal::contactless::{ContactlessDevices, run_contactless};
+        self.minute = at_minute;
+        self.stan += 1;
+        let stan = self.stan;
+        let clock = self.clock();
+        let mut req = TransactionRequest::purchase(amount);
+        req.stan = stan;
+        let mut screen = RecordingScreen::default();
+        let mut pad = ScriptedPinPad::new([pin.map(str::to_owned)]);
+        let ksn = format!("FFFF9876543210E{:05X}", stan & 0xF_FFFF);
+        let mut encryptor = DukptPinPad::from_bdk(&self.world.bdk_hex, &ksn)
+            .map_err(|e| anyhow!("PIN pad: {e}"))?;
+        let mut rng = lamina_perso::util::seeded_rng(Some(u64::from(stan)));
+        let world = &mut self.world;
+        let cfg = world.contactless.clone();
+        let c = world
+            .cards
+            .iter_mut()
+            .find(|c| c.name == card)
+            .ok_or_else(|| anyhow!("no card {card}"))?;
+        let masked = c.masked.clone();
+        let label = c
+            .issued
+            .card
+            .applications
+            .first()
+            .map_or_else(|| "-".to_owned(), |a| a.install.label.clone());
+        let mut field = closedloop::field(&mut c.chip);
+        let link: &mut dyn AcquirerLink = &mut world.link;
+        let started = Instant::now();
+        let r = run_contactless(
+            &cfg,
+            &req,
+            ContactlessDevices {
+                reader: &mut field,
+                screen: &mut screen,
+                pin_pad: &mut pad,
+                acquirer: Some(link),
+                pin_encryptor: Some(&mut encryptor),
+                status: None,
+            },
+            &clock,
+            &mut rng,
+        );
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        let radio = r.radio_us().unwrap_or(0) as f64 / 1000.0;
+        let result = &r.result;
+        if std::env::var_os("LAMINA_DEMO_TRACE").is_some() {
+            for e in result.tvr_raw.explain() {
+                eprintln!("    TVR {}: {}", e.label, e.detail);
+            }
+            for c in &result.cryptograms {
+                eprintln!("    cryptogram {c:?}");
+            }
+        }
+        if result.outcome == Outcome::ApprovedOnline {
+            self.approved_online.push(stan);
+        }
+        let rc = result.arc.clone();
+        let ok = expect.matches(&result.outcome)
+            && expect_rc.is_none_or(|want| rc.as_deref() == Some(want));
+        let mut screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
+        screen_lines.extend(r.indicators.iter().map(|i| format!("({i:?})")));
+        let row = Row {
+            step: self.rows.len() + 1,
+            title: title.into(),
+            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+            card: masked,
+            terminal: cfg.terminal.terminal_id.clone(),
+            interface: "contactless".into(),
+            application: label,
+            amount_minor: i64::try_from(amount).unwrap_or(i64::MAX),
+            currency: "EUR".into(),
+            outcome: outcome_text(&result.outcome),
+            response_code: rc,
+            cvm: format!("{:?}", r.cvm),
+            processing_ms: (wall - radio).max(0.0),
+            radio_ms: Some(radio),
+            screen: screen_lines,
+            expected: format!(
+                "{}{}",
+                expect.text(),
+                expect_rc.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+            as_expected: ok,
+            notes: Vec::new(),
+        };
+        self.show_row(&row);
+        self.rows.push(row);
+        Ok(())
+    }
+
     fn show_row(&mut self, row: &Row) {
         let line = format!(
             "{} {:<44} {}",
@@ -486,6 +591,24 @@ pub fn run(args: Args) -> Result<()> {
         t(9 * 60 + 3),
     );
     day.tap(9 * 60 + 3, "alice-debit", step)?;
+    day.tap_purchase(
+        9 * 60 + 15,
+        "Contactless tap under the CVM limit, offline",
+        "alice-debit",
+        1890,
+        None,
+        Expect::Approved,
+        Some("Y1"),
+    )?;
+    day.tap_purchase(
+        9 * 60 + 20,
+        "Contactless above the CVM limit, online PIN",
+        "alice-debit",
+        8500,
+        Some(&alice_pin),
+        Expect::Approved,
+        Some("00"),
+    )?;
     day.purchase(
         9 * 60 + 40,
         "Wrong PIN, then the right PIN",

@@ -38,6 +38,10 @@ pub const PROFILES: &[(&str, &str)] = &[
 /// The retail terminal configuration, embedded.
 pub const RETAIL_TOML: &str = include_str!("../../../../../terminals/retail.toml");
 
+/// The retail reader's contactless parameters (its `base` is the retail terminal).
+pub const RETAIL_CONTACTLESS_TOML: &str =
+    include_str!("../../../../../terminals/retail-contactless.toml");
+
 /// One issued card in the demo.
 pub struct DemoCard {
     /// Short name used by the script ("alice-debit").
@@ -83,6 +87,8 @@ pub struct World {
     pub cards: Vec<DemoCard>,
     /// The retail terminal's configuration.
     pub retail: TerminalConfig,
+    /// The retail terminal's contactless reader.
+    pub contactless: lamina_terminal::contactless::ContactlessConfig,
     /// The acquirer's ISO 8583 link (the retail POS's connection).
     pub link: IsoLink,
     /// The DUKPT base derivation key (for the PIN pads' IPEKs).
@@ -266,6 +272,11 @@ pub fn build(
         &format!("file = \"issuer/{}\"", lamina_perso::issuer::CAPK_FILE),
     );
     let retail = TerminalConfig::from_toml(&retail_toml, dir)?;
+    // The contactless reader of the same terminal: its parameters over the retail
+    // configuration (written beside the issuer so `base` resolves).
+    std::fs::write(dir.join("retail.toml"), &retail_toml)?;
+    let contactless =
+        lamina_terminal::contactless::ContactlessConfig::from_toml(RETAIL_CONTACTLESS_TOML, dir)?;
     let client = runtime.block_on(lamina_host::client::HostClient::connect(&host_addr))?;
     let link = IsoLink::new(
         Arc::new(client),
@@ -282,6 +293,7 @@ pub fn build(
         shutdown: Some(tx),
         cards,
         retail,
+        contactless,
         link,
         bdk_hex,
     })

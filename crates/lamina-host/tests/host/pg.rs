@@ -155,7 +155,11 @@ pub async fn fresh_database(test: &str) -> Option<String> {
     let port = match cluster {
         Ok(c) => c.port,
         Err(why) => {
-            eprintln!(
+            // Written to the stderr handle directly (not `eprintln!`, which the test harness
+            // captures) so the skip is visible in every `cargo test` run.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIP {test} on PostgreSQL: {why} (install PostgreSQL's initdb/pg_ctl to run it)"
             );
             return None;

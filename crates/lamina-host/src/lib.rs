@@ -17,6 +17,7 @@
 //! * [`load`], [`sim`]: load generator and the simulated card computing real ARQCs;
 //! * [`service`]: run the whole host; [`clock`]: injected time.
 
+pub mod api;
 mod batch;
 pub mod cards;
 pub mod client;

@@ -8,7 +8,7 @@
 //! | 0200/0201 | financial (post) | 0210 |
 //! | 0120/0121, 0220/0221 | completion (capture, or offline advice) | 0130, 0230 |
 //! | 0400/0401, 0420/0421 | reversal | 0410, 0430 |
-//! | 0500 | terminal batch reconciliation ([`crate::settle::reconcile`]) | 0510 |
+//! | 0500 | terminal batch reconciliation ([`crate::settle::reconcile_message`]) | 0510 |
 //! | 0800 | sign-on / echo / sign-off (DE 70) | 0810 |
 //!
 //! A request missing a mandatory element, or with one that does not parse (amount,

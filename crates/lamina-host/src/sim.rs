@@ -1,6 +1,6 @@
 //! A simulated EMV card for tests and the load generator: computes the ARQC exactly as
 //! the Lamina card applet does (ICC master key from the issuer key, EMV Book 2 A1.4;
-//! cryptogram over [`cryptogram_input`](crate::issuer::decision::cryptogram_input)) and
+//! cryptogram over [`crate::issuer::decision::cryptogram_input`]) and
 //! builds the field 55 a terminal would send.
 
 use lamina_crypto::emv::{self, Cvn};

@@ -26,6 +26,10 @@ pub struct SimCard {
     pub mk_ac: SecretKey,
     /// Next ATC to use.
     pub atc: u16,
+    /// Terminal Verification Results (95) the simulated terminal reports.
+    pub tvr: [u8; 5],
+    /// CVM Results (9F34) the simulated terminal reports.
+    pub cvm_results: [u8; 3],
 }
 
 impl std::fmt::Debug for SimCard {
@@ -74,6 +78,9 @@ impl SimCard {
             cvn,
             mk_ac,
             atc: 1,
+            tvr: [0; 5],
+            // Online PIN, successful? No: 42 03 00 = enciphered PIN online, always, unknown.
+            cvm_results: [0x42, 0x03, 0x00],
         })
     }
 
@@ -106,7 +113,7 @@ impl SimCard {
             Tlv::primitive(0x9F02u32, bcd_n(amount, 6)),
             Tlv::primitive(0x9F03u32, vec![0; 6]),
             Tlv::primitive(0x9F1Au32, cur.clone()),
-            Tlv::primitive(0x95u32, vec![0; 5]),
+            Tlv::primitive(0x95u32, self.tvr.to_vec()),
             Tlv::primitive(0x5F2Au32, cur),
             Tlv::primitive(0x9Au32, date.to_vec()),
             Tlv::primitive(0x9Cu32, vec![0x00]),
@@ -115,6 +122,7 @@ impl SimCard {
             Tlv::primitive(0x9F36u32, atc.to_be_bytes().to_vec()),
             Tlv::primitive(0x9F10u32, lamina_iad(self.cvn)),
             Tlv::primitive(0x9F27u32, vec![0x80]),
+            Tlv::primitive(0x9F34u32, self.cvm_results.to_vec()),
         ];
         let data = cryptogram_input(self.cvn, &tlvs)
             .ok_or_else(|| crate::error::invalid("ICC data", "incomplete"))?;

@@ -13,6 +13,7 @@
 //! | amount ≤ 0 or currency ≠ account currency | 13 / 12 |
 //! | ARQC (9F26) over the CVN's data ([`cryptogram_input`]) with SK_AC from the card's MK_AC (EMV Book 2 A1.3, A1.4, §8.1) | 05 |
 //! | ATC (9F36) not above the last seen: replay, flag `atc_replay` (a jump over [`ATC_JUMP`] only flags `atc_jump`) | 59 |
+//! | TVR / CVM Results risk bits ([`terminal_risk_flags`]) | flags only |
 //! | online PIN: tries exhausted / wrong PIN (DUKPT X9.24-1 + ISO 9564-1 format 0 + Visa PVV) | 75 / 55 |
 //! | daily velocity per card: amount / count | 61 / 65 |
 //! | available funds (balance + credit − holds) | 51, or 10 for a partial approval |
@@ -337,6 +338,7 @@ pub fn decide(
                 }
                 new_atc = Some(atc);
                 cryptogram = Some(c);
+                flags.extend(terminal_risk_flags(&icc));
             }
             Err(flag) => {
                 let mut d = Decision::decline("05");
@@ -390,6 +392,36 @@ pub fn decide(
     } else {
         decision("51", 0, tries, flags)
     }
+}
+
+/// Risk flags from the terminal's own checks, read from the (ARQC-authenticated) TVR (95)
+/// and CVM Results (9F34) (EMV Book 3 Annex C5, Book 4 Annex A4). They are recorded with
+/// the transaction for the back office; the decision does not decline on them (the issuer
+/// has verified the cryptogram, and an online PIN is checked by the host itself).
+pub fn terminal_risk_flags(icc: &[Tlv]) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(tvr) = tag_value(icc, 0x95).filter(|t| t.len() == 5) {
+        let (b1, b3) = (tvr[0], tvr[2]);
+        if b1 & (0x40 | 0x08 | 0x04) != 0 {
+            flags.push("tvr_oda_failed".to_owned());
+        }
+        if b1 & 0x10 != 0 {
+            flags.push("tvr_exception_file".to_owned());
+        }
+        if b3 & 0x80 != 0 {
+            flags.push("tvr_cvm_failed".to_owned());
+        }
+        if b3 & 0x20 != 0 {
+            flags.push("tvr_pin_try_limit_exceeded".to_owned());
+        }
+    }
+    if tag_value(icc, 0x9F34)
+        .and_then(|c| c.get(2))
+        .is_some_and(|r| *r == 0x01)
+    {
+        flags.push("cvm_result_failed".to_owned());
+    }
+    flags
 }
 
 /// Tag 91 Issuer Authentication Data for a verified ARQC (Book 2 §8.2).

@@ -588,3 +588,24 @@ both_backends!(
     reversal_before_original_test,
     super::reversal_before_original
 );
+
+async fn terminal_risk_flags(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    // TVR: CDA failed (byte 1 bit 3), cardholder verification not successful (byte 3 bit 8);
+    // CVM Results: failed. The ARQC covers the TVR, so these are the terminal's own words.
+    f.sim.tvr = [0x04, 0x00, 0x80, 0x00, 0x00];
+    f.sim.cvm_results = [0x1F, 0x00, 0x01];
+    let r = f.go(RequestKind::Authorization, 100).await;
+    assert_eq!(r.response_code, "00");
+    for flag in ["tvr_oda_failed", "tvr_cvm_failed", "cvm_result_failed"] {
+        assert!(
+            r.flags.contains(&flag.to_string()),
+            "{flag} in {:?}",
+            r.flags
+        );
+    }
+    f.sim.tvr = [0; 5];
+    f.sim.cvm_results = [0x42, 0x03, 0x02];
+    assert!(f.go(RequestKind::Authorization, 100).await.flags.is_empty());
+}
+both_backends!(terminal_risk_flags_test, super::terminal_risk_flags);

@@ -27,6 +27,11 @@ use crate::card::{
     ReferencePin, RiskParams,
 };
 use crate::issuer::Issuer;
+
+/// Closed-loop applications (purse, loyalty, transit, parking) with the card's
+/// own keys. (Declared here: the module lives in `src/closedloop.rs`.)
+#[path = "closedloop.rs"]
+pub mod closedloop;
 use crate::keystore::StoredRsaKey;
 use crate::manifest::{self, IssuanceRecord, Limits};
 use crate::profile::{ApplicationProfile, Interface, OdaMethod, Profile};
@@ -419,7 +424,19 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
             emv: Some(emv),
         });
     }
+    let schemes = closedloop::scheme_keys();
+    let closed_loop_id = if profile.extras.iter().any(|e| closedloop::is_closed_loop(&e.kind)) {
+        Some(closedloop::card_id(&card_id)?)
+    } else {
+        None
+    };
     for extra in &profile.extras {
+        if let Some(id) = closed_loop_id
+            && let Some(install) = closedloop::extra_install(extra, id, &schemes)?
+        {
+            applications.push(PreparedApplication { install, emv: None });
+            continue;
+        }
         applications.push(PreparedApplication {
             install: AppInstall {
                 aid: extra.aid.clone(),

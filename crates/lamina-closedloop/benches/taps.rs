@@ -1,10 +1,15 @@
-//! Processing time per tap type, with the in-process card (no radio: the
-//! ISO/IEC 14443-4 transport adds radio time from the APDU/byte counts printed
-//! here).
+//! Per tap type: processing time, and radio time at 106 and 424 kbit/s over the
+//! ISO/IEC 14443-4 transport ([`lamina_card::iso14443::ContactlessLink`]: frames,
+//! frame delay times, activation), and the 300 ms gate budget check.
 //!
 //! `cargo bench -p lamina-closedloop --bench taps` (add `-- --test` to only
-//! check that it runs). First prints a summary table (median of 200 taps, APDUs,
-//! bytes each way), then runs the criterion measurements.
+//! check that it runs). First prints two tables — the in-process card (median
+//! of 200 taps, APDUs, bytes each way), then the same taps through the
+//! contactless link at 106 and 424 kbit/s (radio time computed from the frames
+//! exchanged, processing time measured around the card's work) — and asserts
+//! that every gate tap finishes within [`GATE_BUDGET_US`] including radio at
+//! 106 kbit/s; then runs the criterion measurements (in-process, and through
+//! the link at 106 kbit/s).
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -12,6 +17,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use lamina_card::iso14443::{self, BitRate, ContactlessLink, LinkConfig};
 use lamina_card::{Card, CardChannel, EmulatedCard, Interface, Rom, SeededRng};
 use lamina_closedloop::install::{self, Schemes, test_card};
 use lamina_closedloop::keys::{CardId, TerminalId};
@@ -19,7 +25,7 @@ use lamina_closedloop::loyalty::{EarnRule, LoyaltyTerminal};
 use lamina_closedloop::parking::{ParkingTerminal, Tariff};
 use lamina_closedloop::purse::{IssuerHost, Sam, load_purse};
 use lamina_closedloop::terminal::{CardLink, LinkStats, StdStopwatch};
-use lamina_closedloop::transit::{Direction, FareTable, GateTerminal};
+use lamina_closedloop::transit::{Direction, FareTable, GATE_BUDGET_US, GateTerminal};
 
 const T0: u32 = 1_764_054_000;
 const CARD: CardId = CardId::from_u64(0x4C41_4D49_0000_0001);
@@ -117,7 +123,7 @@ fn terminals() -> Terminals {
     }
 }
 
-type TapFn = fn(&mut EmulatedCard, &mut Terminals) -> LinkStats;
+type TapFn = fn(&mut dyn CardChannel, &mut Terminals) -> LinkStats;
 
 fn tap_types() -> Vec<(&'static str, String, TapFn)> {
     vec![
@@ -183,14 +189,118 @@ fn summary() {
     println!();
 }
 
+fn field(img: &str, rate: BitRate) -> ContactlessLink<EmulatedCard> {
+    ContactlessLink::with_config(
+        restore(img),
+        LinkConfig {
+            bit_rate: rate,
+            ..LinkConfig::default()
+        },
+    )
+}
+
+/// One tap through the contactless link: (link stats, wall time of the whole tap).
+fn radio_tap(img: &str, f: TapFn, rate: BitRate) -> (iso14443::LinkStats, Duration) {
+    let mut link = field(img, rate);
+    let mut t = terminals();
+    let start = Instant::now();
+    f(&mut link, &mut t);
+    let wall = start.elapsed();
+    (link.take_stats(), wall)
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Radio and processing time per tap type at 106 and 424 kbit/s; asserts the
+/// gate budget (processing + radio at 106 kbit/s).
+fn radio_summary() {
+    println!(
+        "{:<28} {:>7} {:>7} {:>11} {:>11} {:>11} {:>13} {:>7}",
+        "tap type (ISO 14443-4)",
+        "frames",
+        "bytes",
+        "proc ms",
+        "radio@106",
+        "radio@424",
+        "total@106 ms",
+        "budget"
+    );
+    for (name, img, f) in tap_types() {
+        let mut proc = Vec::new();
+        let mut wall = Vec::new();
+        let (mut s106, mut s424) = Default::default();
+        for _ in 0..50 {
+            let (s, w) = radio_tap(&img, f, BitRate::R106);
+            proc.push(s.processing_us());
+            wall.push(w);
+            s106 = s;
+            s424 = radio_tap(&img, f, BitRate::R424).0;
+        }
+        proc.sort_unstable();
+        wall.sort_unstable();
+        let p = proc[proc.len() / 2];
+        // The whole tap's host time (terminal logic + card), not only the card's part.
+        let w = u64::try_from(wall[wall.len() / 2].as_micros()).unwrap();
+        let host = p.max(w);
+        let total = host + s106.radio_us();
+        let gate = name.starts_with("gate");
+        let within = total <= GATE_BUDGET_US;
+        println!(
+            "{:<28} {:>7} {:>7} {:>11.2} {:>11.2} {:>11.2} {:>13.2} {:>7}",
+            name,
+            s106.frames,
+            s106.bytes_on_air,
+            ms(host),
+            ms(s106.radio_us()),
+            ms(s424.radio_us()),
+            ms(total),
+            if gate {
+                if within { "ok" } else { "OVER" }
+            } else {
+                "-"
+            }
+        );
+        assert!(
+            s424.radio_us() < s106.radio_us(),
+            "{name}: radio at 424 kbit/s must be shorter than at 106"
+        );
+        if gate {
+            assert!(
+                within,
+                "{name}: {total} µs including radio at 106 kbit/s, budget {GATE_BUDGET_US} µs"
+            );
+        }
+    }
+    println!(
+        "gate budget: {} ms per tap including radio at 106 kbit/s (proc ms = median host time of the whole tap)\n",
+        GATE_BUDGET_US / 1000
+    );
+}
+
 fn bench(c: &mut Criterion) {
     summary();
+    radio_summary();
     let mut g = c.benchmark_group("taps");
     for (name, img, f) in tap_types() {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || (restore(&img), terminals()),
                 |(mut ch, mut t)| black_box(f(&mut ch, &mut t)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+    // The same taps through the ISO/IEC 14443-4 link at 106 kbit/s (framing
+    // cost on the host; the radio time itself is computed, not waited for).
+    let mut g = c.benchmark_group("taps-14443-106k");
+    for (name, img, f) in tap_types() {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || (field(&img, BitRate::R106), terminals()),
+                |(mut link, mut t)| black_box(f(&mut link, &mut t)),
                 BatchSize::SmallInput,
             )
         });

@@ -39,6 +39,11 @@ enum Command {
     /// EMV terminal: run a payment against a card image (or a reader).
     #[command(subcommand)]
     Terminal(cmd::terminal::TerminalCommand),
+    /// Issuer and acquirer host: serve ISO 8583 + HTTP, settle, check the ledger.
+    #[command(subcommand)]
+    Host(cmd::host::HostCommand),
+    /// Load generator: real ISO 8583 authorizations with valid ARQCs against a host.
+    Load(cmd::host::LoadArgs),
     /// List PC/SC readers and their cards.
     Readers(cmd::reader::ReadersArgs),
     /// Payment cryptography calculator: keys, cryptograms, PIN blocks, DUKPT, certificates.
@@ -80,6 +85,8 @@ fn main() {
         Command::Card(CardCommand::Reader(c)) => cmd::reader::run_card(c),
         Command::Readers(a) => cmd::reader::run_readers(a),
         Command::Terminal(c) => cmd::terminal::run(c),
+        Command::Host(c) => cmd::host::run(c),
+        Command::Load(a) => cmd::host::load(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -5,6 +5,7 @@ pub mod card;
 pub mod crypto;
 pub mod demo;
 pub mod dol;
+pub mod host;
 pub mod issuer;
 pub mod perso;
 pub mod reader;

@@ -44,6 +44,9 @@ enum Command {
     Host(cmd::host::HostCommand),
     /// Load generator: real ISO 8583 authorizations with valid ARQCs against a host.
     Load(cmd::host::LoadArgs),
+    /// Loyalty points on a card: earn, redeem, balance.
+    #[command(subcommand)]
+    Loyalty(cmd::closedloop::LoyaltyCommand),
     /// List PC/SC readers and their cards.
     Readers(cmd::reader::ReadersArgs),
     /// Payment cryptography calculator: keys, cryptograms, PIN blocks, DUKPT, certificates.
@@ -63,6 +66,9 @@ enum CardCommand {
     Apdu(cmd::card::ApduArgs),
     /// Show a chip's counters, PIN tries and logs (never its keys).
     State(cmd::card::StateArgs),
+    /// The card's prepaid purse: load (authorized online) and balance.
+    #[command(subcommand)]
+    Purse(cmd::closedloop::PurseCommand),
     /// `serve` (to pcscd through vpcd) and `scan` (a real card, read-only).
     #[command(flatten)]
     Reader(cmd::reader::ReaderCardCommand),
@@ -82,6 +88,8 @@ fn main() {
         Command::Card(CardCommand::Personalize(a)) => cmd::card::personalize(a),
         Command::Card(CardCommand::Apdu(a)) => cmd::card::apdu(a),
         Command::Card(CardCommand::State(a)) => cmd::card::state(a),
+        Command::Card(CardCommand::Purse(c)) => cmd::closedloop::purse(c),
+        Command::Loyalty(c) => cmd::closedloop::loyalty(c),
         Command::Card(CardCommand::Reader(c)) => cmd::reader::run_card(c),
         Command::Readers(a) => cmd::reader::run_readers(a),
         Command::Terminal(c) => cmd::terminal::run(c),

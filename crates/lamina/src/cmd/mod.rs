@@ -2,6 +2,7 @@
 
 pub mod apdu;
 pub mod card;
+pub mod closedloop;
 pub mod crypto;
 pub mod demo;
 pub mod dol;

@@ -40,6 +40,9 @@ pub enum TerminalCommand {
     /// Pay with a card: run one contact transaction (EMV Book 3 §10), printing the
     /// terminal's screen messages as they happen, then the result.
     Pay(PayArgs),
+    /// Tap a card at a closed-loop terminal: transit gate, parking gate or the
+    /// retail loyalty reader (purse, transit, parking, loyalty applications).
+    Tap(crate::cmd::closedloop::TapArgs),
 }
 
 /// `lamina terminal pay`
@@ -95,6 +98,7 @@ pub struct PayArgs {
 pub fn run(cmd: TerminalCommand) -> Result<()> {
     match cmd {
         TerminalCommand::Pay(a) => pay(a),
+        TerminalCommand::Tap(a) => crate::cmd::closedloop::tap(a),
     }
 }
 

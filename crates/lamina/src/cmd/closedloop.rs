@@ -559,10 +559,10 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
             .power_on(Interface::Contactless)
             .map_err(TerminalError::from)
             .and_then(|_| shop.debit(&mut CardLink::new(link), amount, time))
-            .and_then(|d| {
+            .map(|d| {
                 // Points earned on the same tap when the card is in the program.
                 let pts = loyalty.on_emv_purchase(link, program, amount, time);
-                Ok((d, pts))
+                (d, pts)
             });
         link.power_off();
         r

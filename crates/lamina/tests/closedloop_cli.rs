@@ -345,3 +345,64 @@ fn a_card_without_closed_loop_applications_is_refused() {
         .assert()
         .code(2);
 }
+
+/// A card freshly issued by the bureau from the prepaid profile (EMV + purse +
+/// loyalty + transit + parking, each with the card's own keys) works at the
+/// closed-loop terminals once personalized into a chip image.
+#[test]
+fn bureau_issued_prepaid_card_taps() {
+    let dir = tempfile::tempdir().unwrap();
+    lamina()
+        .args([
+            "card",
+            "issue",
+            "--profile",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/prepaid.toml"),
+            "--count",
+            "1",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let img = std::fs::read_dir(dir.path().join("cards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "img"))
+        .expect("a bureau image");
+    let chip = dir.path().join("issued.chip.json");
+    lamina()
+        .args(["card", "personalize"])
+        .arg(&img)
+        .arg("--out")
+        .arg(&chip)
+        .assert()
+        .success();
+    let v = run_json(&[
+        "card",
+        "purse",
+        "load",
+        s(&chip),
+        "--amount",
+        "1000",
+        "--time",
+        &time(T0),
+    ]);
+    assert_eq!(v["balance"], 1000);
+    assert_eq!(v["max_balance"], 15000);
+    assert_eq!(gate(&chip, 1, "in", T0 + 60)["open"], true);
+    let v = gate(&chip, 2, "out", T0 + 900);
+    assert_eq!(v["charged"], 180, "{v}");
+    let v = run_json(&[
+        "loyalty",
+        "earn",
+        s(&chip),
+        "--amount",
+        "300",
+        "--time",
+        &time(T0 + 1000),
+    ]);
+    assert_eq!(v["balance"], 3);
+}

@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
-use lamina_card::CardRng;
 use lamina_crypto::dukpt::tdes;
 use lamina_crypto::emv::{self, ArpcMethod, ArpcResponse, Cvn};
 use lamina_crypto::pin::{self, ClearPinBlock};
@@ -45,34 +44,8 @@ pub const TEST_KSN: &str = "FFFF9876543210E00000";
 
 const TEST_PKI: &str = include_str!("../data/test_pki.txt");
 
-/// A card RNG as a `rand` cryptographic generator (the card's RSA blinding).
-pub struct CardRngBridge<'a>(pub &'a mut dyn CardRng);
-
-impl core::fmt::Debug for CardRngBridge<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("CardRngBridge")
-    }
-}
-
-impl rand::TryRng for CardRngBridge<'_> {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.0.fill_bytes(&mut b);
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.0.fill_bytes(&mut b);
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
-
-impl rand::TryCryptoRng for CardRngBridge<'_> {}
+/// The card RNG as a `rand` generator (the chip OS's bridge).
+pub use lamina_card::RandBridge as CardRngBridge;
 
 fn parts(name: &str) -> Result<RsaKeyParts, PkiError> {
     let get = |field: &str| -> Result<Vec<u8>, PkiError> {

@@ -7,66 +7,14 @@ use lamina_applets::emv::testing::{
     self, TEST_IMK_AC, TEST_IMK_SMC, TEST_IMK_SMI, TEST_PAN, TEST_PSN,
 };
 use lamina_applets::emv::{CvnChoice, EmvPersonalization, IccRsa, IccRsaKey, OdaMethod};
-use lamina_card::{Aid, CardChannel, CardRng, EmulatedCard, Interface};
+use lamina_card::{Aid, CardChannel, EmulatedCard, Interface};
 use lamina_crypto::emv::{Cvn, derive_icc_mk};
-use lamina_crypto::pki::{PkiError, PublicExponent, RsaKeyPair};
+use lamina_crypto::pki::{PublicExponent, RsaKeyPair};
 use lamina_tlv::{Tag, Tlv};
-use zeroize::Zeroizing;
 
-/// rand 0.10 view of the card RNG.
-pub struct RngBridge<'a>(pub &'a mut dyn CardRng);
-
-impl rand::TryRng for RngBridge<'_> {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.0.fill_bytes(&mut b);
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.0.fill_bytes(&mut b);
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
-impl rand::TryCryptoRng for RngBridge<'_> {}
-
-/// The [`IccRsa`] bridge the tests register.
-#[derive(Debug)]
-pub struct Bridge;
-
-impl IccRsa for Bridge {
-    fn sign_dynamic_data(
-        &self,
-        key: &RsaKeyPair,
-        rng: &mut dyn CardRng,
-        icc_dynamic_data: &[u8],
-        terminal_dynamic_data: &[u8],
-    ) -> Result<Vec<u8>, PkiError> {
-        lamina_crypto::pki::sign_dynamic_data(
-            key,
-            &mut RngBridge(rng),
-            icc_dynamic_data,
-            terminal_dynamic_data,
-        )
-    }
-    fn decipher_pin_block(
-        &self,
-        key: &RsaKeyPair,
-        rng: &mut dyn CardRng,
-        enciphered: &[u8],
-        un: &[u8; 8],
-    ) -> Result<Zeroizing<[u8; 8]>, PkiError> {
-        lamina_crypto::pki::decipher_pin_block(key, &mut RngBridge(rng), enciphered, un)
-    }
-}
-
+/// The chip's RSA engine the tests register.
 pub fn bridge() -> Option<Arc<dyn IccRsa>> {
-    Some(Arc::new(Bridge))
+    Some(Arc::new(lamina_applets::emv::PkiRsa))
 }
 
 pub fn perso(cvn: CvnChoice) -> EmvPersonalization {

@@ -175,9 +175,98 @@ pub fn extra_install(
     }))
 }
 
+fn kcv(k: &lamina_crypto::sym::SecretKey) -> String {
+    lamina_crypto::sym::kcv_aes_cmac(k.as_bytes())
+        .map_or_else(|_| "?".to_owned(), hex::encode_upper)
+}
+
+/// A display form of a closed-loop application's install parameters with every
+/// key REDACTED and shown by its AES-CMAC key check value (KCV, first 5 bytes
+/// of AES-CMAC of an all-zero block); `None` if `class` is not a closed-loop
+/// class or the parameters do not decode. For `lamina card show` and other
+/// views: the raw parameters hold the card's keys and must never be printed.
+pub fn describe_params(class: &str, params: &[u8]) -> Option<String> {
+    use lamina_closedloop::loyalty::LoyaltyParams;
+    use lamina_closedloop::purse::PurseParams;
+    use lamina_closedloop::record::RecordParams;
+    match class {
+        "lamina.purse" => {
+            let p = PurseParams::decode(params).ok()?;
+            Some(format!(
+                "card id {}, currency {}, max balance {}, keys REDACTED (KCV load {}, debit {}, purchase {})",
+                p.card,
+                hex::encode(p.currency),
+                p.max_balance,
+                kcv(&p.keys.load),
+                kcv(&p.keys.debit),
+                kcv(&p.keys.purchase)
+            ))
+        }
+        "lamina.loyalty" => {
+            let p = LoyaltyParams::decode(params).ok()?;
+            let progs: Vec<String> = p
+                .programs
+                .iter()
+                .map(|g| {
+                    format!(
+                        "program {:08X} (valid {} days, max {} points, key REDACTED, KCV {})",
+                        g.id,
+                        g.validity_days,
+                        g.max_points,
+                        kcv(&g.key)
+                    )
+                })
+                .collect();
+            Some(format!("card id {}, {}", p.card, progs.join("; ")))
+        }
+        "lamina.transit" | "lamina.parking" => {
+            let p = RecordParams::decode(params).ok()?;
+            Some(format!(
+                "card id {}, key REDACTED (KCV {})",
+                p.card,
+                kcv(&p.key)
+            ))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn described_params_never_show_keys() {
+        let schemes = scheme_keys();
+        let id = card_id("LC0A0B0C0D0E").unwrap();
+        for (kind, aid) in [
+            ("purse", "F04C414D494E415001"),
+            ("loyalty", "F04C414D494E414C01"),
+            ("transit", "F04C414D494E415401"),
+            ("parking", "F04C414D494E414B01"),
+        ] {
+            let e = ExtraApplication {
+                kind: kind.into(),
+                aid: hex::decode(aid).unwrap(),
+                label: "X".into(),
+                interfaces: Vec::new(),
+                config: serde_json::json!({}),
+            };
+            let a = extra_install(&e, id, &schemes).unwrap().unwrap();
+            let text = describe_params(&a.class, &a.params).unwrap();
+            assert!(
+                text.contains("REDACTED") && text.contains(&id.to_hex()),
+                "{text}"
+            );
+            // no 16-byte window of the parameters (a key) appears in hex
+            for w in a.params.windows(16) {
+                assert!(!text.contains(&hex::encode_upper(w)), "{text}");
+                assert!(!text.contains(&hex::encode(w)), "{text}");
+            }
+        }
+        assert!(describe_params("emv-payment", b"{}").is_none());
+        assert!(describe_params("lamina.purse", &[1, 2, 3]).is_none());
+    }
 
     #[test]
     fn currency_to_bcd() {

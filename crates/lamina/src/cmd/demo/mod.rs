@@ -138,6 +138,23 @@ fn cvm_text(r: &TransactionResult) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// What the table needs of one EMV transaction.
+struct EmvStep<'a> {
+    title: &'a str,
+    card: String,
+    terminal: String,
+    interface: &'static str,
+    application: String,
+    amount: u64,
+    result: &'a TransactionResult,
+    cvm: String,
+    processing_ms: f64,
+    radio_ms: Option<f64>,
+    screen: Vec<String>,
+    expect: Expect,
+    expect_rc: Option<&'a str>,
+}
+
 /// The scripted day's running state.
 struct Day {
     world: World,
@@ -247,42 +264,31 @@ impl Day {
         if result.outcome == Outcome::ApprovedOnline {
             self.approved_online.push(stan);
         }
-        let rc = result.arc.clone();
-        let ok = expect.matches(&result.outcome)
-            && expect_rc.is_none_or(|want| rc.as_deref() == Some(want));
+        let application = result.aid.as_ref().map_or_else(
+            || "-".into(),
+            |aid| {
+                labels
+                    .iter()
+                    .find(|(a, _)| a == aid)
+                    .map_or_else(|| aid.clone(), |(_, l)| l.clone())
+            },
+        );
         let screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
-        let row = Row {
-            step: self.rows.len() + 1,
-            title: title.into(),
-            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+        let row = self.emv_row(EmvStep {
+            title,
             card: masked,
             terminal: cfg.terminal_id.clone(),
-            interface: "contact".into(),
-            application: result.aid.as_ref().map_or_else(
-                || "-".into(),
-                |aid| {
-                    labels
-                        .iter()
-                        .find(|(a, _)| a == aid)
-                        .map_or_else(|| aid.clone(), |(_, l)| l.clone())
-                },
-            ),
-            amount_minor: i64::try_from(amount).unwrap_or(i64::MAX),
-            currency: "EUR".into(),
-            outcome: outcome_text(&result.outcome),
-            response_code: rc,
+            interface: "contact",
+            application,
+            amount,
+            result: &result,
             cvm: cvm_text(&result),
             processing_ms: ms,
             radio_ms: None,
             screen: screen_lines,
-            expected: format!(
-                "{}{}",
-                expect.text(),
-                expect_rc.map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-            as_expected: ok,
-            notes: Vec::new(),
-        };
+            expect,
+            expect_rc,
+        });
         self.show_row(&row);
         self.rows.push(row);
         Ok(stan)
@@ -359,38 +365,57 @@ impl Day {
         if result.outcome == Outcome::ApprovedOnline {
             self.approved_online.push(stan);
         }
-        let rc = result.arc.clone();
-        let ok = expect.matches(&result.outcome)
-            && expect_rc.is_none_or(|want| rc.as_deref() == Some(want));
         let mut screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
         screen_lines.extend(r.indicators.iter().map(|i| format!("({i:?})")));
-        let row = Row {
-            step: self.rows.len() + 1,
-            title: title.into(),
-            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+        let row = self.emv_row(EmvStep {
+            title,
             card: masked,
             terminal: cfg.terminal.terminal_id.clone(),
-            interface: "contactless".into(),
+            interface: "contactless",
             application: label,
-            amount_minor: i64::try_from(amount).unwrap_or(i64::MAX),
-            currency: "EUR".into(),
-            outcome: outcome_text(&result.outcome),
-            response_code: rc,
+            amount,
+            result,
             cvm: format!("{:?}", r.cvm),
             processing_ms: (wall - radio).max(0.0),
             radio_ms: Some(radio),
             screen: screen_lines,
-            expected: format!(
-                "{}{}",
-                expect.text(),
-                expect_rc.map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-            as_expected: ok,
-            notes: Vec::new(),
-        };
+            expect,
+            expect_rc,
+        });
         self.show_row(&row);
         self.rows.push(row);
         Ok(())
+    }
+
+    /// The table row of an EMV transaction (contact or contactless).
+    fn emv_row(&self, st: EmvStep<'_>) -> Row {
+        let rc = st.result.arc.clone();
+        let ok = st.expect.matches(&st.result.outcome)
+            && st.expect_rc.is_none_or(|want| rc.as_deref() == Some(want));
+        Row {
+            step: self.rows.len() + 1,
+            title: st.title.into(),
+            time: format!("{:02}:{:02}", self.minute / 60, self.minute % 60),
+            card: st.card,
+            terminal: st.terminal,
+            interface: st.interface.into(),
+            application: st.application,
+            amount_minor: i64::try_from(st.amount).unwrap_or(i64::MAX),
+            currency: "EUR".into(),
+            outcome: outcome_text(&st.result.outcome),
+            response_code: rc,
+            cvm: st.cvm,
+            processing_ms: st.processing_ms,
+            radio_ms: st.radio_ms,
+            screen: st.screen,
+            expected: format!(
+                "{}{}",
+                st.expect.text(),
+                st.expect_rc.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+            as_expected: ok,
+            notes: Vec::new(),
+        }
     }
 
     fn show_row(&mut self, row: &Row) {

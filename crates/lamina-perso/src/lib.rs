@@ -24,6 +24,7 @@
 pub mod batch;
 pub mod card;
 pub mod chip;
+pub mod closedloop;
 mod error;
 pub mod face;
 pub mod image;

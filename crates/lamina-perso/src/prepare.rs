@@ -26,12 +26,9 @@ use crate::card::{
     AppInstall, CardKeys, EmvData, GpoData, PreparedApplication, PreparedCard, Record,
     ReferencePin, RiskParams,
 };
+use crate::closedloop;
 use crate::issuer::Issuer;
 
-/// Closed-loop applications (purse, loyalty, transit, parking) with the card's
-/// own keys. (Declared here: the module lives in `src/closedloop.rs`.)
-#[path = "closedloop.rs"]
-pub mod closedloop;
 use crate::keystore::StoredRsaKey;
 use crate::manifest::{self, IssuanceRecord, Limits};
 use crate::profile::{ApplicationProfile, Interface, OdaMethod, Profile};
@@ -425,7 +422,11 @@ pub fn prepare_card<R: CryptoRng + ?Sized>(
         });
     }
     let schemes = closedloop::scheme_keys();
-    let closed_loop_id = if profile.extras.iter().any(|e| closedloop::is_closed_loop(&e.kind)) {
+    let closed_loop_id = if profile
+        .extras
+        .iter()
+        .any(|e| closedloop::is_closed_loop(&e.kind))
+    {
         Some(closedloop::card_id(&card_id)?)
     } else {
         None

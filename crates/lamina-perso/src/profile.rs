@@ -701,7 +701,7 @@ impl Profile {
             }
             let config = serde_json::to_value(&e.config)
                 .map_err(|err| PersoError::profile(format!("{f}.config"), err.to_string()))?;
-            crate::prepare::closedloop::check_config(&e.kind, &config)?;
+            crate::closedloop::check_config(&e.kind, &config)?;
             extras.push(ExtraApplication {
                 kind: e.kind,
                 aid,

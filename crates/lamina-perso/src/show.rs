@@ -188,8 +188,12 @@ pub fn card_view(card: &PreparedCard) -> Result<CardView> {
             class: a.install.class.clone(),
             label: a.install.label.clone(),
             interfaces: a.install.interfaces.clone(),
-            params: (!a.install.params.is_empty())
-                .then(|| String::from_utf8_lossy(&a.install.params).into_owned()),
+            // Install parameters may carry the application's keys: described with
+            // keys as check values, never printed raw.
+            params: (!a.install.params.is_empty()).then(|| {
+                crate::closedloop::describe_params(&a.install.class, &a.install.params)
+                    .unwrap_or_else(|| format!("({} bytes)", a.install.params.len()))
+            }),
             emv: a.emv.as_ref().map(emv_view).transpose()?,
         });
     }

@@ -182,14 +182,14 @@ fn prepaid_sda_verifies() {
     )
     .unwrap();
     assert!(card.emv().unwrap().icc_key.is_none());
-    // the purse is installed with its configuration
+    // the purse is installed with its own parameters (keys derived per card)
     let purse = card
         .applications
         .iter()
-        .find(|a| a.install.class == "purse")
+        .find(|a| a.install.class == "lamina.purse")
         .unwrap();
-    let cfg: serde_json::Value = serde_json::from_slice(&purse.install.params).unwrap();
-    assert_eq!(cfg["max_balance"], 15000);
+    let p = lamina_closedloop::purse::PurseParams::decode(&purse.install.params).unwrap();
+    assert_eq!(p.max_balance, 15000);
 }
 
 #[test]

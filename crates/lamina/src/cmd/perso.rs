@@ -117,9 +117,10 @@ pub fn issue(a: IssueArgs) -> Result<()> {
         );
         b
     };
-    // the emulator image: the EMV applet maps its DGIs to NVM records itself;
-    // applications whose applets the emulator does not have yet are left out
-    let include = |a: &lamina_perso::card::AppInstall| a.class == lamina_applets::emv::CLASS;
+    // the emulator image: every application whose applet is in the chip's ROM;
+    // the EMV applet maps its DGIs to NVM records itself
+    let rom = crate::chip::rom();
+    let include = |a: &lamina_perso::card::AppInstall| rom.class(&a.class).is_some();
     let personalize =
         |img: &mut lamina_card::image::CardImage, aid: &lamina_card::Aid, dgis: &[(u16, &[u8])]| {
             lamina_applets::emv::provision::personalize_image_with_dgis(img, aid, dgis)

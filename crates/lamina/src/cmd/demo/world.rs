@@ -208,12 +208,20 @@ pub fn build(
         let issued = prepare_card(&issuer, profile, &req, today, &mut rng)?;
         lamina_perso::batch::write_card(&cards_dir, &issued, true)?;
         let mut chip = chip_from_prepared(&issued.card, seed.wrapping_add(i as u64))?;
-        // The closed-loop schemes' applications, with this card's own keys.
-        super::closedloop::install_closed_loop(
-            &mut chip,
-            closed_loop_schemes,
-            super::closedloop::card_id(i as u64),
-        )?;
+        // The closed-loop schemes' applications, with this card's own keys, on
+        // cards whose profile does not already carry them.
+        if !issued
+            .card
+            .applications
+            .iter()
+            .any(|a| a.install.class == lamina_closedloop::purse::CLASS)
+        {
+            super::closedloop::install_closed_loop(
+                &mut chip,
+                closed_loop_schemes,
+                super::closedloop::card_id(i as u64),
+            )?;
+        }
         let pan = issued
             .card
             .pan()

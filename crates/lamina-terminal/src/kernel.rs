@@ -861,65 +861,83 @@ impl Initiated {
         self,
         ctx: &mut Ctx<'_, R>,
     ) -> Result<DataRead, KernelError> {
-        ctx.static_data.clear();
-        ctx.static_data_ok = true;
-        for e in &self.afl {
-            for rec in e.first..=e.last {
-                let r = ctx.exchange(&cmd::read_record(e.sfi, rec))?;
-                if !r.sw.is_ok() {
-                    return Err(card_err(format!(
-                        "READ RECORD SFI {} record {rec}: {}",
-                        e.sfi, r.sw
-                    )));
-                }
-                let for_oda = u16::from(rec) < u16::from(e.first) + u16::from(e.oda);
-                let first = lamina_tlv::parse(&r.data).next();
-                let is70 = matches!(&first, Some(Ok(t)) if t.tag.number() == 0x70);
-                if e.sfi <= 10 {
-                    let Some(Ok(t)) = first else {
-                        return Err(card_err("record is not BER-TLV"));
-                    };
-                    if t.tag.number() != 0x70 {
-                        return Err(card_err("record in SFI 1-10 is not template 70"));
-                    }
-                    if for_oda {
-                        ctx.static_data.extend_from_slice(t.value);
-                    }
-                } else if for_oda {
-                    if !is70 {
-                        ctx.static_data_ok = false;
-                    }
-                    ctx.static_data.extend_from_slice(&r.data);
-                }
-                if is70 || e.sfi <= 10 {
-                    let t = data::template(&r.data, 0x70, "70 (record)")?;
-                    ctx.card.add_all(t.children(), true)?;
-                }
-            }
-        }
-        for (tag, name) in [
-            (0x5F24, "Application Expiration Date (5F24)"),
-            (0x5A, "PAN (5A)"),
-            (0x8C, "CDOL1 (8C)"),
-            (0x8D, "CDOL2 (8D)"),
-        ] {
-            if !ctx.card.has(tag) {
-                return Err(card_err(format!("mandatory {name} missing")));
-            }
-        }
-        if ctx.pan().is_none() {
-            return Err(card_err("PAN (5A) is not a valid cn PAN"));
-        }
-        if let Some(list) = ctx.card.get(0x9F4A) {
-            if list == [0x82] {
-                let aip = ctx.card.get(0x82).unwrap_or_default().to_vec();
-                ctx.static_data.extend_from_slice(&aip);
-            } else {
-                ctx.static_data_ok = false;
-            }
-        }
+        read_records(
+            ctx,
+            &self.afl,
+            &[
+                (0x5F24, "Application Expiration Date (5F24)"),
+                (0x5A, "PAN (5A)"),
+                (0x8C, "CDOL1 (8C)"),
+                (0x8D, "CDOL2 (8D)"),
+            ],
+        )?;
         Ok(DataRead(()))
     }
+}
+
+/// READ RECORD for every AFL entry (Book 3 §10.2): records of SFI 1–10 must be
+/// template `70`; the records flagged for ODA build the static data to be
+/// authenticated (Book 2 §5.4), with the AIP when the SDA Tag List is `82`; the
+/// `mandatory` data objects must be present. Shared by the contact and the
+/// contactless kernels.
+pub(crate) fn read_records<R: CryptoRng>(
+    ctx: &mut Ctx<'_, R>,
+    afl: &[AflEntry],
+    mandatory: &[(u32, &str)],
+) -> Result<(), KernelError> {
+    ctx.static_data.clear();
+    ctx.static_data_ok = true;
+    for e in afl {
+        for rec in e.first..=e.last {
+            let r = ctx.exchange(&cmd::read_record(e.sfi, rec))?;
+            if !r.sw.is_ok() {
+                return Err(card_err(format!(
+                    "READ RECORD SFI {} record {rec}: {}",
+                    e.sfi, r.sw
+                )));
+            }
+            let for_oda = u16::from(rec) < u16::from(e.first) + u16::from(e.oda);
+            let first = lamina_tlv::parse(&r.data).next();
+            let is70 = matches!(&first, Some(Ok(t)) if t.tag.number() == 0x70);
+            if e.sfi <= 10 {
+                let Some(Ok(t)) = first else {
+                    return Err(card_err("record is not BER-TLV"));
+                };
+                if t.tag.number() != 0x70 {
+                    return Err(card_err("record in SFI 1-10 is not template 70"));
+                }
+                if for_oda {
+                    ctx.static_data.extend_from_slice(t.value);
+                }
+            } else if for_oda {
+                if !is70 {
+                    ctx.static_data_ok = false;
+                }
+                ctx.static_data.extend_from_slice(&r.data);
+            }
+            if is70 || e.sfi <= 10 {
+                let t = data::template(&r.data, 0x70, "70 (record)")?;
+                ctx.card.add_all(t.children(), true)?;
+            }
+        }
+    }
+    for (tag, name) in mandatory {
+        if !ctx.card.has(*tag) {
+            return Err(card_err(format!("mandatory {name} missing")));
+        }
+    }
+    if ctx.pan().is_none() {
+        return Err(card_err("PAN (5A) is not a valid cn PAN"));
+    }
+    if let Some(list) = ctx.card.get(0x9F4A) {
+        if list == [0x82] {
+            let aip = ctx.card.get(0x82).unwrap_or_default().to_vec();
+            ctx.static_data.extend_from_slice(&aip);
+        } else {
+            ctx.static_data_ok = false;
+        }
+    }
+    Ok(())
 }
 
 impl DataRead {

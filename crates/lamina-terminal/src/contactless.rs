@@ -43,7 +43,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lamina_apdu::StatusWord;
 use lamina_card::atr::Interface;
 use lamina_card::channel::{CardChannel, ChannelError};
 use lamina_card::iso14443::{ContactlessLink, LinkStats};
@@ -60,7 +59,7 @@ use crate::config::{ConfigError, TerminalConfig};
 use crate::data::{self, CardData};
 use crate::io::{CardIo, cmd};
 use crate::kernel::{
-    Clock, Ctx, KernelError, OdaMethod, TransactionRequest, date_number, format_amount, parse_afl,
+    Clock, Ctx, KernelError, OdaMethod, TransactionRequest, date_number, format_amount,
 };
 use crate::online::{AcquirerLink, AuthorizationRequest, EncryptedPin, OnlinePinEncryptor};
 use crate::outcome::{
@@ -570,38 +569,7 @@ fn gpo<R: CryptoRng>(
         None => Dol::default(),
     };
     let pdol_data = pdol.build(&source(ctx, ttq));
-    let r = ctx.exchange_dol(&cmd::get_processing_options(&pdol_data), &pdol, &pdol_data)?;
-    if r.sw == StatusWord::CONDITIONS_NOT_SATISFIED {
-        return Ok(None);
-    }
-    if !r.sw.is_ok() {
-        return Err(card_err(format!("GET PROCESSING OPTIONS: {}", r.sw)));
-    }
-    ctx.pdol_data = pdol_data;
-    let list = data::parse(&r.data)?;
-    let (aip, afl) = match list.as_slice() {
-        [t] if t.tag.number() == 0x80 => {
-            let v = t.value_bytes().unwrap_or_default();
-            if v.len() < 2 {
-                return Err(card_err("GPO format 1 shorter than the AIP"));
-            }
-            let (aip, afl) = v.split_at(2);
-            (aip.to_vec(), afl.to_vec())
-        }
-        [t] if t.tag.number() == 0x77 => {
-            ctx.card.add_all(t.children(), true)?;
-            let aip = ctx.card.get(0x82).ok_or(card_err("AIP (82) missing"))?;
-            let afl = ctx.card.get(0x94).ok_or(card_err("AFL (94) missing"))?;
-            (aip.to_vec(), afl.to_vec())
-        }
-        _ => return Err(card_err("GPO response is neither template 80 nor 77")),
-    };
-    if aip.len() != 2 {
-        return Err(card_err("AIP is not 2 bytes"));
-    }
-    let afl = parse_afl(&afl)?;
-    ctx.card.set(0x82, aip);
-    Ok(Some(afl))
+    crate::kernel::get_processing_options(ctx, &pdol, pdol_data)
 }
 
 /// READ RECORD for every AFL entry (Book 3 §10.2, the contact kernel's step:

@@ -787,39 +787,54 @@ impl Selected {
             None => Dol::default(),
         };
         let pdol_data = ctx.build_dol(&pdol);
-        let r = ctx.exchange_dol(&cmd::get_processing_options(&pdol_data), &pdol, &pdol_data)?;
-        if r.sw == StatusWord::CONDITIONS_NOT_SATISFIED {
+        let Some(afl) = get_processing_options(ctx, &pdol, pdol_data)? else {
             return Ok(None);
-        }
-        if !r.sw.is_ok() {
-            return Err(card_err(format!("GET PROCESSING OPTIONS: {}", r.sw)));
-        }
-        ctx.pdol_data = pdol_data;
-        let list = data::parse(&r.data)?;
-        let (aip, afl) = match list.as_slice() {
-            [t] if t.tag.number() == 0x80 => {
-                let v = t.value_bytes().unwrap_or_default();
-                if v.len() < 2 {
-                    return Err(card_err("GPO format 1 shorter than the AIP"));
-                }
-                let (aip, afl) = v.split_at(2);
-                (aip.to_vec(), afl.to_vec())
-            }
-            [t] if t.tag.number() == 0x77 => {
-                ctx.card.add_all(t.children(), true)?;
-                let aip = ctx.card.get(0x82).ok_or(card_err("AIP (82) missing"))?;
-                let afl = ctx.card.get(0x94).ok_or(card_err("AFL (94) missing"))?;
-                (aip.to_vec(), afl.to_vec())
-            }
-            _ => return Err(card_err("GPO response is neither template 80 nor 77")),
         };
-        if aip.len() != 2 {
-            return Err(card_err("AIP is not 2 bytes"));
-        }
-        let afl = parse_afl(&afl)?;
-        ctx.card.set(0x82, aip);
         Ok(Some(Initiated { afl }))
     }
+}
+
+/// GET PROCESSING OPTIONS with the PDOL-related data (Book 3 §6.5.8, §10.1):
+/// AIP and AFL from response format 1 (`80`) or 2 (`77`); `Ok(None)` when the card
+/// answers '6985' (conditions of use not satisfied: back to selection). Shared by
+/// the contact and the contactless kernels.
+pub(crate) fn get_processing_options<R: CryptoRng>(
+    ctx: &mut Ctx<'_, R>,
+    pdol: &Dol,
+    pdol_data: Vec<u8>,
+) -> Result<Option<Vec<AflEntry>>, KernelError> {
+    let r = ctx.exchange_dol(&cmd::get_processing_options(&pdol_data), pdol, &pdol_data)?;
+    if r.sw == StatusWord::CONDITIONS_NOT_SATISFIED {
+        return Ok(None);
+    }
+    if !r.sw.is_ok() {
+        return Err(card_err(format!("GET PROCESSING OPTIONS: {}", r.sw)));
+    }
+    ctx.pdol_data = pdol_data;
+    let list = data::parse(&r.data)?;
+    let (aip, afl) = match list.as_slice() {
+        [t] if t.tag.number() == 0x80 => {
+            let v = t.value_bytes().unwrap_or_default();
+            if v.len() < 2 {
+                return Err(card_err("GPO format 1 shorter than the AIP"));
+            }
+            let (aip, afl) = v.split_at(2);
+            (aip.to_vec(), afl.to_vec())
+        }
+        [t] if t.tag.number() == 0x77 => {
+            ctx.card.add_all(t.children(), true)?;
+            let aip = ctx.card.get(0x82).ok_or(card_err("AIP (82) missing"))?;
+            let afl = ctx.card.get(0x94).ok_or(card_err("AFL (94) missing"))?;
+            (aip.to_vec(), afl.to_vec())
+        }
+        _ => return Err(card_err("GPO response is neither template 80 nor 77")),
+    };
+    if aip.len() != 2 {
+        return Err(card_err("AIP is not 2 bytes"));
+    }
+    let afl = parse_afl(&afl)?;
+    ctx.card.set(0x82, aip);
+    Ok(Some(afl))
 }
 
 /// Checks and splits the AFL (Book 3 §10.2: SFI 1–30, first ≥ 1, last ≥ first,

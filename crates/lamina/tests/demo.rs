@@ -43,6 +43,18 @@ fn demo_runs_the_day_and_balances_the_ledger() {
         .unwrap();
     assert_eq!(declined["response_code"], "51");
     assert_eq!(doc["ledger"]["balanced"], true);
+    assert!(
+        doc["not_yet"].as_array().unwrap().is_empty(),
+        "{}",
+        doc["not_yet"]
+    );
+    // contactless rows report their radio time
+    assert!(
+        steps
+            .iter()
+            .filter(|s| s["interface"] == "contactless")
+            .all(|s| s["radio_ms"].as_f64().is_some_and(|r| r > 0.0))
+    );
     assert!(!doc["settlement"].as_array().unwrap().is_empty());
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(

@@ -841,8 +841,8 @@ pub fn run(args: Args) -> Result<()> {
     );
     let html_path = day.world.dir.join("report.html");
     std::fs::write(&html_path, html)?;
-    let not_yet =
-        vec!["contactless EMV taps (offline under the CVM limit, online PIN above it)".to_owned()];
+    // Every part of the scripted day runs in this build.
+    let not_yet: Vec<String> = Vec::new();
     let doc = DemoReport {
         steps: day.rows.clone(),
         settlement,
@@ -881,9 +881,11 @@ pub fn run(args: Args) -> Result<()> {
             }
         ));
         out.push_str(&format!("Report: {}\n", doc.report_html));
-        out.push_str("Not in this build yet: ");
-        out.push_str(&doc.not_yet.join("; "));
-        out.push('\n');
+        if !doc.not_yet.is_empty() {
+            out.push_str("Not in this build yet: ");
+            out.push_str(&doc.not_yet.join("; "));
+            out.push('\n');
+        }
         out.push_str(if doc.ok {
             "\nEvery step as expected.\n"
         } else {

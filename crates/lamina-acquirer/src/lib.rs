@@ -194,12 +194,29 @@ impl IsoLink {
         self.follow_up(Mti::FINANCIAL_ADVICE, stan, &[])
     }
 
+    /// Completion of a pre-authorisation for the final amount (0220 with DE 4 = the
+    /// final amount, DE 90 = the 0100): the host captures that amount and releases
+    /// the rest of the hold (parking exit, fuel, hotel).
+    pub fn complete(&mut self, stan: u32, final_amount: u64) -> Result<(), LinkError> {
+        self.follow_up_with(Mti::FINANCIAL_ADVICE, stan, &[], Some(final_amount))
+    }
+
     /// STANs of the authorisations sent on this link, in no particular order.
     pub fn sent_stans(&self) -> Vec<u32> {
         self.sent.keys().copied().collect()
     }
 
     fn follow_up(&mut self, mti: Mti, stan: u32, icc: &[u8]) -> Result<(), LinkError> {
+        self.follow_up_with(mti, stan, icc, None)
+    }
+
+    fn follow_up_with(
+        &mut self,
+        mti: Mti,
+        stan: u32,
+        icc: &[u8],
+        amount: Option<u64>,
+    ) -> Result<(), LinkError> {
         let original = self
             .sent
             .get(&stan)
@@ -211,6 +228,9 @@ impl IsoLink {
             if let Some(v) = original.get(n) {
                 m.set(n, v.clone());
             }
+        }
+        if let Some(a) = amount {
+            m.set(4, format!("{a:012}"));
         }
         self.stamp(&mut m);
         m.set_original_data(&od)

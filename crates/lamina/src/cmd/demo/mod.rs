@@ -306,7 +306,7 @@ impl Day {
         pin: Option<&str>,
         expect: Expect,
         expect_rc: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         use lamina_terminal::contactless::{ContactlessDevices, run_contactless};
         self.minute = at_minute;
         self.stan += 1;
@@ -314,6 +314,8 @@ impl Day {
         let clock = self.clock();
         let mut req = TransactionRequest::purchase(amount);
         req.stan = stan;
+        // A pre-authorization (parking, fuel) always goes to the issuer.
+        req.force_online = title.contains("pre-authorization");
         let mut screen = RecordingScreen::default();
         let mut pad = ScriptedPinPad::new([pin.map(str::to_owned)]);
         let ksn = format!("FFFF9876543210E{:05X}", stan & 0xF_FFFF);
@@ -384,7 +386,7 @@ impl Day {
         });
         self.show_row(&row);
         self.rows.push(row);
-        Ok(())
+        Ok(stan)
     }
 
     /// The table row of an EMV transaction (contact or contactless).
@@ -552,6 +554,7 @@ pub fn run(args: Args) -> Result<()> {
     let carol_pin = day.world.card("carol-prepaid")?.pin.clone();
 
     let t = |minute: u32| closedloop::DAY + minute * 60;
+    let t_entry = t;
     let step = closed.load(
         &mut day.world.card("alice-debit")?.chip,
         2000,
@@ -634,6 +637,36 @@ pub fn run(args: Args) -> Result<()> {
         Expect::Approved,
         Some("00"),
     )?;
+    // Parking paid by card: an EMV pre-authorization at the entry barrier, the
+    // completion (0220) for the fee at the exit releases the rest of the hold.
+    let pre_stan = day.tap_purchase(
+        10 * 60,
+        "Parking entry by card: EMV pre-authorization",
+        "bob-credit",
+        2000,
+        Some(&bob_pin),
+        Expect::Approved,
+        Some("00"),
+    )?;
+    let fee = lamina_closedloop::parking::Tariff::demo()
+        .and_then(|t| t.fee(t_entry(10 * 60), t_entry(12 * 60 + 40)))
+        .map_err(|e| anyhow!("parking tariff: {e}"))?;
+    let completed = day.world.link.complete(pre_stan, u64::from(fee)).is_ok();
+    day.approved_online.retain(|s| *s != pre_stan);
+    day.office(
+        12 * 60 + 40,
+        "Parking exit by card: completion (0220) for the fee",
+        completed && fee > 0,
+        if completed {
+            "COMPLETED"
+        } else {
+            "NOT COMPLETED"
+        },
+        vec![format!(
+            "fee {} of the 20.00 pre-authorized; the rest of the hold released",
+            report::amount(i64::from(fee))
+        )],
+    );
     day.purchase(
         9 * 60 + 40,
         "Wrong PIN, then the right PIN",

@@ -281,4 +281,6 @@ fn card_issue_then_apdu_and_state() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("\"atc\""), "{text}");
     assert!(!text.contains("key.ac"), "keys must not be shown: {text}");
+    // records hold the PAN: the state shows their sizes only
+    assert!(text.contains("bytes)"), "{text}");
 }

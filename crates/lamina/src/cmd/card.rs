@@ -189,10 +189,14 @@ pub fn state(a: StateArgs) -> Result<()> {
         let mut hidden = 0;
         if let Some(ns) = ns {
             for (k, v) in ns {
-                if visible(k) {
-                    counters.push((k.clone(), hx(&v.0)));
-                } else {
+                if !visible(k) {
                     hidden += 1;
+                } else if k.starts_with("rec.") || k.starts_with("fci") || k == "getdata" {
+                    // Records carry the PAN and track data: sizes only (decode them
+                    // with `card apdu … READ RECORD`, which masks the PAN).
+                    counters.push((k.clone(), format!("({} bytes)", v.0.len())));
+                } else {
+                    counters.push((k.clone(), hx(&v.0)));
                 }
             }
         }

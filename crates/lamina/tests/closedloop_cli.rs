@@ -406,3 +406,62 @@ fn bureau_issued_prepaid_card_taps() {
     ]);
     assert_eq!(v["balance"], 3);
 }
+
+#[test]
+fn vending_machine_selects_the_purse_and_refuses_when_nothing_can_pay() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = chip(dir.path());
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../terminals/retail-contactless.toml"
+    );
+    // Empty purse: the machine tries it and does not vend.
+    let v = run_json(&[
+        "terminal",
+        "tap",
+        "--card",
+        s(&card),
+        "--profile",
+        "vending",
+        "--station",
+        "9",
+        "--amount",
+        "150",
+        "--reader-config",
+        config,
+    ]);
+    assert_eq!(v["paid_with"], Value::Null, "{v}");
+    assert_eq!(v["candidates"][0]["kind"], "purse", "{v}");
+    // After a load the purse pays.
+    run_json(&["card", "purse", "load", s(&card), "--amount", "1000"]);
+    let v = run_json(&[
+        "terminal",
+        "tap",
+        "--card",
+        s(&card),
+        "--profile",
+        "vending",
+        "--station",
+        "9",
+        "--amount",
+        "150",
+        "--reader-config",
+        config,
+    ]);
+    assert!(v["paid_with"].as_str().unwrap().contains("PURSE"), "{v}");
+    assert_eq!(balance(&card), 850);
+    // No amount is a usage error.
+    lamina()
+        .args([
+            "terminal",
+            "tap",
+            "--card",
+            s(&card),
+            "--profile",
+            "vending",
+            "--station",
+            "9",
+        ])
+        .assert()
+        .code(2);
+}

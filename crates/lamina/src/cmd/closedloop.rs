@@ -50,6 +50,11 @@ pub enum TapProfile {
     ParkingGate,
     /// Retail counter: purse payment of `--amount`, loyalty points earned in the same tap.
     Retail,
+    /// Unattended vending machine: reads the PPSE and pays `--amount` with the
+    /// first application it accepts, in the terminal's order of preference (the
+    /// purse first, then EMV payment applications), the card's priorities (87)
+    /// breaking ties; the EMV leg is offline-only and without PIN (no PIN pad).
+    Vending,
 }
 
 /// Gate direction.
@@ -92,9 +97,16 @@ pub struct TapArgs {
     /// Gate direction (transit and parking gates).
     #[arg(long, value_enum, default_value = "in")]
     pub direction: TapDirection,
-    /// Purchase amount in minor units (retail).
+    /// Purchase amount in minor units (retail, vending).
     #[arg(long)]
     pub amount: Option<u32>,
+    /// Contactless reader configuration for the EMV leg of a vending tap.
+    #[arg(long, default_value = "terminals/retail-contactless.toml")]
+    pub reader_config: PathBuf,
+    /// CA public key file (the bureau's `capk.toml`) replacing the configuration's,
+    /// so the vending machine can authenticate the card's CDA offline.
+    #[arg(long)]
+    pub capk: Option<PathBuf>,
     #[command(flatten)]
     pub link: LinkOpts,
 }
@@ -402,6 +414,7 @@ pub fn tap(a: TapArgs) -> Result<()> {
         TapProfile::TransitGate => gate_tap(&a, &schemes),
         TapProfile::ParkingGate => parking_tap(&a, &schemes),
         TapProfile::Retail => retail_tap(&a, &schemes),
+        TapProfile::Vending => vending_tap(&a, &schemes),
     }
 }
 
@@ -602,6 +615,216 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         None => outln!(text, "loyalty: no points"),
     }
     s.print(&rep, &text, &t)
+}
+
+/// One application of the card's PPSE directory.
+#[derive(Debug, Clone, Serialize)]
+struct Candidate {
+    aid: String,
+    label: String,
+    priority: Option<u8>,
+    kind: &'static str,
+}
+
+/// The PPSE directory entries (EMV Book B §3.3: `BF0C` → `61` → `4F`, `50`, `87`).
+fn ppse_candidates(link: &mut CardLink<'_>) -> Result<Vec<Candidate>, TerminalError> {
+    let cmd = lamina_apdu::Command::new(0x00, 0xA4, 0x04, 0x00)
+        .with_data(b"2PAY.SYS.DDF01".to_vec())
+        .with_le(256);
+    let r = link.transmit(&cmd)?;
+    if !r.sw.is_ok() {
+        return Err(TerminalError::Refused(format!("no PPSE ({})", r.sw)));
+    }
+    let tree = lamina_tlv::Tlv::parse_all(&r.data)
+        .map_err(|_| TerminalError::BadResponse("SELECT PPSE"))?;
+    let purse = install::purse_aid();
+    let mut out = Vec::new();
+    let mut stack: Vec<&lamina_tlv::Tlv> = tree.iter().collect();
+    while let Some(t) = stack.pop() {
+        if t.tag.number() == 0x61 {
+            let get = |tag: u32| {
+                t.children()
+                    .iter()
+                    .find(|c| c.tag.number() == tag)
+                    .and_then(|c| c.value_bytes())
+            };
+            let Some(aid) = get(0x4F) else { continue };
+            let kind = if aid.starts_with(purse.as_bytes()) || purse.as_bytes().starts_with(aid) {
+                "purse"
+            } else if aid.starts_with(&[0xF0, 0x4C, 0x41, 0x4D, 0x49, 0x4E, 0x41, 0x45]) {
+                "emv"
+            } else {
+                "other"
+            };
+            out.push(Candidate {
+                aid: hex::encode_upper(aid),
+                label: get(0x50)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default(),
+                priority: get(0x87).and_then(|v| v.first()).map(|p| p & 0x0F),
+                kind,
+            });
+        } else {
+            stack.extend(t.children());
+        }
+    }
+    Ok(out)
+}
+
+/// The vending machine's order: accepted applications by its preference (purse,
+/// then EMV), then by the card's priority (1 highest; none last), Book B §3.3.
+fn vending_order(mut c: Vec<Candidate>) -> Vec<Candidate> {
+    c.retain(|x| x.kind != "other");
+    c.sort_by_key(|x| {
+        (
+            u8::from(x.kind != "purse"),
+            x.priority.filter(|p| *p > 0).unwrap_or(16),
+        )
+    });
+    c
+}
+
+#[derive(Serialize)]
+struct VendingJson {
+    profile: &'static str,
+    terminal: u16,
+    amount: u32,
+    candidates: Vec<Candidate>,
+    paid_with: Option<String>,
+    attempts: Vec<String>,
+}
+
+fn vending_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
+    let amount = a
+        .amount
+        .ok_or_else(|| bad("--profile vending needs --amount (minor units)"))?;
+    if amount == 0 {
+        return Err(bad("--amount must be above 0"));
+    }
+    let mut reader = lamina_terminal::contactless::ContactlessConfig::load(&a.reader_config)
+        .map_err(|e| bad(format!("--reader-config: {e}")))?;
+    if let Some(path) = &a.capk {
+        reader.terminal.capks = lamina_terminal::capk::CapkStore::load(path)
+            .map_err(|e| bad(format!("--capk: {e}")))?;
+    }
+    let tid = 0x564E_4400_0000_0000 | u64::from(a.station);
+    let mut machine = sam(tid, schemes);
+    let mut s = Session::open(&a.card, &a.link)?;
+    let ((candidates, paid, attempts), t) = s.tap(|link, time| {
+        let mut attempts = Vec::new();
+        let found = link
+            .power_on(Interface::Contactless)
+            .map_err(TerminalError::from)
+            .and_then(|_| ppse_candidates(&mut CardLink::new(link)));
+        link.power_off();
+        let candidates = match found {
+            Ok(c) => vending_order(c),
+            Err(e) => {
+                attempts.push(format!("PPSE: {e}"));
+                Vec::new()
+            }
+        };
+        let mut paid = None;
+        for c in &candidates {
+            match c.kind {
+                "purse" => {
+                    let r = link
+                        .power_on(Interface::Contactless)
+                        .map_err(TerminalError::from)
+                        .and_then(|_| machine.debit(&mut CardLink::new(link), amount, time));
+                    link.power_off();
+                    match r {
+                        Ok(d) => {
+                            attempts.push(format!(
+                                "{}: paid, balance {}",
+                                c.label,
+                                money(d.balance)
+                            ));
+                            paid = Some(c.label.clone());
+                        }
+                        Err(e) => attempts.push(format!("{}: {e}", c.label)),
+                    }
+                }
+                _ => {
+                    let request = lamina_terminal::TransactionRequest::purchase(u64::from(amount));
+                    let mut screen = lamina_terminal::ui::RecordingScreen::default();
+                    let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
+                    let clock = lamina_terminal::FixedClock(vending_date(time));
+                    let r = lamina_terminal::contactless::run_contactless(
+                        &reader,
+                        &request,
+                        lamina_terminal::contactless::ContactlessDevices {
+                            reader: link,
+                            screen: &mut screen,
+                            pin_pad: &mut pad,
+                            acquirer: None,
+                            pin_encryptor: None,
+                            status: None,
+                        },
+                        &clock,
+                        &mut rand::rng(),
+                    );
+                    let approved = r.result.outcome.is_approved();
+                    attempts.push(format!(
+                        "{}: {:?} (EMV contactless, offline only; radio {:.1} ms)",
+                        c.label,
+                        r.result.outcome,
+                        r.radio_us().unwrap_or(0) as f64 / 1000.0
+                    ));
+                    if approved {
+                        paid = Some(c.label.clone());
+                    }
+                }
+            }
+            if paid.is_some() {
+                break;
+            }
+        }
+        (candidates, paid, attempts)
+    });
+    s.save()?;
+    let rep = VendingJson {
+        profile: "vending",
+        terminal: a.station,
+        amount,
+        candidates,
+        paid_with: paid.clone(),
+        attempts,
+    };
+    let mut text = String::new();
+    outln!(text, "vending machine {}: {}", a.station, money(amount));
+    for x in &rep.attempts {
+        outln!(text, "  {x}");
+    }
+    match &paid {
+        Some(app) => outln!(text, "paid with {app}: VEND"),
+        None => outln!(text, "not paid: NO VEND"),
+    }
+    s.print(&rep, &text, &t)
+}
+
+/// The kernel's date and time of a tap at `time` (seconds since 1970, UTC).
+fn vending_date(time: u32) -> lamina_terminal::DateTime {
+    let days = i64::from(time / 86_400);
+    // civil-from-days (H. Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = time % 86_400;
+    lamina_terminal::DateTime {
+        year: u16::try_from(year).unwrap_or(2026),
+        month: u8::try_from(month).unwrap_or(1),
+        day: u8::try_from(day).unwrap_or(1),
+        hour: u8::try_from(secs / 3600).unwrap_or(0),
+        minute: u8::try_from(secs / 60 % 60).unwrap_or(0),
+        second: u8::try_from(secs % 60).unwrap_or(0),
+    }
 }
 
 #[derive(Serialize)]

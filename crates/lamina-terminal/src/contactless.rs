@@ -755,54 +755,14 @@ fn generate_ac<R: CryptoRng>(
         return Err(card_err(format!("GENERATE AC: {}", r.sw)));
     }
     ctx.cdol1_data = cdol_data.clone();
-    let list = data::parse(&r.data)?;
-    let mut response_tlvs = Vec::new();
-    let mut sdad = None;
-    let (cid, atc, ac, iad) = match list.as_slice() {
-        [t] if t.tag.number() == 0x80 => {
-            let v = t.value_bytes().unwrap_or_default();
-            if v.len() < 11 || v.len() > 43 {
-                return Err(card_err("GENERATE AC format 1 has a wrong length"));
-            }
-            let (cid, rest) = v.split_at(1);
-            let (atc, rest) = rest.split_at(2);
-            let (ac, iad) = rest.split_at(8);
-            (
-                cid.first().copied().unwrap_or(0),
-                atc.to_vec(),
-                Some(ac.to_vec()),
-                iad.to_vec(),
-            )
-        }
-        [t] if t.tag.number() == 0x77 => {
-            let mut seen = CardData::default();
-            seen.add_all(t.children(), true)?;
-            let outer = lamina_tlv::parse(&r.data)
-                .next()
-                .ok_or(card_err("empty GENERATE AC response"))?
-                .map_err(|e| card_err(e.to_string()))?;
-            for c in outer.children() {
-                let c = c.map_err(|e| card_err(e.to_string()))?;
-                if c.tag.number() == 0x9F4B {
-                    sdad = Some(c.value.to_vec());
-                } else {
-                    response_tlvs.extend_from_slice(c.raw);
-                }
-            }
-            let cid = seen
-                .get(0x9F27)
-                .and_then(|v| v.first().copied())
-                .ok_or(card_err("CID (9F27) missing"))?;
-            let atc = seen.get(0x9F36).ok_or(card_err("ATC (9F36) missing"))?;
-            (
-                cid,
-                atc.to_vec(),
-                seen.get(0x9F26).map(<[u8]>::to_vec),
-                seen.get(0x9F10).unwrap_or_default().to_vec(),
-            )
-        }
-        _ => return Err(card_err("GENERATE AC response is neither 80 nor 77")),
-    };
+    let crate::kernel::AcResponse {
+        cid,
+        atc,
+        ac,
+        iad,
+        sdad,
+        response_tlvs,
+    } = crate::kernel::parse_generate_ac_response(&r.data)?;
     let returned = AcType::from_cid(cid).ok_or(card_err("CID says RFU cryptogram type"))?;
     if returned.rank() > requested.rank() {
         return Err(card_err(format!(

@@ -794,6 +794,79 @@ impl Selected {
     }
 }
 
+/// A GENERATE AC response (Book 3 §6.5.5.4): format 1 (`80`: CID ‖ ATC ‖ AC ‖
+/// IAD) or format 2 (`77` with `9F27`, `9F36`, `9F26`, `9F10`, and `9F4B` under
+/// CDA). `response_tlvs` are the format 2 objects other than `9F4B`, as the CDA
+/// transaction data hash needs them (Book 2 §6.6.1).
+pub(crate) struct AcResponse {
+    pub(crate) cid: u8,
+    pub(crate) atc: Vec<u8>,
+    pub(crate) ac: Option<Vec<u8>>,
+    pub(crate) iad: Vec<u8>,
+    pub(crate) sdad: Option<Vec<u8>>,
+    pub(crate) response_tlvs: Vec<u8>,
+}
+
+/// Parses a GENERATE AC response; shared by the contact and contactless kernels.
+pub(crate) fn parse_generate_ac_response(data: &[u8]) -> Result<AcResponse, KernelError> {
+    let list = data::parse(data)?;
+    let mut response_tlvs = Vec::new();
+    let mut sdad = None;
+    let (cid, atc, ac, iad) = match list.as_slice() {
+        [t] if t.tag.number() == 0x80 => {
+            let v = t.value_bytes().unwrap_or_default();
+            if v.len() < 11 || v.len() > 43 {
+                return Err(card_err("GENERATE AC format 1 has a wrong length"));
+            }
+            let (cid, rest) = v.split_at(1);
+            let (atc, rest) = rest.split_at(2);
+            let (ac, iad) = rest.split_at(8);
+            (
+                cid.first().copied().unwrap_or(0),
+                atc.to_vec(),
+                Some(ac.to_vec()),
+                iad.to_vec(),
+            )
+        }
+        [t] if t.tag.number() == 0x77 => {
+            let mut seen = CardData::default();
+            seen.add_all(t.children(), true)?;
+            let outer = lamina_tlv::parse(data)
+                .next()
+                .ok_or(card_err("empty GENERATE AC response"))?
+                .map_err(|e| card_err(e.to_string()))?;
+            for c in outer.children() {
+                let c = c.map_err(|e| card_err(e.to_string()))?;
+                if c.tag.number() == 0x9F4B {
+                    sdad = Some(c.value.to_vec());
+                } else {
+                    response_tlvs.extend_from_slice(c.raw);
+                }
+            }
+            let cid = seen
+                .get(0x9F27)
+                .and_then(|v| v.first().copied())
+                .ok_or(card_err("CID (9F27) missing"))?;
+            let atc = seen.get(0x9F36).ok_or(card_err("ATC (9F36) missing"))?;
+            (
+                cid,
+                atc.to_vec(),
+                seen.get(0x9F26).map(<[u8]>::to_vec),
+                seen.get(0x9F10).unwrap_or_default().to_vec(),
+            )
+        }
+        _ => return Err(card_err("GENERATE AC response is neither 80 nor 77")),
+    };
+    Ok(AcResponse {
+        cid,
+        atc,
+        ac,
+        iad,
+        sdad,
+        response_tlvs,
+    })
+}
+
 /// GET PROCESSING OPTIONS with the PDOL-related data (Book 3 §6.5.8, §10.1):
 /// AIP and AFL from response format 1 (`80`) or 2 (`77`); `Ok(None)` when the card
 /// answers '6985' (conditions of use not satisfied: back to selection). Shared by
@@ -1292,49 +1365,14 @@ impl<R: CryptoRng> Ctx<'_, R> {
         if n == 1 {
             self.cdol1_data = cdol_data.clone();
         }
-        let list = data::parse(&r.data)?;
-        let mut response_tlvs = Vec::new();
-        let mut sdad = None;
-        let (cid, atc, ac, iad) = match list.as_slice() {
-            [t] if t.tag.number() == 0x80 => {
-                let v = t.value_bytes().unwrap_or_default();
-                if v.len() < 11 || v.len() > 43 {
-                    return Err(card_err("GENERATE AC format 1 has a wrong length"));
-                }
-                let (cid, rest) = v.split_at(1);
-                let (atc, rest) = rest.split_at(2);
-                let (ac, iad) = rest.split_at(8);
-                (cid[0], atc.to_vec(), Some(ac.to_vec()), iad.to_vec())
-            }
-            [t] if t.tag.number() == 0x77 => {
-                let mut seen = CardData::default();
-                seen.add_all(t.children(), true)?;
-                let outer = lamina_tlv::parse(&r.data)
-                    .next()
-                    .ok_or(card_err("empty GENERATE AC response"))?
-                    .map_err(|e| card_err(e.to_string()))?;
-                for c in outer.children() {
-                    let c = c.map_err(|e| card_err(e.to_string()))?;
-                    if c.tag.number() == 0x9F4B {
-                        sdad = Some(c.value.to_vec());
-                    } else {
-                        response_tlvs.extend_from_slice(c.raw);
-                    }
-                }
-                let cid = seen
-                    .get(0x9F27)
-                    .and_then(|v| v.first().copied())
-                    .ok_or(card_err("CID (9F27) missing"))?;
-                let atc = seen.get(0x9F36).ok_or(card_err("ATC (9F36) missing"))?;
-                (
-                    cid,
-                    atc.to_vec(),
-                    seen.get(0x9F26).map(<[u8]>::to_vec),
-                    seen.get(0x9F10).unwrap_or_default().to_vec(),
-                )
-            }
-            _ => return Err(card_err("GENERATE AC response is neither 80 nor 77")),
-        };
+        let AcResponse {
+            cid,
+            atc,
+            ac,
+            iad,
+            sdad,
+            response_tlvs,
+        } = parse_generate_ac_response(&r.data)?;
         let returned = AcType::from_cid(cid).ok_or(card_err("CID says RFU cryptogram type"))?;
         if returned.rank() > requested.rank() || (n == 2 && returned == AcType::Arqc) {
             return Err(card_err(format!(

@@ -11,6 +11,7 @@
 //! Pure code: no I/O, no panics on input.
 
 pub mod bitmaps;
+pub mod date;
 pub mod dict;
 pub mod dol;
 pub mod format;

@@ -58,22 +58,7 @@ impl Clock for FixedClock {
 /// Civil date (year, month, day) of a Unix-milliseconds instant (UTC), by the
 /// days-from-civil inverse (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
 pub fn civil_date(ms: i64) -> (i64, u32, u32) {
-    let days = ms.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+    lamina_emv::date::civil_from_days(ms.div_euclid(86_400_000))
 }
 
 /// Business date `YYYY-MM-DD` (UTC) of an instant.

@@ -247,16 +247,7 @@ pub fn seeded_rng(seed: Option<u64>) -> rand::rngs::StdRng {
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
 /// calendar (H. Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (u16, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
+    let (y, m, d) = lamina_emv::date::civil_from_days(z);
     (
         u16::try_from(y).unwrap_or(2026),
         u8::try_from(m).unwrap_or(1),

@@ -805,25 +805,20 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
 
 /// The kernel's date and time of a tap at `time` (seconds since 1970, UTC).
 fn vending_date(time: u32) -> lamina_terminal::DateTime {
-    let days = i64::from(time / 86_400);
-    // civil-from-days (H. Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let secs = time % 86_400;
+    kernel_date_time(i64::from(time))
+}
+
+/// The kernel's date and time of an instant (seconds since 1970, UTC).
+pub fn kernel_date_time(secs: i64) -> lamina_terminal::DateTime {
+    let (y, mo, d, h, mi, s) = lamina_emv::date::civil_from_unix(secs);
+    let b = |v: u32| u8::try_from(v).unwrap_or(0);
     lamina_terminal::DateTime {
-        year: u16::try_from(year).unwrap_or(2026),
-        month: u8::try_from(month).unwrap_or(1),
-        day: u8::try_from(day).unwrap_or(1),
-        hour: u8::try_from(secs / 3600).unwrap_or(0),
-        minute: u8::try_from(secs / 60 % 60).unwrap_or(0),
-        second: u8::try_from(secs % 60).unwrap_or(0),
+        year: u16::try_from(y).unwrap_or(2026),
+        month: b(mo),
+        day: b(d),
+        hour: b(h),
+        minute: b(mi),
+        second: b(s),
     }
 }
 

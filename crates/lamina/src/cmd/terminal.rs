@@ -300,30 +300,8 @@ fn load_card(spec: &str) -> Result<CliCard> {
 fn now() -> DateTime {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let n = |v: i64| u8::try_from(v).unwrap_or(0);
-    let t = |v: u64| u8::try_from(v).unwrap_or(0);
-    DateTime {
-        year: u16::try_from(year).unwrap_or(2026),
-        month: n(month),
-        day: n(day),
-        hour: t(rem / 3600),
-        minute: t(rem / 60 % 60),
-        second: t(rem % 60),
-    }
+        .map_or(0, |d| d.as_secs());
+    crate::cmd::closedloop::kernel_date_time(i64::try_from(secs).unwrap_or(0))
 }
 
 #[derive(Serialize)]

@@ -9,17 +9,8 @@ use crate::message::FieldValue;
 use crate::spec::{FieldSpec, Mask};
 
 /// Masks a PAN: first 6 and last 4 digits visible, the rest `*`; PANs of 10 digits or
-/// fewer are masked entirely (showing 6 + 4 would reveal them).
-pub fn mask_pan(pan: &str) -> String {
-    let len = pan.chars().count();
-    if len <= 10 {
-        return "*".repeat(len);
-    }
-    pan.chars()
-        .enumerate()
-        .map(|(i, c)| if i < 6 || i + 4 >= len { c } else { '*' })
-        .collect()
-}
+/// fewer are masked entirely (the EMV dictionary's masking, one rule for all output).
+pub use lamina_emv::dict::mask_pan;
 
 /// Masks track 2 data: the PAN before the separator (`=` or `D`) masked with
 /// [`mask_pan`], everything after the separator replaced by `****`.

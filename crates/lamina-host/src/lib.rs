@@ -34,5 +34,6 @@ pub mod service;
 pub mod settle;
 pub mod sim;
 pub mod store;
+pub mod tls;
 
 pub use error::{HostError, Result};

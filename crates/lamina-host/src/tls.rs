@@ -1,0 +1,1 @@
+//! TLS (rustls) for the ISO 8583 listener and client.

@@ -49,7 +49,10 @@
 //! transaction yet), PIN try limit exceeded, offline PIN failed, consecutive offline
 //! count above LCOL or cumulative offline amount above CTTAL or a foreign currency
 //! ("velocity counters exceeded"), contactless amount above the contactless limit;
-//! else a TC.
+//! else a TC. An ARQC sets "last online transaction not completed" until the second
+//! GENERATE AC brings the online response, on the contact interface only: a
+//! contactless ARQC is the card's last word (one tap, no second GENERATE AC), so it
+//! leaves the flag as it was.
 //!
 //! Second GENERATE AC (after an ARQC; Authorisation Response Code `8A` and
 //! Issuer Authentication Data `91` from CDOL2): ARC `Y3`/`Z3` (unable to go online)
@@ -803,7 +806,13 @@ impl EmvApplet {
         };
 
         // 5. Persistent effects, all or nothing.
-        if decision == AcType::Arqc {
+        // "Last online transaction not completed" is armed by an ARQC only on the
+        // contact interface, where a second GENERATE AC is due. A contactless ARQC
+        // ends the card's part of the transaction (one tap: the card has left the
+        // field before the issuer answers, EMV Contactless Book C-3 / Book C-2
+        // without a second tap), so it is no sign of an interrupted transaction and
+        // must not force the next taps online.
+        if decision == AcType::Arqc && !contactless {
             f.set(Flags::LAST_ONLINE_NOT_COMPLETED, true);
         }
         let final_ac = decision != AcType::Arqc;

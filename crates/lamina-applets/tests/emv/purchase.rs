@@ -258,6 +258,55 @@ fn contactless_limit_goes_online() {
     assert_eq!(a.cid, 0x80, "over the contactless limit");
 }
 
+/// A contactless one-tap online transaction (ARQC, card gone before the issuer
+/// answers, no second GENERATE AC) does not arm "last online transaction not
+/// completed": the next small tap is approved offline again. On the contact
+/// interface an ARQC without its second GENERATE AC still arms it.
+#[test]
+fn contactless_one_tap_online_leaves_the_card_offline_capable() {
+    use lamina_card::{CardChannel, Interface};
+    let cvn = CvnChoice::EmvCcd;
+    let mut t = Term::new(perso(cvn));
+    online_purchase(&mut t, 100, [1; 4]);
+    t.ch.power_off();
+    // Online tap over the contactless limit: ARQC, then the card leaves the field.
+    t.ch.power_on(Interface::Contactless).unwrap();
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(6_000, "0978", [2; 4])));
+    assert_eq!(a.cid, 0x80, "over the contactless limit: online");
+    t.ch.power_off();
+    assert_eq!(t.record("flags").unwrap()[0] & 0x01, 0, "flag not armed");
+    // The next small tap is approved offline, its CVR clean of the flag.
+    t.ch.power_on(Interface::Contactless).unwrap();
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(1_000, "0978", [3; 4])));
+    assert_eq!(a.cid, 0x40, "small tap after an online tap: offline TC");
+    assert_eq!(a.iad[5] & 0x80, 0, "CVR: no 'last online not completed'");
+    t.ch.power_off();
+    // Contact: an ARQC without the second GENERATE AC (card pulled) arms the flag.
+    t.ch.power_on(Interface::Contact).unwrap();
+    t.start();
+    let a = parse_ac(&t.genac(0x80, &cdol1(100, "0978", [4; 4])));
+    assert_eq!(a.cid, 0x80);
+    t.ch.power_off();
+    assert_eq!(t.record("flags").unwrap()[0] & 0x01, 0x01, "flag armed");
+    t.ch.power_on(Interface::Contact).unwrap();
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(100, "0978", [5; 4])));
+    assert_eq!(a.cid, 0x80, "contact: the next TC request goes online");
+    assert_ne!(
+        a.iad[5] & 0x80,
+        0,
+        "CVR: last online transaction not completed"
+    );
+    t.ch.power_off();
+    // ... and so does a later tap, until an online transaction completes on contact.
+    t.ch.power_on(Interface::Contactless).unwrap();
+    t.start();
+    let a = parse_ac(&t.genac(0x40, &cdol1(1_000, "0978", [6; 4])));
+    assert_eq!(a.cid, 0x80, "flag from the contact interface still counts");
+}
+
 /// The APDU transcript of a fixed online purchase with a script on the sample
 /// cards, compared with `tests/vectors/emv_applet_transcript.txt` (a golden file:
 /// no published vector exists for Lamina's applet; its cryptograms are checked

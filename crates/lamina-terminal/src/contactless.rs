@@ -1334,6 +1334,24 @@ fn finish(
         .and_then(|h| hex::decode(h).ok())
         .and_then(|v| Ttq::from_slice(&v).ok());
     let icc = icc_data(&st, cfg, req, &now, ttq.as_ref());
+    // An offline approval (TC, CDA verified) is reported for clearing (Book 4
+    // §12.4): the terminal queues the advice and uploads it.
+    let offline_advice = match (&fin.outcome, fin.arc) {
+        (Outcome::ApprovedOffline, Some(arc)) => {
+            crate::clearing::offline_advice(crate::clearing::AdviceSource {
+                card: &st.card,
+                cfg,
+                req,
+                now,
+                interface: crate::clearing::CardInterface::Contactless,
+                arc,
+                aid: &st.df_name,
+                icc_data: icc.clone(),
+            })
+            .ok()
+        }
+        _ => None,
+    };
     let (receipt, record) = if completed {
         let record = TransactionRecord {
             stan: req.stan,
@@ -1380,6 +1398,7 @@ fn finish(
         reversal_sent: false,
         receipt,
         record,
+        offline_advice,
         trace: st.trace,
         apdu_bytes: st.apdu_bytes,
         apdu_count: st.apdu_count,

@@ -1792,6 +1792,23 @@ fn finish<R: CryptoRng>(mut ctx: Ctx<'_, R>, outcome: Outcome) -> TransactionRes
     } else {
         (None, None)
     };
+    // An offline approval is reported for clearing (Book 4 §12.4).
+    let offline_advice = match (&outcome, ctx.arc) {
+        (Outcome::ApprovedOffline, Some(arc)) => {
+            crate::clearing::offline_advice(crate::clearing::AdviceSource {
+                card: &ctx.card,
+                cfg: ctx.cfg,
+                req: ctx.req,
+                now: ctx.now,
+                interface: crate::clearing::CardInterface::Contact,
+                arc,
+                aid: &ctx.df_name,
+                icc_data: icc_data(&ctx),
+            })
+            .ok()
+        }
+        _ => None,
+    };
     let trace = ctx.io.take_trace();
     TransactionResult {
         messages: ctx.messages.clone(),
@@ -1808,6 +1825,7 @@ fn finish<R: CryptoRng>(mut ctx: Ctx<'_, R>, outcome: Outcome) -> TransactionRes
         reversal_sent: ctx.reversal_sent,
         receipt,
         record,
+        offline_advice,
         trace,
         apdu_bytes: ctx.io.bytes,
         apdu_count: ctx.io.commands,

@@ -14,10 +14,12 @@
 //! | [`online`] | [`AcquirerLink`](online::AcquirerLink), online PIN encryption | Book 4 §12 |
 //! | [`ui`] | standard messages, [`Screen`](ui::Screen), [`PinPad`](ui::PinPad) | Book 4 §11.2 |
 //! | [`outcome`] | outcome, decoded TVR/TSI/CVM Results, receipt, batch record | Book 4 §11.4, §12.4 |
+//! | [`clearing`] | offline advice of an offline approval (TC), store-and-forward queue | Book 4 §12.3, §12.4 |
 //! | [`io`] | command constructors, T=0, APDU trace | Book 3 §6.5, Book 1 §9.3 |
 //! | [`testkit`] | a reference EMV test card, a host double with real cryptography | — |
 
 pub mod capk;
+pub mod clearing;
 pub mod config;
 pub mod contactless;
 mod cvm;
@@ -30,6 +32,7 @@ pub mod outcome;
 pub mod testkit;
 pub mod ui;
 
+pub use clearing::{AdviceQueue, OfflineAdvice};
 pub use config::TerminalConfig;
 pub use contactless::{ContactlessConfig, ContactlessDevices, ContactlessResult, run_contactless};
 pub use kernel::{Clock, DateTime, Devices, FixedClock, KernelError, TransactionRequest, run};

@@ -4,6 +4,7 @@
 use lamina_emv::bitmaps::{CvmResults, Explained, Tsi, Tvr};
 use serde::Serialize;
 
+use crate::clearing::OfflineAdvice;
 use crate::io::TraceEntry;
 use crate::ui::Message;
 
@@ -209,6 +210,10 @@ pub struct TransactionResult {
     pub receipt: Option<Receipt>,
     /// Batch record, when the transaction reached completion.
     pub record: Option<TransactionRecord>,
+    /// The clearing record of an offline approval (TC), to be queued and
+    /// uploaded as an advice ([`crate::clearing`]); `None` for every other
+    /// outcome (online approvals are captured by their authorisation's STAN).
+    pub offline_advice: Option<OfflineAdvice>,
     /// APDU trace, if asked for.
     pub trace: Option<Vec<TraceEntry>>,
     /// APDU bytes exchanged with the card.

@@ -9,8 +9,9 @@
 //! | [`purse`] | [`purse::PurseApplet`]: stored value, LOAD, offline DEBIT with proofs, CANCEL LAST, RECOVER, log | [`purse::Sam`], [`purse::load_purse`], [`purse::IssuerHost`], [`purse::verify_proof`], [`purse::Clearing`] |
 //! | [`loyalty`] | [`loyalty::LoyaltyApplet`]: programs per merchant group, MAC-protected CREDIT / DEBIT POINTS, expiry, history | [`loyalty::LoyaltyTerminal`] (earn after an EMV purchase, redeem) |
 //! | [`record`] | [`record::RecordApplet`]: a MAC-protected, counter-protected state record (transit and parking) | [`record::RecordClient`], payment via the purse with a pending marker |
-//! | [`transit`] | transit state layout | [`transit::FareTable`] (TOML), [`transit::GateTerminal`] with a time budget |
+//! | [`transit`] | transit state layout | [`transit::FareTable`] (TOML), [`transit::GateTerminal`] with a time budget, [`transit::openloop`] (EMV open-loop fares per card token) |
 //! | [`parking`] | parking state layout | [`parking::Tariff`] (TOML), [`parking::ParkingTerminal`] |
+//! | [`select`] | — | PPSE parsing, [`select::Profiles`] (TOML): application choice by terminal profile and card priority |
 //! | [`install`] | [`install::register`], install entries per application, [`install::test_card`] | — |
 //!
 //! ## Principles
@@ -88,6 +89,7 @@ pub mod loyalty;
 pub mod parking;
 pub mod purse;
 pub mod record;
+pub mod select;
 pub mod sw;
 pub mod terminal;
 pub mod transit;

@@ -1,5 +1,6 @@
 //! Transit: the card's transit state (journey, daily capping accumulator,
-//! passes, pending payment), the fare table and engine, and the gate terminal.
+//! passes, pending payment), the fare table and engine, the gate terminal, and
+//! the gate's online EMV open-loop alternative ([`openloop`]).
 //!
 //! The transit applet is a [`crate::record::RecordApplet`] of class
 //! [`crate::record::TRANSIT_CLASS`] storing a [`TransitState`]. Stored value
@@ -9,6 +10,7 @@
 
 mod fare;
 mod gate;
+pub mod openloop;
 
 pub use fare::{
     Decision, Direction, FareError, FareTable, PassProduct, Refusal, Station, Tap, TapKind,
@@ -27,7 +29,7 @@ pub const STATE_VERSION: u8 = 1;
 pub const MAX_PASSES: usize = 4;
 
 /// Where the rider is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum JourneyStatus {
     /// Tapped in, journey open.
     In,
@@ -36,7 +38,7 @@ pub enum JourneyStatus {
 }
 
 /// The current or last journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Journey {
     /// In or out.
     pub status: JourneyStatus,

@@ -52,7 +52,7 @@ fn renumber(sql: &str, offset: usize) -> String {
     out
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     vals: Vec<Val>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
@@ -71,6 +71,11 @@ impl WriteBuf {
     /// Queues a statement whose parameters are `$1..$n` = `vals`.
     pub(crate) fn push(&mut self, sql: &str, vals: Vec<Val>) {
         self.stmts.push((sql.to_owned(), vals));
+    }
+
+    /// The statements and their values, in order.
+    pub(crate) fn into_statements(self) -> Vec<(String, Vec<Val>)> {
+        self.stmts
     }
 
     /// Sends everything.

@@ -3,9 +3,11 @@
 
 use lamina_crypto::emv::Cvn;
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
+use crate::batch::Val;
 use crate::error::{HostError, Result, invalid};
+use crate::hot::{HotConn, RowGet, SqlxConn};
 use crate::keys::{HostKeys, mask_pan};
 use crate::store::{Store, new_id};
 
@@ -109,24 +111,24 @@ pub struct Card {
 const CARD_COLS: &str = "id, pan_masked, pan_enc, psn, expiry, status, account_id, cvn, key_ref, \
      last_atc, pvv, pin_tries, pin_try_limit";
 
-fn card_from_row(row: &sqlx::any::AnyRow) -> Result<Card> {
-    let status: String = row.try_get("status")?;
-    let psn: i64 = row.try_get("psn")?;
+fn card_from_row(row: &dyn RowGet) -> Result<Card> {
+    let status = row.text("status")?;
+    let psn = row.int("psn")?;
     Ok(Card {
-        id: row.try_get("id")?,
-        pan_masked: row.try_get("pan_masked")?,
-        pan_enc: row.try_get("pan_enc")?,
+        id: row.text("id")?,
+        pan_masked: row.text("pan_masked")?,
+        pan_enc: row.text("pan_enc")?,
         psn: u8::try_from(psn).map_err(|_| HostError::Corrupt("PSN".into()))?,
-        expiry: row.try_get("expiry")?,
+        expiry: row.text("expiry")?,
         status: CardStatus::parse(&status)
             .ok_or_else(|| HostError::Corrupt(format!("card status {status}")))?,
-        account_id: row.try_get("account_id")?,
-        cvn: row.try_get("cvn")?,
-        key_ref: row.try_get("key_ref")?,
-        last_atc: row.try_get("last_atc")?,
-        pvv: row.try_get("pvv")?,
-        pin_tries: row.try_get("pin_tries")?,
-        pin_try_limit: row.try_get("pin_try_limit")?,
+        account_id: row.text("account_id")?,
+        cvn: row.text("cvn")?,
+        key_ref: row.text("key_ref")?,
+        last_atc: row.int("last_atc")?,
+        pvv: row.opt_text("pvv")?,
+        pin_tries: row.int("pin_tries")?,
+        pin_try_limit: row.int("pin_try_limit")?,
     })
 }
 
@@ -236,7 +238,7 @@ pub async fn issue_card(store: &Store, keys: &HostKeys, new: &NewCard, now: i64)
 pub async fn get_card(conn: &mut AnyConnection, id: &str) -> Result<Option<Card>> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {CARD_COLS} FROM cards WHERE id = $1"));
     let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-    row.as_ref().map(card_from_row).transpose()
+    row.as_ref().map(|r| card_from_row(r)).transpose()
 }
 
 /// Finds a card by PAN (and PSN when given; otherwise the card with the highest PSN),
@@ -248,18 +250,28 @@ pub async fn lock_card_by_pan(
     pan: &str,
     psn: Option<u8>,
 ) -> Result<Option<Card>> {
+    lock_card_by_pan_in(&mut SqlxConn::new(conn, store.backend()), keys, pan, psn).await
+}
+
+/// [`lock_card_by_pan`] on the hot path's connection.
+pub(crate) async fn lock_card_by_pan_in<C: HotConn>(
+    conn: &mut C,
+    keys: &HostKeys,
+    pan: &str,
+    psn: Option<u8>,
+) -> Result<Option<Card>> {
     let hash = keys.pan_hash(pan)?;
-    let sql = sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "SELECT {CARD_COLS} FROM cards WHERE pan_hash = $1 AND ($2 < 0 OR psn = $2) \
          ORDER BY psn DESC LIMIT 1{}",
-        store.for_update()
-    ));
-    let row = sqlx::query(sql)
-        .bind(hash)
-        .bind(psn.map_or(-1i64, i64::from))
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.as_ref().map(card_from_row).transpose()
+        conn.for_update()
+    );
+    conn.fetch_optional(
+        &sql,
+        vec![Val::Text(hash), Val::Int(psn.map_or(-1i64, i64::from))],
+        &card_from_row,
+    )
+    .await
 }
 
 /// Lists cards (optionally of one account).
@@ -271,7 +283,7 @@ pub async fn list_cards(store: &Store, account_id: Option<&str>) -> Result<Vec<C
         .bind(account_id.unwrap_or(""))
         .fetch_all(store.pool())
         .await?;
-    rows.iter().map(card_from_row).collect()
+    rows.iter().map(|r| card_from_row(r)).collect()
 }
 
 /// Sets a card's status (block, unblock, lost, stolen, expired).
@@ -408,30 +420,42 @@ fn kind_name(s: &ScriptKind) -> &'static str {
     }
 }
 
-fn script_from_row(row: &sqlx::any::AnyRow) -> Result<QueuedScript> {
-    let json: String = row.try_get("command")?;
-    let template: String = row.try_get("template")?;
+fn script_from_row(row: &dyn RowGet) -> Result<QueuedScript> {
+    let json = row.text("command")?;
+    let template = row.text("template")?;
     Ok(QueuedScript {
-        id: row.try_get("id")?,
-        card_id: row.try_get("card_id")?,
+        id: row.text("id")?,
+        card_id: row.text("card_id")?,
         script: serde_json::from_str(&json)
             .map_err(|e| HostError::Corrupt(format!("script: {e}")))?,
         template: u8::from_str_radix(&template, 16)
             .map_err(|_| HostError::Corrupt("template".into()))?,
-        status: row.try_get("status")?,
+        status: row.text("status")?,
     })
 }
 
 /// Scripts still queued for a card, oldest first.
 pub async fn pending_scripts(conn: &mut AnyConnection, card_id: &str) -> Result<Vec<QueuedScript>> {
-    let rows = sqlx::query(
+    // The SQL has no FOR UPDATE, so the backend does not matter here.
+    pending_scripts_in(
+        &mut SqlxConn::new(conn, crate::store::Backend::Sqlite),
+        card_id,
+    )
+    .await
+}
+
+/// [`pending_scripts`] on the hot path's connection.
+pub(crate) async fn pending_scripts_in<C: HotConn>(
+    conn: &mut C,
+    card_id: &str,
+) -> Result<Vec<QueuedScript>> {
+    conn.fetch_all(
         "SELECT id, card_id, command, template, status FROM script_queue \
          WHERE card_id = $1 AND status = 'queued' ORDER BY created_at, id",
+        vec![Val::Text(card_id.to_owned())],
+        &script_from_row,
     )
-    .bind(card_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(script_from_row).collect()
+    .await
 }
 
 /// All scripts of a card.
@@ -442,5 +466,5 @@ pub async fn scripts_of(store: &Store, card_id: &str) -> Result<Vec<QueuedScript
     .bind(card_id)
     .fetch_all(store.pool())
     .await?;
-    rows.iter().map(script_from_row).collect()
+    rows.iter().map(|r| script_from_row(r)).collect()
 }

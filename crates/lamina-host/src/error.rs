@@ -7,6 +7,13 @@ pub enum HostError {
     /// A database error (connection, SQL, constraint).
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A database error on the SQLite writer's own connection.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite writer's group commit failed; every request of the group was rolled
+    /// back (retryable).
+    #[error("group commit failed: {0}")]
+    GroupCommit(String),
     /// Applying the schema migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -17,7 +17,8 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::batch::{Val, WriteBuf};
 use crate::error::{HostError, Result, invalid};
-use crate::store::{Store, new_id};
+use crate::hot::{HotConn, RowGet, SqlxConn};
+use crate::store::{Backend, Store, new_id};
 
 /// Kinds of ledger accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,21 +99,21 @@ impl Account {
 const ACCOUNT_COLS: &str = "id, kind, name, external_ref, currency, ledger_balance, held, \
      credit_limit, status, daily_amount_limit, daily_count_limit";
 
-fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
-    let kind: String = row.try_get("kind")?;
+fn account_from_row(row: &dyn RowGet) -> Result<Account> {
+    let kind = row.text("kind")?;
     Ok(Account {
-        id: row.try_get("id")?,
+        id: row.text("id")?,
         kind: AccountKind::parse(&kind)
             .ok_or_else(|| HostError::Corrupt(format!("account kind {kind}")))?,
-        name: row.try_get("name")?,
-        external_ref: row.try_get("external_ref")?,
-        currency: row.try_get("currency")?,
-        ledger_balance: row.try_get("ledger_balance")?,
-        held: row.try_get("held")?,
-        credit_limit: row.try_get("credit_limit")?,
-        status: row.try_get("status")?,
-        daily_amount_limit: row.try_get("daily_amount_limit")?,
-        daily_count_limit: row.try_get("daily_count_limit")?,
+        name: row.text("name")?,
+        external_ref: row.opt_text("external_ref")?,
+        currency: row.text("currency")?,
+        ledger_balance: row.int("ledger_balance")?,
+        held: row.int("held")?,
+        credit_limit: row.int("credit_limit")?,
+        status: row.text("status")?,
+        daily_amount_limit: row.int("daily_amount_limit")?,
+        daily_count_limit: row.int("daily_count_limit")?,
     })
 }
 
@@ -146,7 +147,7 @@ pub fn check_currency(c: &str) -> Result<()> {
 pub async fn get_account(conn: &mut AnyConnection, id: &str) -> Result<Option<Account>> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"));
     let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-    row.as_ref().map(account_from_row).transpose()
+    row.as_ref().map(|r| account_from_row(r)).transpose()
 }
 
 /// Reads an account, locking its row on PostgreSQL (`FOR UPDATE`).
@@ -160,7 +161,7 @@ pub async fn lock_account(
         store.for_update()
     ));
     let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-    row.as_ref().map(account_from_row).transpose()
+    row.as_ref().map(|r| account_from_row(r)).transpose()
 }
 
 /// What the authorization hot path reads with the account lock (one round trip).
@@ -181,15 +182,14 @@ pub(crate) struct HotRead {
 /// Reads and locks an account together with a card's approved usage on a business date,
 /// the number of scripts queued for the card, and whether the request with this key
 /// (acquirer, terminal, STAN, transmission) was reversed before it arrived.
-pub(crate) async fn lock_account_hot(
-    store: &Store,
-    conn: &mut AnyConnection,
+pub(crate) async fn lock_account_hot<C: HotConn>(
+    conn: &mut C,
     id: &str,
     card_id: &str,
     date: &str,
     key: [&str; 4],
 ) -> Result<Option<HotRead>> {
-    let sql = sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "SELECT {ACCOUNT_COLS}, \
          (SELECT COUNT(*) FROM transactions t WHERE t.card_id = $2 AND t.business_date = $3 \
           AND t.kind IN ('authorization', 'financial') AND t.response_code IN ('00', '10') \
@@ -201,29 +201,22 @@ pub(crate) async fn lock_account_hot(
          (SELECT COUNT(*) FROM early_reversals e WHERE e.acquirer = $4 AND e.terminal = $5 \
           AND e.stan = $6 AND e.transmission = $7) AS early \
          FROM accounts WHERE id = $1{}",
-        store.for_update()
-    ));
-    let row = sqlx::query(sql)
-        .bind(id)
-        .bind(card_id)
-        .bind(date)
-        .bind(key[0])
-        .bind(key[1])
-        .bind(key[2])
-        .bind(key[3])
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| {
-        let early: i64 = r.try_get("early")?;
+        conn.for_update()
+    );
+    let vals = [id, card_id, date, key[0], key[1], key[2], key[3]]
+        .into_iter()
+        .map(|v| Val::Text(v.to_owned()))
+        .collect();
+    conn.fetch_optional(&sql, vals, &|r| {
         Ok(HotRead {
-            account: account_from_row(&r)?,
-            usage_count: r.try_get("usage_n")?,
-            usage_amount: r.try_get("usage_s")?,
-            scripts: r.try_get("scripts")?,
-            reversed_early: early > 0,
+            account: account_from_row(r)?,
+            usage_count: r.int("usage_n")?,
+            usage_amount: r.int("usage_s")?,
+            scripts: r.int("scripts")?,
+            reversed_early: r.int("early")? > 0,
         })
     })
-    .transpose()
+    .await
 }
 
 /// Lists accounts, optionally of one kind.
@@ -235,7 +228,7 @@ pub async fn list_accounts(store: &Store, kind: Option<AccountKind>) -> Result<V
         .bind(kind.map(AccountKind::as_str).unwrap_or(""))
         .fetch_all(store.pool())
         .await?;
-    rows.iter().map(account_from_row).collect()
+    rows.iter().map(|r| account_from_row(r)).collect()
 }
 
 #[allow(clippy::too_many_arguments)] // one column each; private
@@ -278,45 +271,52 @@ pub async fn system_account(
     currency: &str,
     now: i64,
 ) -> Result<String> {
-    system_account_inner(conn, kind, external_ref, currency, now)
+    // The SQL has no FOR UPDATE, so the backend does not matter here.
+    let mut c = SqlxConn::new(conn, Backend::Sqlite);
+    system_account_inner(&mut c, kind, external_ref, currency, now)
         .await
         .map(|(id, _)| id)
 }
 
 /// Get-or-create without a race: concurrent creators meet on the unique index. Returns the
 /// id and whether the row already existed (was committed by someone else).
-async fn system_account_inner(
-    conn: &mut AnyConnection,
+async fn system_account_inner<C: HotConn>(
+    conn: &mut C,
     kind: AccountKind,
     external_ref: &str,
     currency: &str,
     now: i64,
 ) -> Result<(String, bool)> {
     let name = format!("{} {external_ref}", kind.as_str());
-    let inserted = sqlx::query(
-        "INSERT INTO accounts (id, kind, name, external_ref, currency, ledger_balance, held, \
-         credit_limit, status, daily_amount_limit, daily_count_limit, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 'active', 0, 0, $6) \
-         ON CONFLICT (kind, external_ref, currency) DO NOTHING",
-    )
-    .bind(new_id("acc"))
-    .bind(kind.as_str())
-    .bind(&name)
-    .bind(external_ref)
-    .bind(currency)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let row = sqlx::query(
-        "SELECT id FROM accounts WHERE kind = $1 AND external_ref = $2 AND currency = $3",
-    )
-    .bind(kind.as_str())
-    .bind(external_ref)
-    .bind(currency)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((row.try_get("id")?, inserted == 0))
+    let inserted = conn
+        .execute(
+            "INSERT INTO accounts (id, kind, name, external_ref, currency, ledger_balance, held, \
+             credit_limit, status, daily_amount_limit, daily_count_limit, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 'active', 0, 0, $6) \
+             ON CONFLICT (kind, external_ref, currency) DO NOTHING",
+            vec![
+                Val::Text(new_id("acc")),
+                Val::Text(kind.as_str().to_owned()),
+                Val::Text(name),
+                Val::Text(external_ref.to_owned()),
+                Val::Text(currency.to_owned()),
+                Val::Int(now),
+            ],
+        )
+        .await?;
+    let id = conn
+        .fetch_optional(
+            "SELECT id FROM accounts WHERE kind = $1 AND external_ref = $2 AND currency = $3",
+            vec![
+                Val::Text(kind.as_str().to_owned()),
+                Val::Text(external_ref.to_owned()),
+                Val::Text(currency.to_owned()),
+            ],
+            &|r| r.text("id"),
+        )
+        .await?
+        .ok_or(HostError::NotFound("system account"))?;
+    Ok((id, inserted == 0))
 }
 
 /// [`system_account`] with a per-store cache of committed ids (system accounts are never
@@ -324,6 +324,19 @@ async fn system_account_inner(
 pub async fn system_account_in(
     store: &Store,
     conn: &mut AnyConnection,
+    kind: AccountKind,
+    external_ref: &str,
+    currency: &str,
+    now: i64,
+) -> Result<String> {
+    let mut c = SqlxConn::new(conn, store.backend());
+    system_account_hot(store, &mut c, kind, external_ref, currency, now).await
+}
+
+/// [`system_account_in`] on the hot path's connection.
+pub(crate) async fn system_account_hot<C: HotConn>(
+    store: &Store,
+    conn: &mut C,
     kind: AccountKind,
     external_ref: &str,
     currency: &str,

@@ -23,6 +23,7 @@ pub mod cards;
 pub mod client;
 pub mod clock;
 pub mod error;
+mod hot;
 pub mod iso;
 pub mod issuer;
 pub mod keys;

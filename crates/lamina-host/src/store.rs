@@ -72,6 +72,9 @@ type SystemIds = HashMap<(String, String, String), String>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file (read-write databases only), for the writer thread's connection.
+    sqlite_file: Option<String>,
+    sqlite_sync: SqliteSync,
     write_lock: Arc<Mutex<()>>,
     system_ids: Arc<std::sync::Mutex<SystemIds>>,
 }
@@ -139,6 +142,14 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
     }
 }
 
+/// The file of a normalized `sqlite://PATH?mode=...` URL, unless it is opened read-only.
+fn sqlite_file_of(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let read_only = query.split('&').any(|kv| kv == "mode=ro");
+    (!path.is_empty() && !read_only).then(|| path.to_owned())
+}
+
 impl Store {
     /// Connects with default options and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -178,9 +189,15 @@ impl Store {
                 .await?;
         }
         migrator().run(&pool).await?;
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_file_of(&url),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
+            sqlite_file,
+            sqlite_sync: sync,
             write_lock: Arc::new(Mutex::new(())),
             system_ids: Arc::default(),
         })
@@ -220,6 +237,30 @@ impl Store {
                 tx: self.pool.begin().await?,
                 _guard: None,
             }),
+        }
+    }
+
+    /// The SQLite database file, when the database is a read-write SQLite file.
+    pub(crate) fn sqlite_file(&self) -> Option<&str> {
+        self.sqlite_file.as_deref()
+    }
+
+    /// The SQLite synchronous mode.
+    pub(crate) fn sqlite_sync(&self) -> SqliteSync {
+        self.sqlite_sync
+    }
+
+    /// The in-process writer lock (SQLite): every writer in this process takes it before
+    /// `BEGIN IMMEDIATE`, so they queue in order instead of polling SQLite's file lock.
+    pub(crate) fn write_lock(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.write_lock)
+    }
+
+    /// Forgets cached system account ids (after a failed group commit: an id cached in
+    /// that group may have been rolled back).
+    pub(crate) fn clear_system_cache(&self) {
+        if let Ok(mut m) = self.system_ids.lock() {
+            m.clear();
         }
     }
 
@@ -272,5 +313,10 @@ mod tests {
             Backend::Postgres
         );
         assert_ne!(new_id("t"), new_id("t"));
+        assert_eq!(
+            sqlite_file_of("sqlite:///tmp/x.db?mode=rwc").as_deref(),
+            Some("/tmp/x.db")
+        );
+        assert_eq!(sqlite_file_of("sqlite:///tmp/x.db?mode=ro"), None);
     }
 }

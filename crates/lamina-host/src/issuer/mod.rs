@@ -13,6 +13,7 @@
 
 pub mod decision;
 pub mod types;
+mod writer;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use crate::batch::{Val, WriteBuf};
 use crate::cards::{self, Card};
 use crate::clock::{Clock, business_date};
 use crate::error::{HostError, Result, invalid};
+use crate::hot::{HotConn, SqlxConn};
 use crate::keys::{HostKeys, mask_pan};
 use crate::ledger::{self, AccountKind};
 use crate::store::{Backend, Store, new_id};
@@ -98,6 +100,8 @@ pub struct Issuer {
     keys: Arc<HostKeys>,
     clock: Arc<dyn Clock>,
     batcher: Option<mpsc::Sender<Job>>,
+    /// The SQLite authorization writer thread ([`writer`]).
+    writer: Option<mpsc::Sender<Job>>,
 }
 
 /// A request waiting for the SQLite group-commit writer.
@@ -222,31 +226,52 @@ impl Issuer {
     /// An issuer over a store, keys and clock.
     ///
     /// On SQLite, inside a tokio runtime, requests are committed in groups (group commit):
-    /// one writer task takes the requests queued while the previous commit was being
-    /// flushed (up to [`MAX_BATCH`]), runs them all in one transaction, commits once (one
-    /// fsync), and only then answers them. If any request fails, the group is rolled back
-    /// and each request is run again in its own transaction, so only the failing one fails. PostgreSQL commits each request in its own
-    /// transaction (its WAL writer groups concurrent commits itself).
+    /// authorizations and financial requests go to the writer thread ([`writer`]: its own
+    /// `rusqlite` connection, a savepoint per request, one commit and one fsync per group
+    /// of up to [`MAX_BATCH`]); completions and reversals go to a writer task on the sqlx
+    /// pool that also commits in groups (if any request of its group fails, the group is
+    /// rolled back and each request runs again alone). Both answer only after their
+    /// commit. PostgreSQL commits each request in its own transaction (its WAL writer
+    /// groups concurrent commits itself).
     pub fn new(store: Store, keys: Arc<HostKeys>, clock: Arc<dyn Clock>) -> Self {
         let mut issuer = Issuer {
             store,
             keys,
             clock,
             batcher: None,
+            writer: None,
         };
         if issuer.store.backend() == Backend::Sqlite
             && tokio::runtime::Handle::try_current().is_ok()
         {
+            // Clones taken before the queues are set: a writer holds no sender of its own
+            // queue, so it ends when the last `Issuer` is dropped.
+            let writer = if issuer.store.sqlite_file().is_some() {
+                match writer::spawn(issuer.clone()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no SQLite writer thread; using the pool");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
             let (tx, rx) = mpsc::channel(MAX_BATCH * 16);
             tokio::spawn(batch_writer(issuer.clone(), rx));
             issuer.batcher = Some(tx);
+            issuer.writer = writer;
         }
         issuer
     }
 
     /// Runs one request in its own write transaction, or through the group-commit writer.
     async fn process_one(&self, req: &AuthRequest, fp: &str) -> Result<AuthResponse> {
-        if let Some(b) = &self.batcher {
+        let queue = match (req.kind, &self.writer) {
+            (RequestKind::Authorization | RequestKind::Financial, Some(w)) => Some(w),
+            _ => self.batcher.as_ref(),
+        };
+        if let Some(b) = queue {
             let (done, rx) = oneshot::channel();
             let job = Job {
                 req: req.clone(),
@@ -274,7 +299,8 @@ impl Issuer {
     ) -> Result<AuthResponse> {
         match req.kind {
             RequestKind::Authorization | RequestKind::Financial => {
-                self.auth_or_financial(conn, req, fp).await
+                let mut c = SqlxConn::new(conn, self.store.backend());
+                self.auth_or_financial(&mut c, req, fp).await
             }
             RequestKind::Completion => self.completion(conn, req, fp).await,
             RequestKind::Reversal => self.reversal(conn, req, fp).await,
@@ -460,7 +486,12 @@ impl Issuer {
                     // A transient database conflict (deadlock, serialization failure,
                     // busy) is retried: the transaction was rolled back as a whole.
                     attempt += 1;
-                    if attempt >= 3 || !matches!(e, HostError::Db(_)) {
+                    if attempt >= 3
+                        || !matches!(
+                            e,
+                            HostError::Db(_) | HostError::Sqlite(_) | HostError::GroupCommit(_)
+                        )
+                    {
                         return Err(e);
                     }
                     tracing::warn!(error = %e, attempt, "retrying request after a database error");
@@ -469,9 +500,12 @@ impl Issuer {
         }
     }
 
-    async fn auth_or_financial(
+    /// 0100 / 0200 on the hot path's connection ([`HotConn`]: sqlx, or the SQLite
+    /// writer's own connection): every read and the final flush go through `conn`, and
+    /// nothing else here waits.
+    async fn auth_or_financial<C: HotConn>(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut C,
         req: &AuthRequest,
         fp: &str,
     ) -> Result<AuthResponse> {
@@ -481,8 +515,7 @@ impl Issuer {
             .pan
             .as_deref()
             .ok_or_else(|| invalid("PAN", "missing"))?;
-        let card =
-            cards::lock_card_by_pan(&self.store, &mut *conn, &self.keys, pan, req.psn).await?;
+        let card = cards::lock_card_by_pan_in(&mut *conn, &self.keys, pan, req.psn).await?;
         let txn_id = new_id("txn");
         let Some(card) = card else {
             let flags = vec![];
@@ -501,7 +534,8 @@ impl Issuer {
                 today: &today,
                 now,
             };
-            self.insert_txn(&mut *conn, &row).await?;
+            let mut buf = WriteBuf::default();
+            Self::txn_stmt(&mut buf, &row);
             let resp = AuthResponse {
                 response_code: "14".into(),
                 approved_amount: 0,
@@ -512,21 +546,20 @@ impl Issuer {
                 flags,
                 duplicate: false,
             };
-            self.store_idempotent(&mut *conn, &req.key, fp, &resp, now)
-                .await?;
+            Self::idempotent_stmt(&mut buf, &req.key, fp, &resp, now)?;
+            conn.flush(buf).await?;
             return Ok(resp);
         };
         let hot = ledger::lock_account_hot(
-            &self.store,
             &mut *conn,
             &card.account_id,
             &card.id,
             &today,
             [
-                &req.key.acquirer,
-                &req.key.terminal,
-                &req.key.stan,
-                &req.key.transmission,
+                req.key.acquirer.as_str(),
+                req.key.terminal.as_str(),
+                req.key.stan.as_str(),
+                req.key.transmission.as_str(),
             ],
         )
         .await?
@@ -603,7 +636,7 @@ impl Issuer {
         if approved {
             match req.kind {
                 RequestKind::Financial => {
-                    let settle = ledger::system_account_in(
+                    let settle = ledger::system_account_hot(
                         &self.store,
                         &mut *conn,
                         AccountKind::Settlement,
@@ -645,7 +678,7 @@ impl Issuer {
                 icc.push(Tlv::primitive(0x91u32, iad));
             }
             let pending = if queued_scripts > 0 {
-                cards::pending_scripts(&mut *conn, &card.id).await?
+                cards::pending_scripts_in(&mut *conn, &card.id).await?
             } else {
                 Vec::new()
             };
@@ -693,7 +726,7 @@ impl Issuer {
             duplicate: false,
         };
         Self::idempotent_stmt(&mut buf, &req.key, fp, &resp, now)?;
-        buf.flush(conn, self.store.backend()).await?;
+        conn.flush(buf).await?;
         Ok(resp)
     }
 

@@ -1,6 +1,6 @@
 //! Load generator: real ISO 8583 authorizations with valid ARQCs from N simulated cards,
 //! at a target rate, over pipelined connections; reports throughput and latency
-//! percentiles.
+//! percentiles. Plain TCP or TLS ([`run_load_with`]).
 //!
 //! Each card is driven by one task that sends its requests one after another (so its ATC
 //! reaches the host in order), at `rate / cards` per second; tasks share
@@ -23,6 +23,7 @@ use crate::keys::HostKeys;
 use crate::ledger::{self, NewAccount};
 use crate::sim::SimCard;
 use crate::store::Store;
+use crate::tls::ClientTls;
 
 /// Luhn check digit of a digit string (ISO/IEC 7812-1 Annex B).
 pub fn luhn_digit(digits: &str) -> u8 {
@@ -213,9 +214,20 @@ fn request(
         .with(55, icc))
 }
 
-/// Runs the load; `progress(done)` is called after every response.
+/// Runs the load over plain TCP; `progress(done)` is called after every response.
 pub async fn run_load(
     cfg: &LoadConfig,
+    sims: Vec<SimCard>,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<LoadReport> {
+    run_load_with(cfg, None, sims, progress).await
+}
+
+/// Runs the load over TLS when `tls` is given (every connection does its own handshake
+/// before the clock starts), plain TCP otherwise.
+pub async fn run_load_with(
+    cfg: &LoadConfig,
+    tls: Option<&ClientTls>,
     sims: Vec<SimCard>,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Result<LoadReport> {
@@ -227,9 +239,11 @@ pub async fn run_load(
     }
     let mut clients = Vec::new();
     for _ in 0..cfg.connections.max(1) {
-        clients.push(Arc::new(HostClient::connect(&cfg.host).await.map_err(
-            |e| HostError::Config(format!("connect {}: {e}", cfg.host)),
-        )?));
+        clients.push(Arc::new(
+            HostClient::connect_with(&cfg.host, tls)
+                .await
+                .map_err(|e| HostError::Config(format!("connect {}: {e}", cfg.host)))?,
+        ));
     }
     let n = sims.len();
     let per_card_interval = Duration::from_secs_f64(n as f64 / cfg.rate);

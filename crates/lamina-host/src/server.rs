@@ -15,6 +15,10 @@
 //!   stays open.
 //! * Graceful shutdown: stop accepting, stop reading, finish and answer every request in
 //!   flight, then close.
+//! * TLS (optional, [`ServerConfig::tls`]): each accepted socket first completes a rustls
+//!   handshake (within [`ServerConfig::tls_handshake_timeout`]), then carries exactly the
+//!   same framing; a failed or timed-out handshake closes that connection only and is
+//!   logged with the peer address and rustls' reason (no key material).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lamina_iso8583::{Message, Spec};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -32,8 +37,8 @@ use crate::iso;
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
 
-/// Server limits.
-#[derive(Debug, Clone)]
+/// Server limits and the optional TLS layer.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Time allowed to answer one request.
     pub request_timeout: Duration,
@@ -43,6 +48,23 @@ pub struct ServerConfig {
     pub per_connection: usize,
     /// Largest accepted frame.
     pub max_frame: usize,
+    /// TLS on every connection (none: plain TCP); see [`crate::tls`].
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Time allowed for a client to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("per_connection", &self.per_connection)
+            .field("max_frame", &self.max_frame)
+            .field("tls", &self.tls.is_some())
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -52,6 +74,8 @@ impl Default for ServerConfig {
             max_in_flight: 512,
             per_connection: 64,
             max_frame: 8192,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -119,16 +143,53 @@ pub async fn process_frame(state: &ServerState, frame: &[u8]) -> Option<Vec<u8>>
     }
 }
 
-async fn connection(
+/// One accepted socket: plain, or TLS after a successful handshake.
+async fn socket(
     stream: TcpStream,
     peer: SocketAddr,
     state: ServerState,
     global: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    state.metrics.connections(1);
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let Some(acceptor) = state.config.tls.clone() else {
+        let (rd, wr) = stream.into_split();
+        return connection(rd, wr, peer, state, global, shutdown).await;
+    };
+    let handshake =
+        tokio::time::timeout(state.config.tls_handshake_timeout, acceptor.accept(stream));
+    let tls = tokio::select! {
+        biased;
+        _ = shutdown.changed() => return,
+        r = handshake => match r {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::info!(%peer, error = %e, "TLS handshake failed; closing connection");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "TLS handshake timed out; closing connection");
+                return;
+            }
+        },
+    };
+    let (rd, wr) = tokio::io::split(tls);
+    connection(rd, wr, peer, state, global, shutdown).await;
+}
+
+/// Serves one connection's frames; `rd`/`wr` are the two halves of a TCP or TLS stream.
+async fn connection<R, W>(
+    rd: R,
+    wr: W,
+    peer: SocketAddr,
+    state: ServerState,
+    global: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    state.metrics.connections(1);
     let mut frames = FramedRead::new(rd, codec(state.config.max_frame));
     let (tx, mut rx) = mpsc::channel::<Bytes>(state.config.per_connection.max(1));
     let max_frame = state.config.max_frame;
@@ -140,6 +201,8 @@ async fn connection(
             }
         }
         let _ = SinkExt::<Bytes>::flush(&mut sink).await;
+        // TCP: FIN; TLS: close_notify, then FIN.
+        let _ = sink.into_inner().shutdown().await;
     });
     let per_conn = Arc::new(Semaphore::new(state.config.per_connection.max(1)));
     loop {
@@ -178,6 +241,7 @@ async fn connection(
 }
 
 /// Serves ISO 8583 on `listener` until `shutdown` resolves, then finishes in-flight work.
+/// Every connection is plain TCP, or TLS when [`ServerConfig::tls`] is set.
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
@@ -192,7 +256,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    conns.spawn(connection(stream, peer, state.clone(), Arc::clone(&global), stop_rx.clone()));
+                    conns.spawn(socket(stream, peer, state.clone(), Arc::clone(&global), stop_rx.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

@@ -28,7 +28,8 @@ pub struct HostConfig {
     pub keys: PathBuf,
     /// Merchant fee, basis points.
     pub fee_bps: i64,
-    /// Server limits.
+    /// Server limits, and TLS on the ISO 8583 listener (`server.tls`, built with
+    /// [`crate::tls::server_config_files`] and [`crate::tls::acceptor`]).
     pub server: ServerConfig,
     /// Store options.
     pub store: StoreOptions,
@@ -42,7 +43,9 @@ pub async fn open(db: &str, keys: &std::path::Path, options: &StoreOptions) -> R
 }
 
 /// Runs until `shutdown` resolves; then stops accepting, finishes in-flight requests and
-/// returns. `ready` is called with the bound addresses (ISO, HTTP).
+/// returns. `ready` is called with the bound addresses (ISO, HTTP). The ISO 8583 listener
+/// speaks TLS when `cfg.server.tls` is set; the HTTP API is plain HTTP (put it behind a
+/// TLS-terminating proxy, or keep it on loopback).
 pub async fn run(
     cfg: &HostConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,

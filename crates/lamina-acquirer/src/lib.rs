@@ -13,6 +13,7 @@
 //! | `advise` (card approved) | 0220 with DE 90 = the original | completion: capture of the hold |
 //! | `advise` (card declined) | 0420 with DE 90 | reversal advice: release the hold |
 //! | `reverse` | 0400 with DE 90 | reversal |
+//! | [`IsoLink::advise_offline`] / [`AdviceSender`] (offline approval, TC) | 0220 without DE 90, DE 39 = `Y1`/`Y3`, DE 55 with the TC; a retry is the 0221 repeat with the same DE 7 | posts the offline purchase once |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ use std::time::Duration;
 
 use lamina_host::client::HostClient;
 use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_terminal::clearing::{
+    AdviceAnswer, AdviceSender, CardInterface, OfflineAdvice, PendingAdvice,
+};
 use lamina_terminal::online::{
     AcquirerLink, Advice, AuthorizationRequest, AuthorizationResponse, LinkError, Reversal,
 };
@@ -87,6 +91,9 @@ pub struct IsoLink {
     sent: HashMap<u32, Message>,
     /// The last request sent (for retransmission tests and the demo's trace).
     last: Option<Message>,
+    /// DE 7 of the first transmission of each offline advice sent through
+    /// [`IsoLink::advise_offline`], by (STAN, TC): a second call is a repeat.
+    offline_sent: HashMap<(u32, [u8; 8]), String>,
 }
 
 impl core::fmt::Debug for IsoLink {
@@ -113,6 +120,7 @@ impl IsoLink {
             clock,
             sent: HashMap::new(),
             last: None,
+            offline_sent: HashMap::new(),
         }
     }
 
@@ -160,7 +168,7 @@ impl IsoLink {
         };
         let mut m = Message::new(mti);
         m.set(2, r.pan.clone());
-        m.set(3, format!("{:02}0000", r.transaction_type));
+        m.set(3, format!("{:02X}0000", r.transaction_type)); // 9C is n2 (BCD)
         m.set(4, format!("{:012}", r.amount));
         self.stamp(&mut m);
         m.set(11, format!("{:06}", r.stan % 1_000_000));
@@ -199,6 +207,97 @@ impl IsoLink {
     /// the rest of the hold (parking exit, fuel, hotel).
     pub fn complete(&mut self, stan: u32, final_amount: u64) -> Result<(), LinkError> {
         self.follow_up_with(Mti::FINANCIAL_ADVICE, stan, &[], Some(final_amount))
+    }
+
+    /// The 0220 financial advice of an offline approval (docs/iso8583.md §6,
+    /// field matrix column 0220; EMV 4.4 Book 4 §12.3, §12.4): no DE 90 (there is
+    /// no authorisation to refer to), DE 39 = the card's decision (`Y1`, `Y3`), DE
+    /// 22 = `071` contactless or `051` contact chip, DE 12/13 = the transaction's
+    /// local time and date, DE 55 = the ICC data with the TC.
+    ///
+    /// `transmission` is DE 7 of the first transmission when this is a repeat:
+    /// the message is then the 0221 repeat, identical but for the MTI; `None`
+    /// stamps DE 7 from the link's clock.
+    pub fn offline_advice_message(
+        &mut self,
+        advice: &OfflineAdvice,
+        transmission: Option<&str>,
+    ) -> Result<Message, LinkError> {
+        advice.validate().map_err(|e| LinkError(e.to_string()))?;
+        if advice.icc_data.len() > 255 {
+            return Err(LinkError(format!(
+                "ICC data of {} bytes does not fit DE 55 (b...255)",
+                advice.icc_data.len()
+            )));
+        }
+        let mut m = Message::new(match transmission {
+            Some(_) => Mti::FINANCIAL_ADVICE
+                .repeat()
+                .ok_or_else(|| LinkError("0220 has no repeat MTI".into()))?,
+            None => Mti::FINANCIAL_ADVICE,
+        });
+        m.set(2, advice.pan.clone());
+        m.set(3, format!("{:02X}0000", advice.transaction_type));
+        m.set(4, format!("{:012}", advice.amount));
+        match transmission {
+            Some(de7) => {
+                m.set(7, de7.to_owned());
+            }
+            None => {
+                let (mo, d, h, mi, s) = self.clock.now();
+                m.set(7, format!("{mo:02}{d:02}{h:02}{mi:02}{s:02}"));
+            }
+        }
+        m.set(11, format!("{:06}", advice.stan % 1_000_000));
+        let [hh, mm, ss] = advice.time;
+        m.set(12, format!("{hh:02X}{mm:02X}{ss:02X}"));
+        let [_, month, day] = advice.date;
+        m.set(13, format!("{month:02X}{day:02X}"));
+        let [yy, em, _] = advice.expiry;
+        m.set(14, format!("{yy:02X}{em:02X}"));
+        m.set(18, format!("{:04}", advice.mcc));
+        m.set(
+            22,
+            match advice.interface {
+                CardInterface::Contact => "051",
+                CardInterface::Contactless => "071",
+            },
+        );
+        if let Some(psn) = advice.pan_sequence {
+            m.set(23, format!("{psn:03X}"));
+        }
+        m.set(25, "00");
+        m.set(32, self.config.acquirer_id.clone());
+        m.set(37, format!("{:012}", advice.stan));
+        m.set(39, String::from_utf8_lossy(&advice.arc).into_owned());
+        m.set(41, fixed(&advice.terminal_id, 8));
+        m.set(42, fixed(&advice.merchant_id, 15));
+        m.set(43, fixed(&self.config.acceptor_name, 40));
+        m.set(49, format!("{:03}", advice.currency));
+        m.set(55, advice.icc_data.clone());
+        Ok(m)
+    }
+
+    /// Reports an offline approval to the host (0220, see
+    /// [`offline_advice_message`](Self::offline_advice_message)) and checks the
+    /// 0230. Calling it again for the same advice (same STAN and TC), as after a
+    /// lost 0230, sends the 0221 repeat with the first DE 7: the host answers it
+    /// from its idempotency record and posts nothing twice.
+    ///
+    /// `Ok` carries the host's response code (`00`: posted); `Err` means no
+    /// usable answer (keep the advice and retry).
+    pub fn advise_offline(&mut self, advice: &OfflineAdvice) -> Result<AdviceAnswer, LinkError> {
+        let key = (advice.stan, advice.cryptogram);
+        let mut entry = PendingAdvice {
+            advice: advice.clone(),
+            attempts: 0,
+            transmission: self.offline_sent.get(&key).cloned(),
+        };
+        let answer = self.send_advice(&mut entry);
+        if let Some(t) = entry.transmission {
+            self.offline_sent.insert(key, t);
+        }
+        answer
     }
 
     /// STANs of the authorisations sent on this link, in no particular order.
@@ -310,6 +409,37 @@ impl AcquirerLink for IsoLink {
 
     fn reverse(&mut self, reversal: &Reversal) -> Result<(), LinkError> {
         self.follow_up(Mti::REVERSAL_REQUEST, reversal.stan, &reversal.icc_data)
+    }
+}
+
+impl AdviceSender for IsoLink {
+    /// Sends the 0220 (first attempt: DE 7 from the clock, recorded in
+    /// `entry.transmission` before sending) or the 0221 repeat, and checks the 0230
+    /// answers this advice (MTI, DE 11, DE 41, a DE 39).
+    fn send_advice(&mut self, entry: &mut PendingAdvice) -> Result<AdviceAnswer, LinkError> {
+        let msg = self.offline_advice_message(&entry.advice, entry.transmission.as_deref())?;
+        if entry.transmission.is_none() {
+            entry.transmission = msg.get_str(7).map(str::to_owned);
+        }
+        self.last = Some(msg.clone());
+        let resp = self.call(&msg)?;
+        if resp.mti != Mti::FINANCIAL_ADVICE_RESPONSE {
+            return Err(LinkError(format!(
+                "advice answered with {}",
+                resp.mti.as_str()
+            )));
+        }
+        if resp.get_str(11) != msg.get_str(11) || resp.get_str(41) != msg.get_str(41) {
+            return Err(LinkError(
+                "0230 does not match the advice (DE 11/41)".into(),
+            ));
+        }
+        let code = resp
+            .get_str(39)
+            .ok_or_else(|| LinkError("0230 without DE 39".into()))?;
+        Ok(AdviceAnswer {
+            response_code: code.to_owned(),
+        })
     }
 }
 

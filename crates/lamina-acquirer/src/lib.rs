@@ -91,8 +91,9 @@ pub struct IsoLink {
     sent: HashMap<u32, Message>,
     /// The last request sent (for retransmission tests and the demo's trace).
     last: Option<Message>,
-    /// DE 7 of the first transmission of each offline advice sent through
-    /// [`IsoLink::advise_offline`], by (STAN, TC): a second call is a repeat.
+    /// DE 7 of the first transmission of each offline advice sent on this link
+    /// (by [`IsoLink::advise_offline`] or as an [`AdviceSender`]), by (STAN, TC):
+    /// [`IsoLink::advise_offline`] sends the same advice again as a repeat.
     offline_sent: HashMap<(u32, [u8; 8]), String>,
 }
 
@@ -280,9 +281,10 @@ impl IsoLink {
 
     /// Reports an offline approval to the host (0220, see
     /// [`offline_advice_message`](Self::offline_advice_message)) and checks the
-    /// 0230. Calling it again for the same advice (same STAN and TC), as after a
-    /// lost 0230, sends the 0221 repeat with the first DE 7: the host answers it
-    /// from its idempotency record and posts nothing twice.
+    /// 0230. Calling it again for an advice this link already sent (same STAN and
+    /// TC, by either path), as after a lost 0230, sends the 0221 repeat with the
+    /// first DE 7: the host answers it from its idempotency record and posts
+    /// nothing twice.
     ///
     /// `Ok` carries the host's response code (`00`: posted); `Err` means no
     /// usable answer (keep the advice and retry).
@@ -293,11 +295,7 @@ impl IsoLink {
             attempts: 0,
             transmission: self.offline_sent.get(&key).cloned(),
         };
-        let answer = self.send_advice(&mut entry);
-        if let Some(t) = entry.transmission {
-            self.offline_sent.insert(key, t);
-        }
-        answer
+        self.send_advice(&mut entry)
     }
 
     /// STANs of the authorisations sent on this link, in no particular order.
@@ -420,6 +418,10 @@ impl AdviceSender for IsoLink {
         let msg = self.offline_advice_message(&entry.advice, entry.transmission.as_deref())?;
         if entry.transmission.is_none() {
             entry.transmission = msg.get_str(7).map(str::to_owned);
+        }
+        if let Some(t) = &entry.transmission {
+            self.offline_sent
+                .insert((entry.advice.stan, entry.advice.cryptogram), t.clone());
         }
         self.last = Some(msg.clone());
         let resp = self.call(&msg)?;

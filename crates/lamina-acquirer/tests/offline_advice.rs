@@ -304,8 +304,11 @@ fn store_and_forward_queue_retries_after_a_lost_answer_and_posts_once() {
     let mut bank = bank();
     let mut reader = warmed_cl_reader(72);
     let mut queue = AdviceQueue::default();
+    let mut taken = Vec::new();
     for (stan, amount) in [(401, 1250), (402, 990)] {
-        queue.push(offline_tap(&mut reader, stan, amount)).unwrap();
+        let advice = offline_tap(&mut reader, stan, amount);
+        taken.push(advice.clone());
+        queue.push(advice).unwrap();
     }
     // A foreign card's advice (unknown PAN at this issuer) is refused, not retried.
     let mut foreign = offline_tap(&mut reader, 403, 500);
@@ -331,6 +334,12 @@ fn store_and_forward_queue_retries_after_a_lost_answer_and_posts_once() {
     assert_eq!(t[1].0, "0221");
     assert_eq!(t[0].1, t[1].1);
     assert!(t[0].1.is_some());
+
+    // The link remembers what it sent through the queue: reporting STAN 402
+    // again is its 0221 repeat, answered without a second posting.
+    let again = bank.link.advise_offline(&taken[1]).unwrap();
+    assert!(again.accepted());
+    assert_eq!(bank.link.last_request().unwrap().mti.as_str(), "0221");
 
     assert_eq!(bank.balance(), OPENING - 1250 - 990, "each posted once");
     let mut posted = bank.offline_postings();

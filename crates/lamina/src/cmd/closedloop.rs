@@ -7,18 +7,38 @@
 //! the radio time (computed from the frames and bytes exchanged, ISO/IEC 14443-2/-3
 //! timing) beside the processing time of the tap.
 //!
+//! **Application selection.** Every `terminal tap` profile first reads the card's
+//! PPSE and goes down the applications its profile accepts, in the profile's
+//! order of preference with the card's priorities breaking ties
+//! ([`lamina_closedloop::select`], profiles as TOML data), falling back to the
+//! next one when an application is missing or refuses; the report names the
+//! application chosen.
+//!
+//! **Open-loop transit.** At the transit gate, a card whose closed-loop
+//! applications cannot pay rides with its EMV payment application when the gate
+//! has an acquirer (`--host`): the tap in runs the contactless kernel (CDA, no
+//! PIN) with an online pre-authorization of the maximum fare, the tap out reads
+//! the card offline and sends a completion (0220) for the fare computed by
+//! [`lamina_closedloop::transit::openloop`] (zone fares, transfers, daily cap per
+//! card token), or a reversal (0400) when nothing is due. The gate keeps
+//! journeys by card token (a keyed hash of PAN and PSN, never the PAN), its deny
+//! list and its trace numbers in the `--state` file.
+//!
 //! **Test keys.** The terminals hold the scheme keys of
-//! [`lamina_closedloop::install::Schemes::demo`]: fixed, public demonstration
-//! keys. Every command prints a warning saying so. A real terminal holds the
-//! purchase, transit, parking and loyalty master keys in its secure access module.
+//! [`lamina_closedloop::install::Schemes::demo`] and the open-loop token key
+//! [`TokenKey::demo`]: fixed, public demonstration keys. Every command prints a
+//! warning saying so. A real terminal holds the purchase, transit, parking and
+//! loyalty master keys in its secure access module.
 //!
 //! The SAM's terminal sequence number (which must never repeat for one terminal
 //! id) is taken from the wall clock in seconds, since the command keeps no
 //! terminal state between runs.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
 use lamina_card::iso14443::{BitRate, ContactlessLink, LinkConfig, LinkStats};
 use lamina_card::{Card, CardChannel, ChannelError, EmulatedCard, Interface};
@@ -27,16 +47,24 @@ use lamina_closedloop::install::{self, Schemes};
 use lamina_closedloop::loyalty::{EarnRule, LoyaltyTerminal};
 use lamina_closedloop::parking::{ParkingOutcome, ParkingTerminal, Tariff};
 use lamina_closedloop::purse::{IssuerHost, Sam, load_purse, read_status};
+use lamina_closedloop::select::{self, AppKind, Candidate, Profiles};
 use lamina_closedloop::terminal::{CardLink, StdStopwatch, TerminalError};
-use lamina_closedloop::transit::{Direction, FareTable, GATE_BUDGET_US, GateTerminal};
+use lamina_closedloop::transit::openloop::{CardToken, Hold, OpenLoopGate, Settlement, TokenKey};
+use lamina_closedloop::transit::{Direction, FareTable, GATE_BUDGET_US, GateTerminal, TapReport};
+use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_terminal::contactless::{ContactlessConfig, ContactlessDevices, ContactlessReader};
+use lamina_terminal::online::{
+    AcquirerLink, Advice, AuthorizationRequest, AuthorizationResponse, LinkError, Reversal,
+};
+use lamina_terminal::{Outcome, TransactionRequest};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::cmd::card::{load_chip, save_chip};
 use crate::input::bad;
 use crate::outln;
 use crate::output::{emit, print_json};
 
-/// Warning printed by every command (stderr).
 const TEST_KEYS_WARNING: &str = "warning: closed-loop terminals use the public DEMO scheme keys \
      (lamina_closedloop::install::Schemes::demo) — test keys, not for real cards";
 
@@ -44,7 +72,9 @@ const TEST_KEYS_WARNING: &str = "warning: closed-loop terminals use the public D
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TapProfile {
     /// Metro gate: tap-in / tap-out with zone fares and daily capping, paid
-    /// from the purse (300 ms budget for the whole interaction).
+    /// from the purse (300 ms budget for the whole interaction); with `--host`,
+    /// an EMV payment application rides as an open-loop fare (online
+    /// pre-authorization at tap-in, completion for the fare at tap-out).
     TransitGate,
     /// Parking barrier: `in` writes a ticket, `out` pays the fee from the purse.
     ParkingGate,
@@ -100,13 +130,28 @@ pub struct TapArgs {
     /// Purchase amount in minor units (retail, vending).
     #[arg(long)]
     pub amount: Option<u32>,
-    /// Contactless reader configuration for the EMV leg of a vending tap.
-    #[arg(long, default_value = "terminals/retail-contactless.toml")]
-    pub reader_config: PathBuf,
+    /// Contactless reader configuration for the EMV leg (default:
+    /// terminals/transit-gate-contactless.toml at the transit gate,
+    /// terminals/retail-contactless.toml otherwise).
+    #[arg(long)]
+    pub reader_config: Option<PathBuf>,
     /// CA public key file (the bureau's `capk.toml`) replacing the configuration's,
-    /// so the vending machine can authenticate the card's CDA offline.
+    /// so the terminal can authenticate the card's CDA.
     #[arg(long)]
     pub capk: Option<PathBuf>,
+    /// Transit gate: the acquirer host (ISO 8583 over TCP, e.g. 127.0.0.1:8583)
+    /// for the EMV open-loop fare. Without it the gate refuses open-loop cards.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Transit gate: the open-loop state file (journeys per card token, deny
+    /// list, trace numbers), kept between taps (default: transit-gate-openloop.json
+    /// beside the card image).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Terminal profiles (TOML, see lamina-closedloop's data/terminal-profiles.toml;
+    /// default: the shipped profiles).
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
     #[command(flatten)]
     pub link: LinkOpts,
 }
@@ -181,6 +226,107 @@ impl CardChannel for Borrowed<'_> {
     }
     fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
         self.0.reset()
+    }
+}
+
+/// The card identity a gate reader sees in the READ RECORD answers of an EMV
+/// application: PAN `5A` (or track 2 `57`) and PAN sequence number `5F34`. Kept
+/// only long enough to compute the card token; zeroized on drop.
+#[derive(Default)]
+struct SeenIdentity {
+    pan: Option<Zeroizing<String>>,
+    psn: Option<u8>,
+}
+
+impl SeenIdentity {
+    fn observe(&mut self, response: &[u8]) {
+        let Some(split) = response.len().checked_sub(2) else {
+            return;
+        };
+        let (data, sw) = response.split_at(split);
+        if sw != [0x90, 0x00] {
+            return;
+        }
+        let Ok(list) = lamina_tlv::Tlv::parse_all(data) else {
+            return;
+        };
+        let value = |tag: u32| lamina_tlv::find_recursive(&list, tag).and_then(|t| t.value_bytes());
+        if let Some(pan) = value(0x5A).and_then(lamina_terminal::data::pan_digits) {
+            self.pan = Some(Zeroizing::new(pan));
+        } else if self.pan.is_none()
+            && let Some(t2) = value(0x57)
+        {
+            let digits = hex::encode_upper(t2);
+            if let Some(pan) = digits.split('D').next().filter(|p| !p.is_empty()) {
+                self.pan = Some(Zeroizing::new(pan.to_owned()));
+            }
+        }
+        if let Some(p) = value(0x5F34).and_then(|v| v.first()) {
+            self.psn = Some(*p);
+        }
+    }
+}
+
+/// The chip in the reader's field: the ISO/IEC 14443-4 link, the counters of
+/// everything exchanged in this tap (the contactless kernel takes the link's
+/// counters for its own report; they are added here), and optionally the card
+/// identity seen in READ RECORD answers.
+struct Field<'a> {
+    link: ContactlessLink<Borrowed<'a>>,
+    total: LinkStats,
+    watch: Option<SeenIdentity>,
+}
+
+fn add_stats(a: &mut LinkStats, b: &LinkStats) {
+    a.apdus += b.apdus;
+    a.activations += b.activations;
+    a.frames += b.frames;
+    a.pcd_frames += b.pcd_frames;
+    a.picc_frames += b.picc_frames;
+    a.bytes_on_air += b.bytes_on_air;
+    a.radio_cycles += b.radio_cycles;
+    a.processing += b.processing;
+    a.chip_time += b.chip_time;
+    a.wtx += b.wtx;
+    a.retransmissions += b.retransmissions;
+    a.timeouts += b.timeouts;
+}
+
+impl Field<'_> {
+    /// Everything exchanged so far in this tap.
+    fn drain(&mut self) -> LinkStats {
+        let s = self.link.take_stats();
+        add_stats(&mut self.total, &s);
+        self.total
+    }
+}
+
+impl CardChannel for Field<'_> {
+    fn power_on(&mut self, interface: Interface) -> Result<Vec<u8>, ChannelError> {
+        self.link.power_on(interface)
+    }
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        let r = self.link.transmit(apdu)?;
+        if let Some(w) = self.watch.as_mut()
+            && apdu.get(1) == Some(&0xB2)
+        {
+            w.observe(&r);
+        }
+        Ok(r)
+    }
+    fn power_off(&mut self) {
+        self.link.power_off();
+    }
+    fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
+        self.link.reset()
+    }
+}
+
+impl ContactlessReader for Field<'_> {
+    fn take_link_stats(&mut self) -> Option<LinkStats> {
+        let s = self.link.take_stats();
+        add_stats(&mut self.total, &s);
+        Some(s)
     }
 }
 
@@ -274,21 +420,22 @@ impl Session {
         })
     }
 
-    /// Runs `f` with the chip in the field; returns its result and the link's stats.
-    fn tap<T>(
-        &mut self,
-        f: impl FnOnce(&mut ContactlessLink<Borrowed<'_>>, u32) -> T,
-    ) -> (T, Timing) {
+    /// Runs `f` with the chip in the field; returns its result and the tap's timing.
+    fn tap<T>(&mut self, f: impl FnOnce(&mut Field<'_>, u32) -> T) -> (T, Timing) {
         let time = self.time;
-        let mut link = ContactlessLink::with_config(
-            Borrowed(&mut self.chip),
-            LinkConfig {
-                bit_rate: self.rate,
-                ..LinkConfig::default()
-            },
-        );
-        let r = f(&mut link, time);
-        let stats = link.take_stats();
+        let mut field = Field {
+            link: ContactlessLink::with_config(
+                Borrowed(&mut self.chip),
+                LinkConfig {
+                    bit_rate: self.rate,
+                    ..LinkConfig::default()
+                },
+            ),
+            total: LinkStats::default(),
+            watch: None,
+        };
+        let r = f(&mut field, time);
+        let stats = field.drain();
         (r, Timing::of(&stats, self.kbps))
     }
 
@@ -297,14 +444,7 @@ impl Session {
         &mut self,
         f: impl FnOnce(&mut CardLink<'_>, u32) -> Result<T, TerminalError>,
     ) -> (Result<T, TerminalError>, Timing) {
-        self.tap(|link, time| {
-            let r = link
-                .power_on(Interface::Contactless)
-                .map_err(TerminalError::from)
-                .and_then(|_| f(&mut CardLink::new(link), time));
-            link.power_off();
-            r
-        })
+        self.tap(|field, time| powered(field, |l| f(l, time)))
     }
 
     fn save(&self) -> Result<()> {
@@ -325,6 +465,19 @@ impl Session {
             emit(&out)
         }
     }
+}
+
+/// Field on, `f` on a card link, field off.
+fn powered<T>(
+    field: &mut Field<'_>,
+    f: impl FnOnce(&mut CardLink<'_>) -> Result<T, TerminalError>,
+) -> Result<T, TerminalError> {
+    let r = field
+        .power_on(Interface::Contactless)
+        .map_err(TerminalError::from)
+        .and_then(|_| f(&mut CardLink::new(field)));
+    field.power_off();
+    r
 }
 
 /// A terminal refused or the card failed: exit code 2, with the tap's timing.
@@ -366,6 +519,90 @@ fn loyalty_terminal(tid: u64, schemes: &Schemes) -> Result<(LoyaltyTerminal, u32
     ))
 }
 
+// ---------------------------------------------------------------------------
+// Application selection
+// ---------------------------------------------------------------------------
+
+/// The applications a profile accepts on the card in the field, in its order.
+struct Choice {
+    candidates: Vec<Candidate>,
+    /// What happened, one line per step (PPSE, each application tried).
+    attempts: Vec<String>,
+}
+
+/// Reads the PPSE and orders the card's applications for `profile`. A card
+/// without a readable PPSE is offered the profile's closed-loop applications
+/// by their AIDs (selected directly, as before the PPSE existed).
+fn choose(field: &mut Field<'_>, profiles: &Profiles, profile: &str) -> Choice {
+    let mut attempts = Vec::new();
+    let read = powered(field, select::read_ppse);
+    let candidates = match read.map(|e| profiles.order(profile, &e)) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            attempts.push(format!("profile: {e}"));
+            Vec::new()
+        }
+        Err(e) => {
+            attempts.push(format!(
+                "PPSE: {e}; closed-loop applications selected by AID"
+            ));
+            let accepts = profiles
+                .profile(profile)
+                .map(|p| p.accepts.clone())
+                .unwrap_or_default();
+            accepts
+                .into_iter()
+                .filter_map(|kind| {
+                    let aid = match kind {
+                        AppKind::Transit => install::transit_aid(),
+                        AppKind::Purse => install::purse_aid(),
+                        AppKind::Parking => install::parking_aid(),
+                        AppKind::Loyalty => install::loyalty_aid(),
+                        AppKind::Emv => return None,
+                    };
+                    Some(Candidate {
+                        aid: aid.to_hex(),
+                        label: kind.name().to_uppercase(),
+                        priority: None,
+                        kind,
+                        kernel_id: None,
+                    })
+                })
+                .collect()
+        }
+    };
+    Choice {
+        candidates,
+        attempts,
+    }
+}
+
+fn load_profiles(a: &TapArgs) -> Result<Profiles> {
+    match &a.profiles {
+        None => Profiles::demo().map_err(|e| anyhow!("{e}")),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| bad(format!("--profiles {}: {e}", p.display())))?;
+            Profiles::from_toml(&text).map_err(|e| bad(format!("--profiles: {e}")))
+        }
+    }
+}
+
+/// The contactless reader configuration of the EMV leg.
+fn reader_config(a: &TapArgs, default: &str) -> Result<ContactlessConfig> {
+    let path = a
+        .reader_config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default));
+    let mut reader = ContactlessConfig::load(&path)
+        .map_err(|e| bad(format!("--reader-config {}: {e}", path.display())))?;
+    if let Some(capk) = &a.capk {
+        reader.terminal.capks = lamina_terminal::capk::CapkStore::load(capk)
+            .map_err(|e| bad(format!("--capk: {e}")))?;
+    }
+    Ok(reader)
+}
+
 #[derive(Serialize)]
 struct GateReport {
     profile: &'static str,
@@ -376,11 +613,19 @@ struct GateReport {
     kind: String,
     charged: u32,
     uncapped: u32,
-    balance: u32,
+    /// Purse balance (closed loop); `null` for an open-loop (EMV) tap.
+    balance: Option<u32>,
     refusal: Option<String>,
     resolved: Option<(String, u32)>,
     within_budget_us: u64,
     within_budget: bool,
+    /// The application that served the tap.
+    application: Option<Candidate>,
+    /// The accepted applications, in the gate's order.
+    candidates: Vec<Candidate>,
+    attempts: Vec<String>,
+    /// The EMV open-loop leg, if it ran.
+    open_loop: Option<OpenLoopReport>,
 }
 
 #[derive(Serialize)]
@@ -393,6 +638,9 @@ struct ParkingJson {
     fee: u32,
     minutes: Option<u32>,
     balance: u32,
+    application: Option<Candidate>,
+    candidates: Vec<Candidate>,
+    attempts: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -401,20 +649,25 @@ struct RetailJson {
     terminal: u16,
     time: u32,
     amount: u32,
-    balance: u32,
-    proof_counter: u32,
+    /// Purse balance after a purse payment.
+    balance: Option<u32>,
+    proof_counter: Option<u32>,
     points_earned: Option<u32>,
     points_balance: Option<u32>,
+    application: Option<Candidate>,
+    candidates: Vec<Candidate>,
+    attempts: Vec<String>,
 }
 
 /// `lamina terminal tap`.
 pub fn tap(a: TapArgs) -> Result<()> {
     let schemes = Schemes::demo();
+    let profiles = load_profiles(&a)?;
     match a.profile {
-        TapProfile::TransitGate => gate_tap(&a, &schemes),
-        TapProfile::ParkingGate => parking_tap(&a, &schemes),
-        TapProfile::Retail => retail_tap(&a, &schemes),
-        TapProfile::Vending => vending_tap(&a, &schemes),
+        TapProfile::TransitGate => gate_tap(&a, &schemes, &profiles),
+        TapProfile::ParkingGate => parking_tap(&a, &schemes, &profiles),
+        TapProfile::Retail => retail_tap(&a, &schemes, &profiles),
+        TapProfile::Vending => vending_tap(&a, &schemes, &profiles),
     }
 }
 
@@ -425,7 +678,24 @@ fn dir_name(d: TapDirection) -> &'static str {
     }
 }
 
-fn gate_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
+fn closed_refusal(r: &TapReport) -> String {
+    r.decision
+        .refusal
+        .as_ref()
+        .map_or_else(|| format!("{:?}", r.decision.kind), |x| format!("{x:?}"))
+}
+
+/// How a transit gate tap ended.
+enum GateEnd {
+    /// The transit application (and the purse) served it, gate open or not.
+    Closed(Option<Candidate>, Box<TapReport>),
+    /// The EMV open-loop leg served it.
+    Open(Candidate, Box<OpenLoopReport>),
+    /// Nothing the gate accepts.
+    Nothing,
+}
+
+fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
     let table = FareTable::demo().map_err(|e| anyhow!("fare table: {e}"))?;
     table
         .zone_of(a.station)
@@ -439,7 +709,7 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
     let mut gate = GateTerminal::new(
         a.station,
         direction,
-        table,
+        table.clone(),
         schemes.transit.clone(),
         install::transit_aid(),
         sam(tid, schemes),
@@ -447,41 +717,168 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         Box::new(StdStopwatch::new()),
     );
     let mut s = Session::open(&a.card, &a.link)?;
-    let (r, t) = s.tap(|link, time| gate.tap(link, time));
-    s.save()?;
-    let r = r.map_err(|e| failed("transit gate", &e, &t))?;
-    let budget_ok = r.within_budget && t.total_ms * 1000.0 <= GATE_BUDGET_US as f64;
-    let rep = GateReport {
-        profile: "transit-gate",
-        station: a.station,
-        direction: dir_name(a.direction),
-        time: s.time,
-        open: r.open,
-        kind: format!("{:?}", r.decision.kind),
-        charged: r.charged,
-        uncapped: r.decision.uncapped,
-        balance: r.balance,
-        refusal: r.decision.refusal.as_ref().map(|x| format!("{x:?}")),
-        resolved: r.resolved.map(|(k, v)| (k.to_owned(), v)),
-        within_budget_us: GATE_BUDGET_US,
-        within_budget: budget_ok,
+    let mut open_loop = match &a.host {
+        Some(host) => Some(OpenLoop::connect(a, host, table, s.time)?),
+        None => None,
     };
+    let (r, t) = s.tap(|field, time| -> Result<(GateEnd, Choice), TerminalError> {
+        let mut choice = choose(field, profiles, "transit-gate");
+        let mut closed: Option<(Candidate, TapReport)> = None;
+        let mut closed_tried = false;
+        for c in choice.candidates.clone() {
+            match c.kind {
+                AppKind::Transit | AppKind::Purse if !closed_tried => {
+                    closed_tried = true;
+                    match gate.tap(field, time) {
+                        Ok(r) if r.open => {
+                            choice.attempts.push(format!("{}: gate open", c.describe()));
+                            return Ok((GateEnd::Closed(Some(c), Box::new(r)), choice));
+                        }
+                        Ok(r) => {
+                            choice.attempts.push(format!(
+                                "{}: refused ({})",
+                                c.describe(),
+                                closed_refusal(&r)
+                            ));
+                            closed = Some((c, r));
+                        }
+                        Err(TerminalError::NoApplication(aid)) => choice.attempts.push(format!(
+                            "{}: application {aid} not on the card",
+                            c.describe()
+                        )),
+                        Err(e) => return Err(e),
+                    }
+                }
+                AppKind::Emv => match open_loop.as_mut() {
+                    None => choice.attempts.push(format!(
+                        "{}: open-loop EMV fare needs an acquirer link (--host HOST:PORT)",
+                        c.describe()
+                    )),
+                    Some(ol) => {
+                        let rep = ol.tap(field, direction, a.station, time);
+                        choice.attempts.push(format!(
+                            "{}: {}",
+                            c.describe(),
+                            if rep.open {
+                                "open-loop fare, gate open".to_owned()
+                            } else {
+                                format!(
+                                    "open-loop fare refused ({})",
+                                    rep.refusal.as_deref().unwrap_or("-")
+                                )
+                            }
+                        ));
+                        if rep.open || closed.is_none() {
+                            return Ok((GateEnd::Open(c, Box::new(rep)), choice));
+                        }
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(match closed {
+            Some((c, r)) => (GateEnd::Closed(Some(c), Box::new(r)), choice),
+            None => (GateEnd::Nothing, choice),
+        })
+    });
+    s.save()?;
+    if let Some(ol) = &open_loop {
+        ol.save()?;
+    }
+    let (end, choice) = r.map_err(|e| failed("transit gate", &e, &t))?;
     let mut text = String::new();
+    let rep = match end {
+        GateEnd::Nothing => {
+            return Err(bad(format!(
+                "transit gate: no application on the card the gate accepts ({}) ({})",
+                if choice.attempts.is_empty() {
+                    "none in the PPSE".to_owned()
+                } else {
+                    choice.attempts.join("; ")
+                },
+                t.line()
+            )));
+        }
+        GateEnd::Closed(app, r) => {
+            let budget_ok = r.within_budget && t.total_ms * 1000.0 <= GATE_BUDGET_US as f64;
+            GateReport {
+                profile: "transit-gate",
+                station: a.station,
+                direction: dir_name(a.direction),
+                time: s.time,
+                open: r.open,
+                kind: format!("{:?}", r.decision.kind),
+                charged: r.charged,
+                uncapped: r.decision.uncapped,
+                balance: Some(r.balance),
+                refusal: r.decision.refusal.as_ref().map(|x| format!("{x:?}")),
+                resolved: r.resolved.map(|(k, v)| (k.to_owned(), v)),
+                within_budget_us: GATE_BUDGET_US,
+                within_budget: budget_ok,
+                application: app,
+                candidates: choice.candidates,
+                attempts: choice.attempts,
+                open_loop: None,
+            }
+        }
+        GateEnd::Open(app, r) => GateReport {
+            profile: "transit-gate",
+            station: a.station,
+            direction: dir_name(a.direction),
+            time: s.time,
+            open: r.open,
+            kind: r.kind.clone(),
+            charged: r.charged,
+            uncapped: r.uncapped,
+            balance: None,
+            refusal: r.refusal.clone(),
+            resolved: None,
+            within_budget_us: GATE_BUDGET_US,
+            // The card interaction (the one-tap flow: the card leaves the field
+            // before the online authorization) against the gate's budget.
+            within_budget: r.card_ms * 1000.0 <= GATE_BUDGET_US as f64,
+            application: Some(app),
+            candidates: choice.candidates,
+            attempts: choice.attempts,
+            open_loop: Some(*r),
+        },
+    };
     outln!(
         text,
         "transit gate station {} {}: {} ({})",
         a.station,
         rep.direction,
-        if r.open { "GATE OPEN" } else { "GATE CLOSED" },
+        if rep.open { "GATE OPEN" } else { "GATE CLOSED" },
         rep.kind
     );
-    outln!(
-        text,
-        "fare charged {} (before cap {}), purse balance {}",
-        money(r.charged),
-        money(r.decision.uncapped),
-        money(r.balance)
-    );
+    if let Some(app) = &rep.application {
+        outln!(text, "application: {}", app.describe());
+    }
+    for x in &rep.attempts {
+        outln!(text, "  {x}");
+    }
+    match (&rep.open_loop, rep.balance) {
+        (Some(ol), _) => {
+            outln!(
+                text,
+                "open-loop fare charged {} (before cap {}), card token {}",
+                money(rep.charged),
+                money(rep.uncapped),
+                ol.token.as_deref().unwrap_or("-")
+            );
+            for l in &ol.host {
+                outln!(text, "  host: {l}");
+            }
+        }
+        (None, Some(balance)) => outln!(
+            text,
+            "fare charged {} (before cap {}), purse balance {}",
+            money(rep.charged),
+            money(rep.uncapped),
+            money(balance)
+        ),
+        (None, None) => {}
+    }
     if let Some(why) = &rep.refusal {
         outln!(text, "refused: {why}");
     }
@@ -492,12 +889,12 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         text,
         "within the {} ms gate budget (radio included): {}",
         GATE_BUDGET_US / 1000,
-        budget_ok
+        rep.within_budget
     );
     s.print(&rep, &text, &t)
 }
 
-fn parking_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
+fn parking_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
     let tariff = Tariff::demo().map_err(|e| anyhow!("tariff: {e}"))?;
     let out = a.direction == TapDirection::Out;
     let tid = 0x5041_524B_0000_0000 | (u64::from(a.station) << 8) | u64::from(out);
@@ -509,15 +906,30 @@ fn parking_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         sam(tid, schemes),
     );
     let mut s = Session::open(&a.card, &a.link)?;
-    let (r, t) = s.tap(|link, time| {
-        if out {
-            term.exit(link, time)
-        } else {
-            term.entry(link, time)
+    let ((r, choice), t) = s.tap(|field, time| {
+        let mut choice = choose(field, profiles, "parking-gate");
+        let mut last = Err(TerminalError::NoApplication(
+            "none the parking gate accepts".into(),
+        ));
+        for c in choice.candidates.clone() {
+            if c.kind != AppKind::Parking {
+                continue;
+            }
+            last = if out {
+                term.exit(field, time)
+            } else {
+                term.entry(field, time)
+            }
+            .map(|r| (c.clone(), r));
+            match &last {
+                Ok(_) => break,
+                Err(e) => choice.attempts.push(format!("{}: {e}", c.describe())),
+            }
         }
+        (last, choice)
     });
     s.save()?;
-    let r = r.map_err(|e| failed("parking gate", &e, &t))?;
+    let (app, r) = r.map_err(|e| failed("parking gate", &e, &t))?;
     let (outcome, fee, minutes) = match &r.outcome {
         ParkingOutcome::Entered => ("TICKET WRITTEN".to_owned(), 0, None),
         ParkingOutcome::AlreadyInside => ("ALREADY INSIDE".to_owned(), 0, None),
@@ -540,6 +952,9 @@ fn parking_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         fee,
         minutes,
         balance: r.balance,
+        application: Some(app),
+        candidates: choice.candidates,
+        attempts: choice.attempts,
     };
     let mut text = String::new();
     outln!(
@@ -549,6 +964,9 @@ fn parking_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         rep.direction,
         rep.outcome
     );
+    if let Some(app) = &rep.application {
+        outln!(text, "application: {}", app.describe());
+    }
     if let Some(m) = minutes {
         outln!(text, "stay {m} min, fee {}", money(fee));
     }
@@ -556,7 +974,42 @@ fn parking_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
     s.print(&rep, &text, &t)
 }
 
-fn retail_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
+/// The EMV leg of an unattended or retail tap: the contactless kernel, offline
+/// only (no acquirer) and without PIN (no PIN pad). Returns whether it was
+/// approved and a line for the report.
+fn emv_offline(
+    field: &mut Field<'_>,
+    reader: &ContactlessConfig,
+    amount: u32,
+    time: u32,
+) -> (bool, String) {
+    let request = TransactionRequest::purchase(u64::from(amount));
+    let mut screen = lamina_terminal::ui::RecordingScreen::default();
+    let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
+    let clock = lamina_terminal::FixedClock(kernel_date_time(i64::from(time)));
+    let r = lamina_terminal::contactless::run_contactless(
+        reader,
+        &request,
+        ContactlessDevices {
+            reader: field,
+            screen: &mut screen,
+            pin_pad: &mut pad,
+            acquirer: None,
+            pin_encryptor: None,
+            status: None,
+        },
+        &clock,
+        &mut rand::rng(),
+    );
+    let line = format!(
+        "{:?} (EMV contactless, offline only; radio {:.1} ms)",
+        r.result.outcome,
+        r.radio_us().unwrap_or(0) as f64 / 1000.0
+    );
+    (r.result.outcome.is_approved(), line)
+}
+
+fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
     let amount = a
         .amount
         .ok_or_else(|| bad("--profile retail needs --amount (minor units)"))?;
@@ -566,25 +1019,69 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
     let tid = 0x504F_5300_0000_0000 | u64::from(a.station);
     let mut shop = sam(tid, schemes);
     let (loyalty, program) = loyalty_terminal(tid, schemes)?;
+    let mut reader: Option<Result<ContactlessConfig>> = None;
     let mut s = Session::open(&a.card, &a.link)?;
-    let (r, t) = s.tap(|link, time| {
-        let r = link
-            .power_on(Interface::Contactless)
-            .map_err(TerminalError::from)
-            .and_then(|_| shop.debit(&mut CardLink::new(link), amount, time))
-            .map(|d| {
-                // Points earned on the same tap when the card is in the program.
-                let pts = loyalty.on_emv_purchase(link, program, amount, time);
-                (d, pts)
-            });
-        link.power_off();
-        r
+    let ((paid, choice), t) = s.tap(|field, time| {
+        let mut choice = choose(field, profiles, "retail");
+        let mut paid = None;
+        for c in choice.candidates.clone() {
+            match c.kind {
+                AppKind::Purse => {
+                    let r = field
+                        .power_on(Interface::Contactless)
+                        .map_err(TerminalError::from)
+                        .and_then(|_| shop.debit(&mut CardLink::new(field), amount, time))
+                        .map(|d| {
+                            // Points earned on the same tap when the card is in the program.
+                            let pts = loyalty.on_emv_purchase(field, program, amount, time);
+                            (d, pts)
+                        });
+                    field.power_off();
+                    match r {
+                        Ok((d, pts)) => {
+                            choice.attempts.push(format!(
+                                "{}: paid, balance {}",
+                                c.describe(),
+                                money(d.balance)
+                            ));
+                            paid = Some((c, Some(d), pts));
+                            break;
+                        }
+                        Err(e) => choice.attempts.push(format!("{}: {e}", c.describe())),
+                    }
+                }
+                AppKind::Emv => {
+                    let cfg = reader.get_or_insert_with(|| {
+                        reader_config(a, "terminals/retail-contactless.toml")
+                    });
+                    match cfg {
+                        Ok(cfg) => {
+                            let (ok, line) = emv_offline(field, cfg, amount, time);
+                            choice.attempts.push(format!("{}: {line}", c.describe()));
+                            if ok {
+                                paid = Some((c, None, Ok(None)));
+                                break;
+                            }
+                        }
+                        Err(e) => choice.attempts.push(format!("{}: {e}", c.describe())),
+                    }
+                }
+                _ => {}
+            }
+        }
+        (paid, choice)
     });
     s.save()?;
-    let (d, pts) = r.map_err(|e| failed("retail purse payment", &e, &t))?;
+    let Some((app, debit, pts)) = paid else {
+        return Err(bad(format!(
+            "retail payment: not paid ({}) ({})",
+            choice.attempts.join("; "),
+            t.line()
+        )));
+    };
     let pts = match pts {
         Ok(p) => p,
-        Err(TerminalError::Refused(_)) => None,
+        Err(TerminalError::Refused(_)) | Err(TerminalError::NoApplication(_)) => None,
         Err(e) => return Err(failed("loyalty", &e, &t)),
     };
     let rep = RetailJson {
@@ -592,19 +1089,33 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
         terminal: a.station,
         time: s.time,
         amount,
-        balance: d.balance,
-        proof_counter: d.proof.key().1,
+        balance: debit.as_ref().map(|d| d.balance),
+        proof_counter: debit.as_ref().map(|d| d.proof.key().1),
         points_earned: pts.map(|p| p.points),
         points_balance: pts.map(|p| p.balance),
+        application: Some(app),
+        candidates: choice.candidates,
+        attempts: choice.attempts,
     };
     let mut text = String::new();
-    outln!(
-        text,
-        "retail terminal {}: paid {} from the purse, balance {}",
-        a.station,
-        money(amount),
-        money(d.balance)
-    );
+    match &debit {
+        Some(d) => outln!(
+            text,
+            "retail terminal {}: paid {} from the purse, balance {}",
+            a.station,
+            money(amount),
+            money(d.balance)
+        ),
+        None => outln!(
+            text,
+            "retail terminal {}: paid {} by EMV contactless",
+            a.station,
+            money(amount)
+        ),
+    }
+    if let Some(app) = &rep.application {
+        outln!(text, "application: {}", app.describe());
+    }
     match pts {
         Some(p) => outln!(
             text,
@@ -617,73 +1128,6 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
     s.print(&rep, &text, &t)
 }
 
-/// One application of the card's PPSE directory.
-#[derive(Debug, Clone, Serialize)]
-struct Candidate {
-    aid: String,
-    label: String,
-    priority: Option<u8>,
-    kind: &'static str,
-}
-
-/// The PPSE directory entries (EMV Book B §3.3: `BF0C` → `61` → `4F`, `50`, `87`).
-fn ppse_candidates(link: &mut CardLink<'_>) -> Result<Vec<Candidate>, TerminalError> {
-    let cmd = lamina_apdu::Command::new(0x00, 0xA4, 0x04, 0x00)
-        .with_data(b"2PAY.SYS.DDF01".to_vec())
-        .with_le(256);
-    let r = link.transmit(&cmd)?;
-    if !r.sw.is_ok() {
-        return Err(TerminalError::Refused(format!("no PPSE ({})", r.sw)));
-    }
-    let tree = lamina_tlv::Tlv::parse_all(&r.data)
-        .map_err(|_| TerminalError::BadResponse("SELECT PPSE"))?;
-    let purse = install::purse_aid();
-    let mut out = Vec::new();
-    let mut stack: Vec<&lamina_tlv::Tlv> = tree.iter().collect();
-    while let Some(t) = stack.pop() {
-        if t.tag.number() == 0x61 {
-            let get = |tag: u32| {
-                t.children()
-                    .iter()
-                    .find(|c| c.tag.number() == tag)
-                    .and_then(|c| c.value_bytes())
-            };
-            let Some(aid) = get(0x4F) else { continue };
-            let kind = if aid.starts_with(purse.as_bytes()) || purse.as_bytes().starts_with(aid) {
-                "purse"
-            } else if aid.starts_with(&[0xF0, 0x4C, 0x41, 0x4D, 0x49, 0x4E, 0x41, 0x45]) {
-                "emv"
-            } else {
-                "other"
-            };
-            out.push(Candidate {
-                aid: hex::encode_upper(aid),
-                label: get(0x50)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default(),
-                priority: get(0x87).and_then(|v| v.first()).map(|p| p & 0x0F),
-                kind,
-            });
-        } else {
-            stack.extend(t.children());
-        }
-    }
-    Ok(out)
-}
-
-/// The vending machine's order: accepted applications by its preference (purse,
-/// then EMV), then by the card's priority (1 highest; none last), Book B §3.3.
-fn vending_order(mut c: Vec<Candidate>) -> Vec<Candidate> {
-    c.retain(|x| x.kind != "other");
-    c.sort_by_key(|x| {
-        (
-            u8::from(x.kind != "purse"),
-            x.priority.filter(|p| *p > 0).unwrap_or(16),
-        )
-    });
-    c
-}
-
 #[derive(Serialize)]
 struct VendingJson {
     profile: &'static str,
@@ -691,121 +1135,72 @@ struct VendingJson {
     amount: u32,
     candidates: Vec<Candidate>,
     paid_with: Option<String>,
+    application: Option<Candidate>,
     attempts: Vec<String>,
 }
 
-fn vending_tap(a: &TapArgs, schemes: &Schemes) -> Result<()> {
+fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
     let amount = a
         .amount
         .ok_or_else(|| bad("--profile vending needs --amount (minor units)"))?;
     if amount == 0 {
         return Err(bad("--amount must be above 0"));
     }
-    let mut reader = lamina_terminal::contactless::ContactlessConfig::load(&a.reader_config)
-        .map_err(|e| bad(format!("--reader-config: {e}")))?;
-    if let Some(path) = &a.capk {
-        reader.terminal.capks = lamina_terminal::capk::CapkStore::load(path)
-            .map_err(|e| bad(format!("--capk: {e}")))?;
-    }
+    let reader = reader_config(a, "terminals/retail-contactless.toml")?;
     let tid = 0x564E_4400_0000_0000 | u64::from(a.station);
     let mut machine = sam(tid, schemes);
     let mut s = Session::open(&a.card, &a.link)?;
-    let ((candidates, paid, attempts), t) = s.tap(|link, time| {
-        let mut attempts = Vec::new();
-        let found = link
-            .power_on(Interface::Contactless)
-            .map_err(TerminalError::from)
-            .and_then(|_| ppse_candidates(&mut CardLink::new(link)));
-        link.power_off();
-        let candidates = match found {
-            Ok(c) => vending_order(c),
-            Err(e) => {
-                attempts.push(format!("PPSE: {e}"));
-                Vec::new()
-            }
-        };
+    let ((choice, paid), t) = s.tap(|field, time| {
+        let mut choice = choose(field, profiles, "vending");
         let mut paid = None;
-        for c in &candidates {
+        for c in choice.candidates.clone() {
             match c.kind {
-                "purse" => {
-                    let r = link
-                        .power_on(Interface::Contactless)
-                        .map_err(TerminalError::from)
-                        .and_then(|_| machine.debit(&mut CardLink::new(link), amount, time));
-                    link.power_off();
-                    match r {
-                        Ok(d) => {
-                            attempts.push(format!(
-                                "{}: paid, balance {}",
-                                c.label,
-                                money(d.balance)
-                            ));
-                            paid = Some(c.label.clone());
-                        }
-                        Err(e) => attempts.push(format!("{}: {e}", c.label)),
+                AppKind::Purse => match powered(field, |l| machine.debit(l, amount, time)) {
+                    Ok(d) => {
+                        choice.attempts.push(format!(
+                            "{}: paid, balance {}",
+                            c.label,
+                            money(d.balance)
+                        ));
+                        paid = Some(c);
+                    }
+                    Err(e) => choice.attempts.push(format!("{}: {e}", c.label)),
+                },
+                AppKind::Emv => {
+                    let (ok, line) = emv_offline(field, &reader, amount, time);
+                    choice.attempts.push(format!("{}: {line}", c.label));
+                    if ok {
+                        paid = Some(c);
                     }
                 }
-                _ => {
-                    let request = lamina_terminal::TransactionRequest::purchase(u64::from(amount));
-                    let mut screen = lamina_terminal::ui::RecordingScreen::default();
-                    let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
-                    let clock = lamina_terminal::FixedClock(vending_date(time));
-                    let r = lamina_terminal::contactless::run_contactless(
-                        &reader,
-                        &request,
-                        lamina_terminal::contactless::ContactlessDevices {
-                            reader: link,
-                            screen: &mut screen,
-                            pin_pad: &mut pad,
-                            acquirer: None,
-                            pin_encryptor: None,
-                            status: None,
-                        },
-                        &clock,
-                        &mut rand::rng(),
-                    );
-                    let approved = r.result.outcome.is_approved();
-                    attempts.push(format!(
-                        "{}: {:?} (EMV contactless, offline only; radio {:.1} ms)",
-                        c.label,
-                        r.result.outcome,
-                        r.radio_us().unwrap_or(0) as f64 / 1000.0
-                    ));
-                    if approved {
-                        paid = Some(c.label.clone());
-                    }
-                }
+                _ => {}
             }
             if paid.is_some() {
                 break;
             }
         }
-        (candidates, paid, attempts)
+        (choice, paid)
     });
     s.save()?;
     let rep = VendingJson {
         profile: "vending",
         terminal: a.station,
         amount,
-        candidates,
-        paid_with: paid.clone(),
-        attempts,
+        candidates: choice.candidates,
+        paid_with: paid.as_ref().map(|c| c.label.clone()),
+        application: paid,
+        attempts: choice.attempts,
     };
     let mut text = String::new();
     outln!(text, "vending machine {}: {}", a.station, money(amount));
     for x in &rep.attempts {
         outln!(text, "  {x}");
     }
-    match &paid {
-        Some(app) => outln!(text, "paid with {app}: VEND"),
+    match &rep.application {
+        Some(app) => outln!(text, "paid with {}: VEND", app.describe()),
         None => outln!(text, "not paid: NO VEND"),
     }
     s.print(&rep, &text, &t)
-}
-
-/// The kernel's date and time of a tap at `time` (seconds since 1970, UTC).
-fn vending_date(time: u32) -> lamina_terminal::DateTime {
-    kernel_date_time(i64::from(time))
 }
 
 /// The kernel's date and time of an instant (seconds since 1970, UTC).
@@ -819,6 +1214,544 @@ pub fn kernel_date_time(secs: i64) -> lamina_terminal::DateTime {
         hour: b(h),
         minute: b(mi),
         second: b(s),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The transit gate's EMV open-loop fare
+// ---------------------------------------------------------------------------
+
+/// ISO 8583 elements of the gate's authorization kept in a [`Hold`] to refer to
+/// it from the completion or reversal (docs/iso8583.md §6; no card data: no PAN,
+/// expiry or PAN sequence number).
+const REFERENCE_FIELDS: [u8; 11] = [3, 7, 11, 18, 22, 25, 32, 37, 41, 42, 49];
+
+/// Transmission date and time (DE 7, 12, 13) from the tap time, one second
+/// further for each message.
+struct TapClock {
+    secs: i64,
+}
+
+impl lamina_acquirer::TransmissionClock for TapClock {
+    fn now(&mut self) -> (u8, u8, u8, u8, u8) {
+        let (_, mo, d, h, mi, s) = lamina_emv::date::civil_from_unix(self.secs);
+        self.secs += 1;
+        let b = |v: u32| u8::try_from(v).unwrap_or(0);
+        (b(mo), b(d), b(h), b(mi), b(s))
+    }
+}
+
+/// What the gate's acquirer link saw of an online authorization.
+struct SeenAuth {
+    token: Option<CardToken>,
+    code: String,
+    /// Declined at the gate (deny list), without going online.
+    local: bool,
+    link_error: Option<String>,
+    reference: BTreeMap<String, String>,
+}
+
+/// The gate's acquirer link: tokenizes the card from the authorization request
+/// (the PAN goes no further than the request to the host), refuses deny-listed
+/// tokens itself with response code `05` without going online, and forwards the
+/// rest over the ISO 8583 link.
+struct GateAcquirer<'a> {
+    link: &'a mut lamina_acquirer::IsoLink,
+    key: &'a TokenKey,
+    state: &'a OpenLoopGate,
+    seen: Option<SeenAuth>,
+}
+
+impl AcquirerLink for GateAcquirer<'_> {
+    fn authorize(
+        &mut self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationResponse, LinkError> {
+        let token = self.key.token(&request.pan, request.pan_sequence).ok();
+        if token.as_ref().is_some_and(|t| self.state.is_denied(t)) {
+            self.seen = Some(SeenAuth {
+                token,
+                code: "05".into(),
+                local: true,
+                link_error: None,
+                reference: BTreeMap::new(),
+            });
+            return Ok(AuthorizationResponse {
+                response_code: *b"05",
+                auth_code: None,
+                issuer_authentication_data: None,
+                scripts: Vec::new(),
+            });
+        }
+        let resp = self.link.authorize(request);
+        let mut reference = BTreeMap::new();
+        if let Some(m) = self.link.last_request() {
+            reference.insert("mti".to_owned(), m.mti.as_str().to_owned());
+            for n in REFERENCE_FIELDS {
+                if let Some(v) = m.get_str(n) {
+                    reference.insert(format!("de{n}"), v.to_owned());
+                }
+            }
+        }
+        self.seen = Some(SeenAuth {
+            token,
+            code: resp
+                .as_ref()
+                .map(|r| String::from_utf8_lossy(&r.response_code).into_owned())
+                .unwrap_or_default(),
+            local: false,
+            link_error: resp.as_ref().err().map(|e| e.to_string()),
+            reference,
+        });
+        resp
+    }
+
+    fn advise(&mut self, advice: &Advice) -> Result<(), LinkError> {
+        self.link.advise(advice)
+    }
+
+    fn reverse(&mut self, reversal: &Reversal) -> Result<(), LinkError> {
+        self.link.reverse(reversal)
+    }
+}
+
+/// A hold settled at the host.
+#[derive(Debug, Clone, Serialize)]
+struct SettledJson {
+    /// STAN of the authorization.
+    stan: u32,
+    /// Amount captured (0: the whole hold released).
+    captured: u32,
+    /// `0220` completion or `0400` reversal.
+    message: &'static str,
+}
+
+/// The open-loop leg of a gate tap.
+#[derive(Debug, Clone, Default, Serialize)]
+struct OpenLoopReport {
+    open: bool,
+    kind: String,
+    charged: u32,
+    uncapped: u32,
+    /// The card token (keyed hash of PAN and PSN).
+    token: Option<String>,
+    /// Trace number of this tap's kernel transaction.
+    stan: Option<u32>,
+    /// The issuer's response code to the pre-authorization.
+    response_code: Option<String>,
+    /// Amount pre-authorized at this tap in.
+    hold: Option<u32>,
+    kernel_outcome: String,
+    aid: Option<String>,
+    oda: Option<String>,
+    cda_verified: bool,
+    settled: Vec<SettledJson>,
+    spent_today: u32,
+    deny_listed: bool,
+    refusal: Option<String>,
+    /// One line per message exchanged with the host after the tap.
+    host: Vec<String>,
+    /// The card interaction of the kernel (radio and processing), ms.
+    card_ms: f64,
+    state_file: String,
+}
+
+impl OpenLoopReport {
+    fn kernel(&mut self, r: &lamina_terminal::ContactlessResult) {
+        self.kernel_outcome = format!("{:?}", r.result.outcome);
+        self.aid.clone_from(&r.result.aid);
+        self.oda.clone_from(&r.result.oda);
+        self.cda_verified = r.result.cryptograms.iter().any(|c| c.cda_verified);
+        self.card_ms += r.tap.map_or(0.0, |s| {
+            (s.radio_us() as f64 + s.processing.as_secs_f64() * 1e6) / 1000.0
+        });
+    }
+
+    fn refuse(mut self, why: impl Into<String>) -> Self {
+        self.open = false;
+        self.kind = "Refused".into();
+        self.refusal = Some(why.into());
+        self
+    }
+}
+
+/// The transit gate's open-loop side: acquirer link, gate reader, token key,
+/// fare table and the state kept between taps.
+struct OpenLoop {
+    runtime: tokio::runtime::Runtime,
+    client: Arc<lamina_host::client::HostClient>,
+    link: lamina_acquirer::IsoLink,
+    clock: TapClock,
+    reader: ContactlessConfig,
+    key: TokenKey,
+    table: FareTable,
+    path: PathBuf,
+    state: OpenLoopGate,
+}
+
+impl OpenLoop {
+    fn connect(a: &TapArgs, host: &str, table: FareTable, time: u32) -> Result<Self> {
+        let reader = reader_config(a, "terminals/transit-gate-contactless.toml")?;
+        let path = a.state.clone().unwrap_or_else(|| {
+            a.card
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("transit-gate-openloop.json")
+        });
+        let state = match std::fs::read_to_string(&path) {
+            Ok(text) => OpenLoopGate::from_json(&text)
+                .map_err(|e| bad(format!("--state {}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenLoopGate::new(),
+            Err(e) => return Err(bad(format!("--state {}: {e}", path.display()))),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let client = Arc::new(
+            runtime
+                .block_on(lamina_host::client::HostClient::connect(host))
+                .map_err(|e| anyhow!("connecting to the host at {host}: {e}"))?,
+        );
+        let link = lamina_acquirer::IsoLink::new(
+            Arc::clone(&client),
+            runtime.handle().clone(),
+            lamina_acquirer::AcquirerConfig {
+                acceptor_name: "LAMINA METRO GATE".into(),
+                ..lamina_acquirer::AcquirerConfig::default()
+            },
+            Box::new(TapClock {
+                secs: i64::from(time),
+            }),
+        );
+        Ok(OpenLoop {
+            runtime,
+            client,
+            link,
+            // Follow-up messages of this tap are stamped after its authorization.
+            clock: TapClock {
+                secs: i64::from(time) + 10,
+            },
+            reader,
+            key: TokenKey::demo(),
+            table,
+            path,
+            state,
+        })
+    }
+
+    fn save(&self) -> Result<()> {
+        let json = self.state.to_json().map_err(|e| anyhow!("{e}"))?;
+        std::fs::write(&self.path, json).with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    fn report(&self) -> OpenLoopReport {
+        OpenLoopReport {
+            kind: "Refused".into(),
+            state_file: self.path.display().to_string(),
+            ..OpenLoopReport::default()
+        }
+    }
+
+    fn tap(
+        &mut self,
+        field: &mut Field<'_>,
+        direction: Direction,
+        station: u16,
+        time: u32,
+    ) -> OpenLoopReport {
+        match direction {
+            Direction::In => self.tap_in(field, station, time),
+            Direction::Out => self.tap_out(field, station, time),
+        }
+    }
+
+    /// One contactless kernel transaction of `amount`, online (pre-authorization
+    /// through [`GateAcquirer`]) or offline only (identification at tap out).
+    fn run_kernel(
+        &mut self,
+        field: &mut Field<'_>,
+        amount: u32,
+        online: bool,
+        time: u32,
+    ) -> (lamina_terminal::ContactlessResult, Option<SeenAuth>, u32) {
+        let stan = self.state.allocate_stan();
+        let mut request = TransactionRequest::purchase(u64::from(amount));
+        request.stan = stan;
+        request.services = true;
+        request.force_online = online;
+        let mut screen = lamina_terminal::ui::RecordingScreen::default();
+        let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
+        let clock = lamina_terminal::FixedClock(kernel_date_time(i64::from(time)));
+        let mut acquirer = GateAcquirer {
+            link: &mut self.link,
+            key: &self.key,
+            state: &self.state,
+            seen: None,
+        };
+        let r = lamina_terminal::contactless::run_contactless(
+            &self.reader,
+            &request,
+            ContactlessDevices {
+                reader: field,
+                screen: &mut screen,
+                pin_pad: &mut pad,
+                acquirer: if online {
+                    Some(&mut acquirer as &mut dyn AcquirerLink)
+                } else {
+                    None
+                },
+                pin_encryptor: None,
+                status: None,
+            },
+            &clock,
+            &mut rand::rng(),
+        );
+        let seen = acquirer.seen.take();
+        (r, seen, stan)
+    }
+
+    /// An online pre-authorization of `amount` for the card in the field: the
+    /// approved hold with the card's token, or the refusal (deny list, decline:
+    /// the token goes on the deny list, unreachable host).
+    fn authorize(
+        &mut self,
+        field: &mut Field<'_>,
+        amount: u32,
+        time: u32,
+        rep: &mut OpenLoopReport,
+    ) -> Result<(CardToken, Hold), String> {
+        let (r, seen, stan) = self.run_kernel(field, amount, true, time);
+        rep.kernel(&r);
+        rep.stan = Some(stan);
+        let Some(seen) = seen else {
+            return Err(format!(
+                "not authorized online (kernel: {:?})",
+                r.result.outcome
+            ));
+        };
+        rep.token = seen.token.map(|t| t.to_hex());
+        rep.response_code = Some(seen.code.clone());
+        let Some(token) = seen.token else {
+            return Err("the authorization carried no usable PAN".into());
+        };
+        if seen.local {
+            rep.deny_listed = true;
+            return Err("card on the gate's deny list (refused without going online)".into());
+        }
+        if let Some(e) = seen.link_error {
+            return Err(format!("acquirer unreachable: {e}"));
+        }
+        if !matches!(seen.code.as_str(), "00" | "08" | "10" | "11") {
+            self.state
+                .deny(token, time, format!("issuer declined {}", seen.code));
+            rep.deny_listed = true;
+            return Err(format!(
+                "issuer declined ({}); card token put on the gate's deny list",
+                seen.code
+            ));
+        }
+        let hold = Hold {
+            stan,
+            amount,
+            time,
+            reference: seen.reference,
+        };
+        if r.result.outcome != Outcome::ApprovedOnline {
+            // Approved by the issuer, not by the kernel: give the hold back.
+            let why = format!("kernel {:?} after the issuer's approval", r.result.outcome);
+            return Err(match self.settle(&Settlement { hold, amount: 0 }, rep) {
+                Ok(()) => format!("{why}; hold released"),
+                Err(e) => format!("{why}; releasing the hold failed: {e}"),
+            });
+        }
+        rep.hold = Some(amount);
+        Ok((token, hold))
+    }
+
+    fn tap_in(&mut self, field: &mut Field<'_>, station: u16, time: u32) -> OpenLoopReport {
+        let mut rep = self.report();
+        let amount = OpenLoopGate::hold_amount(&self.table);
+        let (token, hold) = match self.authorize(field, amount, time, &mut rep) {
+            Ok(x) => x,
+            Err(why) => return rep.refuse(why),
+        };
+        let mut next = self.state.clone();
+        let o = match next.tap_in(&self.table, token, station, time, hold.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = self.settle(&Settlement { hold, amount: 0 }, &mut rep);
+                return rep.refuse(e.to_string());
+            }
+        };
+        let due = o.settle.iter().cloned().chain(
+            o.release
+                .iter()
+                .cloned()
+                .map(|hold| Settlement { hold, amount: 0 }),
+        );
+        for st in due {
+            if let Err(e) = self.settle(&st, &mut rep) {
+                return rep.refuse(format!("host: {e}"));
+            }
+        }
+        self.state = next;
+        rep.open = o.opens();
+        rep.kind = format!("{:?}", o.kind);
+        rep.charged = o.settle.as_ref().map_or(0, |s| s.amount);
+        rep.uncapped = o.uncapped;
+        rep.spent_today = o.spent_today;
+        rep
+    }
+
+    fn tap_out(&mut self, field: &mut Field<'_>, station: u16, time: u32) -> OpenLoopReport {
+        let mut rep = self.report();
+        // Identification: the kernel reads the card offline (no amount, no
+        // acquirer); the reader keeps the PAN and PSN only to compute the token.
+        field.watch = Some(SeenIdentity::default());
+        let (r, _, stan) = self.run_kernel(field, 0, false, time);
+        let id = field.watch.take().unwrap_or_default();
+        rep.kernel(&r);
+        rep.stan = Some(stan);
+        if !r.card_read_ok {
+            return rep.refuse(format!("card not read ({:?})", r.result.outcome));
+        }
+        // TVR byte 1: SDA failed (0x40), DDA failed (0x08), CDA failed (0x04).
+        let tvr1 = hex::decode(&r.result.tvr.hex)
+            .ok()
+            .and_then(|b| b.first().copied())
+            .unwrap_or(0);
+        if tvr1 & 0x4C != 0 {
+            return rep.refuse("offline data authentication failed");
+        }
+        let Some(pan) = id.pan else {
+            return rep.refuse("no PAN in the card's records");
+        };
+        let token = match self.key.token(&pan, id.psn) {
+            Ok(t) => t,
+            Err(e) => return rep.refuse(e.to_string()),
+        };
+        drop(pan);
+        rep.token = Some(token.to_hex());
+        let mut next = self.state.clone();
+        let o = match next.tap_out(&self.table, token, station, time) {
+            Ok(o) => o,
+            Err(e) => return rep.refuse(e.to_string()),
+        };
+        if !o.opens() {
+            rep.deny_listed = next.is_denied(&token);
+            let why = if rep.deny_listed {
+                "card on the gate's deny list".to_owned()
+            } else {
+                format!("{:?}", o.kind)
+            };
+            return rep.refuse(why);
+        }
+        if let Some(st) = &o.settle
+            && let Err(e) = self.settle(st, &mut rep)
+        {
+            return rep.refuse(format!("host: {e}"));
+        }
+        self.state = next;
+        rep.open = true;
+        rep.kind = format!("{:?}", o.kind);
+        rep.charged = o.settle.as_ref().map_or(0, |s| s.amount);
+        rep.uncapped = o.uncapped;
+        rep.spent_today = o.spent_today;
+        if o.unpaid > 0 {
+            // A tap out without a tap in: the fare is authorized now and captured.
+            match self.authorize(field, o.unpaid, time, &mut rep) {
+                Ok((t, hold)) if t == token => {
+                    let st = Settlement {
+                        amount: o.unpaid,
+                        hold,
+                    };
+                    match self.settle(&st, &mut rep) {
+                        Ok(()) => {
+                            self.state.paid(&token, o.unpaid);
+                            rep.charged += o.unpaid;
+                        }
+                        Err(e) => rep
+                            .host
+                            .push(format!("fare of {} unpaid: {e}", money(o.unpaid))),
+                    }
+                }
+                Ok((_, hold)) => {
+                    let _ = self.settle(&Settlement { hold, amount: 0 }, &mut rep);
+                    rep.host.push("another card answered: fare unpaid".into());
+                }
+                Err(why) => rep
+                    .host
+                    .push(format!("fare of {} unpaid: {why}", money(o.unpaid))),
+            }
+        }
+        rep
+    }
+
+    /// Sends the completion (0220, DE 4 = the amount) or, for 0, the reversal
+    /// (0400) of a hold, referring to its authorization by DE 90 (original MTI,
+    /// STAN, transmission time, acquirer); the host finds it by acquirer,
+    /// terminal, STAN and transmission time. Built from the hold's reference, so
+    /// a later run of the gate can settle what an earlier one authorized.
+    fn settle(&mut self, st: &Settlement, rep: &mut OpenLoopReport) -> Result<()> {
+        let r = &st.hold.reference;
+        let get = |n: u8| r.get(&format!("de{n}")).cloned();
+        let mut original = Message::new(Mti::AUTHORIZATION_REQUEST);
+        for n in [7u8, 11, 32] {
+            if let Some(v) = get(n) {
+                original.set(n, v);
+            }
+        }
+        let od =
+            OriginalData::of(&original).map_err(|e| anyhow!("hold STAN {}: {e}", st.hold.stan))?;
+        let (mti, amount, message) = if st.amount == 0 {
+            (Mti::REVERSAL_REQUEST, st.hold.amount, "0400")
+        } else {
+            (Mti::FINANCIAL_ADVICE, st.amount, "0220")
+        };
+        let mut m = Message::new(mti);
+        for n in [3u8, 11, 18, 22, 25, 32, 37, 41, 42, 49] {
+            if let Some(v) = get(n) {
+                m.set(n, v);
+            }
+        }
+        m.set(4, format!("{amount:012}"));
+        let (mo, d, h, mi, s) = lamina_acquirer::TransmissionClock::now(&mut self.clock);
+        m.set(7, format!("{mo:02}{d:02}{h:02}{mi:02}{s:02}"));
+        m.set(12, format!("{h:02}{mi:02}{s:02}"));
+        m.set(13, format!("{mo:02}{d:02}"));
+        m.set_original_data(&od)
+            .map_err(|e| anyhow!("hold STAN {}: {e}", st.hold.stan))?;
+        let client = Arc::clone(&self.client);
+        let resp = self
+            .runtime
+            .block_on(async move { client.call(&m, std::time::Duration::from_secs(5)).await })
+            .map_err(|e| anyhow!("{message}: {e}"))?;
+        match resp.get_str(39) {
+            Some("00") => {
+                rep.host.push(if st.amount == 0 {
+                    format!(
+                        "0400 reversal of STAN {:06}: hold of {} released",
+                        st.hold.stan,
+                        money(st.hold.amount)
+                    )
+                } else {
+                    format!(
+                        "0220 completion of STAN {:06}: {} captured, {} of the hold released",
+                        st.hold.stan,
+                        money(st.amount),
+                        money(st.hold.amount.saturating_sub(st.amount))
+                    )
+                });
+                rep.settled.push(SettledJson {
+                    stan: st.hold.stan,
+                    captured: st.amount,
+                    message,
+                });
+                Ok(())
+            }
+            Some(code) => Err(anyhow!("{message} answered {code}")),
+            None => Err(anyhow!("{message}: response without DE 39")),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Runs `lamina demo --json` in a temp dir: every scripted step gets its expected
 //! outcome, the day settles and the ledger balances, and the HTML report is written.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use assert_cmd::Command;
 
@@ -37,6 +37,36 @@ fn demo_runs_the_day_and_balances_the_ledger() {
             "missing step {want}: {titles:?}"
         );
     }
+    // Offline approvals reach the issuer: the contactless CDA tap queues its
+    // advice, the day's batch posts every queued advice (0220), a repeated advice
+    // (0221 after a lost 0230) posts nothing again, and the retail merchant's
+    // settlement counts the offline approvals.
+    let step = |part: &str| {
+        steps
+            .iter()
+            .find(|s| s["title"].as_str().unwrap().contains(part))
+            .unwrap_or_else(|| panic!("missing step {part}: {titles:?}"))
+    };
+    let tap = step("Contactless tap under the CVM limit");
+    assert_eq!(tap["response_code"], "Y1");
+    assert!(
+        tap["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("offline advice queued")),
+        "{tap:#}"
+    );
+    let upload = step("Batch upload: offline advices");
+    let posted = upload["outcome"].as_str().unwrap();
+    let (done, all) = posted.trim_end_matches(" POSTED").split_once('/').unwrap();
+    assert_eq!(done, all, "{upload:#}");
+    assert!(done.parse::<u32>().unwrap() >= 1);
+    assert_eq!(step("Repeated advice")["outcome"], "POSTED ONCE");
+    assert_eq!(
+        step("Settlement includes the offline approvals")["outcome"],
+        "SETTLED"
+    );
     let declined = steps
         .iter()
         .find(|s| s["title"].as_str().unwrap().contains("Insufficient"))

@@ -16,6 +16,7 @@ use clap::Args as ClapArgs;
 use lamina_card::CardChannel;
 use lamina_crypto::pki::Date;
 use lamina_host::cards::{CardStatus, ScriptKind};
+use lamina_terminal::clearing::AdviceQueue;
 use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest};
 use lamina_terminal::online::{AcquirerLink, Reversal, ReversalReason};
 use lamina_terminal::outcome::{Outcome, TransactionResult};
@@ -162,6 +163,10 @@ struct Day {
     stan: u32,
     minute: u32,
     approved_online: Vec<u32>,
+    /// Offline approvals (TC) waiting for upload: the terminal's store and forward.
+    advices: AdviceQueue,
+    /// Amount of every EMV purchase, by STAN (for the settlement check).
+    amounts: std::collections::BTreeMap<u32, u64>,
     text: String,
     json: bool,
 }
@@ -204,6 +209,7 @@ impl Day {
         self.minute = at_minute;
         self.stan += 1;
         let stan = self.stan;
+        self.amounts.insert(stan, amount);
         let clock = self.clock();
         let mut req = TransactionRequest::purchase(amount);
         req.stan = stan;
@@ -264,6 +270,7 @@ impl Day {
         if result.outcome == Outcome::ApprovedOnline {
             self.approved_online.push(stan);
         }
+        let advice_note = self.queue_advice(&result);
         let application = result.aid.as_ref().map_or_else(
             || "-".into(),
             |aid| {
@@ -289,9 +296,26 @@ impl Day {
             expect,
             expect_rc,
         });
+        let mut row = row;
+        row.notes.extend(advice_note);
         self.show_row(&row);
         self.rows.push(row);
         Ok(stan)
+    }
+
+    /// Queues the offline advice of an offline approval (the terminal's store and
+    /// forward, uploaded with the day's batch); the row's note says so.
+    fn queue_advice(&mut self, result: &TransactionResult) -> Option<String> {
+        let advice = result.offline_advice.clone()?;
+        let (stan, amount) = (advice.stan, advice.amount);
+        let tc = hex::encode_upper(advice.cryptogram);
+        Some(match self.advices.push(advice) {
+            Ok(()) => format!(
+                "offline advice queued: STAN {stan:06}, {} EUR, TC {tc}",
+                report::amount(i64::try_from(amount).unwrap_or(i64::MAX))
+            ),
+            Err(e) => format!("offline advice NOT queued: {e}"),
+        })
     }
 
     /// A contactless EMV purchase at the retail reader (one tap; online PIN after
@@ -311,6 +335,7 @@ impl Day {
         self.minute = at_minute;
         self.stan += 1;
         let stan = self.stan;
+        self.amounts.insert(stan, amount);
         let clock = self.clock();
         let mut req = TransactionRequest::purchase(amount);
         req.stan = stan;
@@ -367,6 +392,7 @@ impl Day {
         if result.outcome == Outcome::ApprovedOnline {
             self.approved_online.push(stan);
         }
+        let advice_note = self.queue_advice(result);
         let mut screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
         screen_lines.extend(r.indicators.iter().map(|i| format!("({i:?})")));
         let row = self.emv_row(EmvStep {
@@ -384,6 +410,8 @@ impl Day {
             expect,
             expect_rc,
         });
+        let mut row = row;
+        row.notes.extend(advice_note);
         self.show_row(&row);
         self.rows.push(row);
         Ok(stan)
@@ -531,6 +559,8 @@ pub fn run(args: Args) -> Result<()> {
         stan: 0,
         minute: 8 * 60,
         approved_online: Vec::new(),
+        advices: AdviceQueue::default(),
+        amounts: std::collections::BTreeMap::new(),
         text: String::new(),
         json: args.json,
     };
@@ -794,16 +824,98 @@ pub fn run(args: Args) -> Result<()> {
     );
     day.tap(16 * 60 + 11, "alice-debit", step)?;
 
-    // --- end of day: batch capture, settlement, ledger check -------------------
-    let stans = day.approved_online.clone();
-    let mut captured = 0;
-    for s in &stans {
-        if day.world.link.capture(*s).is_ok() {
-            captured += 1;
-        }
+    // --- end of day: batch upload, settlement, ledger check --------------------
+    // Offline approvals (TC) reach the issuer only now: the queued advices go up
+    // as 0220s and the host posts them to the cardholders' accounts.
+    let queued: Vec<(u32, u64)> = day
+        .advices
+        .pending()
+        .map(|p| (p.advice.stan, p.advice.amount))
+        .collect();
+    let last_advice = day.advices.pending().last().map(|p| p.advice.clone());
+    let alice_account = day.world.card("alice-debit")?.account.id.clone();
+    let alice_before = balance(&day.world, &alice_account)?;
+    let upload = day.advices.upload(&mut day.world.link);
+    let alice_after = balance(&day.world, &alice_account)?;
+    let offline_total: u64 = queued.iter().map(|(_, a)| a).sum();
+    let all_posted = !queued.is_empty()
+        && upload.accepted.len() == queued.len()
+        && upload.rejected.is_empty()
+        && upload.stopped.is_none()
+        && alice_before - alice_after == i64::try_from(offline_total).unwrap_or(-1);
+    let mut notes: Vec<String> = queued
+        .iter()
+        .map(|(stan, amount)| {
+            let posted = upload.accepted.contains(stan);
+            format!(
+                "STAN {stan:06}: {} {}",
+                report::amount(i64::try_from(*amount).unwrap_or(i64::MAX)),
+                if posted { "posted" } else { "NOT posted" }
+            )
+        })
+        .collect();
+    notes.extend(
+        upload
+            .rejected
+            .iter()
+            .map(|(stan, code)| format!("STAN {stan:06} refused ({code})")),
+    );
+    if let Some((stan, e)) = &upload.stopped {
+        notes.push(format!("STAN {stan:06}: {e}"));
     }
+    notes.push(format!(
+        "alice's balance {} → {}",
+        report::amount(alice_before),
+        report::amount(alice_after)
+    ));
     day.office(
         22 * 60,
+        "Batch upload: offline advices (0220)",
+        all_posted,
+        &format!("{}/{} POSTED", upload.accepted.len(), queued.len()),
+        notes,
+    );
+    // The 0230 of the last advice is "lost": the terminal repeats it (0221, same
+    // STAN and DE 7) and the host answers from its record, posting nothing again.
+    let repeat = match &last_advice {
+        Some(a) if upload.accepted.contains(&a.stan) => {
+            day.world.link.advise_offline(a).map_err(|e| anyhow!("{e}"))
+        }
+        _ => Err(anyhow!("no advice was posted")),
+    };
+    let alice_again = balance(&day.world, &alice_account)?;
+    let repeat_mti = day
+        .world
+        .link
+        .last_request()
+        .map(|m| m.mti.as_str().to_owned())
+        .unwrap_or_default();
+    let once = repeat.as_ref().is_ok_and(|a| a.accepted())
+        && repeat_mti == "0221"
+        && alice_again == alice_after;
+    day.office(
+        22 * 60 + 1,
+        "Repeated advice (lost 0230) posted once",
+        once,
+        if once { "POSTED ONCE" } else { "POSTED TWICE" },
+        vec![format!(
+            "{repeat_mti} answered {}; balance stays {}",
+            repeat
+                .as_ref()
+                .map_or("nothing", |a| a.response_code.as_str()),
+            report::amount(alice_again)
+        )],
+    );
+    let stans = day.approved_online.clone();
+    let mut captured_stans = Vec::new();
+    for s in &stans {
+        if day.world.link.capture(*s).is_ok() {
+            captured_stans.push(*s);
+        }
+    }
+    let captured = captured_stans.len();
+    day.office(
+        22 * 60 + 2,
         "Batch upload: captures (0220)",
         captured == stans.len(),
         &format!("{captured}/{} CAPTURED", stans.len()),
@@ -833,6 +945,55 @@ pub fn run(args: Args) -> Result<()> {
         .runtime
         .block_on(lamina_host::ledger::check_ledger(&store))?;
     day.world.stop();
+
+    // The retail merchant is paid for what the issuer captured: the online
+    // approvals, the parking completion and the offline approvals (advices).
+    let captured_total: u64 = captured_stans
+        .iter()
+        .map(|s| day.amounts.get(s).copied().unwrap_or(0))
+        .sum();
+    let completion_total = if completed { u64::from(fee) } else { 0 };
+    let offline_posted: u64 = queued
+        .iter()
+        .filter(|(s, _)| upload.accepted.contains(s))
+        .map(|(_, a)| a)
+        .sum();
+    let want_gross = captured_total + completion_total + offline_posted;
+    let want_count = captured_stans.len() + usize::from(completed) + upload.accepted.len();
+    let merchant_id = day.world.retail.merchant_id.trim().to_owned();
+    let retail_settled = settlements
+        .iter()
+        .find(|s| s.merchant.trim() == merchant_id);
+    let settled_ok = retail_settled.is_some_and(|s| {
+        u64::try_from(s.gross).ok() == Some(want_gross)
+            && usize::try_from(s.count).ok() == Some(want_count)
+    });
+    let as_amount = |v: u64| report::amount(i64::try_from(v).unwrap_or(i64::MAX));
+    day.office(
+        23 * 60,
+        "Settlement includes the offline approvals",
+        settled_ok,
+        if settled_ok { "SETTLED" } else { "MISMATCH" },
+        vec![
+            format!(
+                "expected {want_count} txns, gross {}: captures {}, completion {}, offline {}",
+                as_amount(want_gross),
+                as_amount(captured_total),
+                as_amount(completion_total),
+                as_amount(offline_posted)
+            ),
+            retail_settled.map_or_else(
+                || "no settlement for the retail merchant".to_owned(),
+                |s| {
+                    format!(
+                        "settled {} txns, gross {}",
+                        s.count,
+                        report::amount(s.gross)
+                    )
+                },
+            ),
+        ],
+    );
 
     let settlement: Vec<SettlementRow> = settlements
         .iter()
@@ -941,6 +1102,19 @@ fn available(world: &World, account_id: &str) -> Result<i64> {
             .await?
             .ok_or_else(|| anyhow!("account vanished"))?;
         Ok(acct.available())
+    })
+}
+
+/// An account's ledger balance (what has been posted, holds aside).
+fn balance(world: &World, account_id: &str) -> Result<i64> {
+    let store = world.store.clone();
+    let id = account_id.to_owned();
+    world.runtime.block_on(async move {
+        let mut conn = store.pool().acquire().await?;
+        let acct = lamina_host::ledger::get_account(&mut conn, &id)
+            .await?
+            .ok_or_else(|| anyhow!("account vanished"))?;
+        Ok(acct.ledger_balance)
     })
 }
 

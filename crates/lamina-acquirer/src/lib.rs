@@ -13,7 +13,7 @@
 //! | `advise` (card approved) | 0220 with DE 90 = the original | completion: capture of the hold |
 //! | `advise` (card declined) | 0420 with DE 90 | reversal advice: release the hold |
 //! | `reverse` | 0400 with DE 90 | reversal |
-//! | [`IsoLink::advise_offline`] / [`AdviceSender`] (offline approval, TC) | 0220 without DE 90, DE 39 = `Y1`/`Y3`, DE 55 with the TC; a retry is the 0221 repeat with the same DE 7 | posts the offline purchase once |
+//! | [`IsoLink::advise_offline`] / [`AdviceSender`] (offline approval, TC) | 0220 without DE 90 (`Y3`: DE 90 = the unanswered 0100 if sent), DE 39 = `Y1`/`Y3`, DE 55 with the TC; a retry is the 0221 repeat with the same DE 7 | posts the offline purchase once (`Y3` with a hold: captures it) |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -212,7 +212,8 @@ impl IsoLink {
 
     /// The 0220 financial advice of an offline approval (docs/iso8583.md §6,
     /// field matrix column 0220; EMV 4.4 Book 4 §12.3, §12.4): no DE 90 (there is
-    /// no authorisation to refer to), DE 39 = the card's decision (`Y1`, `Y3`), DE
+    /// no authorisation to refer to; for `Y3`, DE 90 names the unanswered 0100 when
+    /// this link sent it), DE 39 = the card's decision (`Y1`, `Y3`), DE
     /// 22 = `071` contactless or `051` contact chip, DE 12/13 = the transaction's
     /// local time and date, DE 55 = the ICC data with the TC.
     ///
@@ -276,6 +277,19 @@ impl IsoLink {
         m.set(43, fixed(&self.config.acceptor_name, 40));
         m.set(49, format!("{:03}", advice.currency));
         m.set(55, advice.icc_data.clone());
+        // Approved offline after "unable to go online" (Y3): if this link did send
+        // the authorisation, the host may have placed its hold before the answer
+        // was lost. DE 90 names that 0100 so the host captures the hold if there
+        // is one, and posts the advice as an offline purchase if there is not.
+        if &advice.arc == b"Y3"
+            && let Some(original) = self.sent.get(&advice.stan)
+            && original.get_str(2) == Some(advice.pan.as_str())
+            && original.get_str(4) == m.get_str(4)
+        {
+            let od = OriginalData::of(original).map_err(|e| LinkError(e.to_string()))?;
+            m.set_original_data(&od)
+                .map_err(|e| LinkError(e.to_string()))?;
+        }
         Ok(m)
     }
 

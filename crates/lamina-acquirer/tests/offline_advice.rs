@@ -173,6 +173,19 @@ impl Bank {
         })
     }
 
+    fn held(&self) -> i64 {
+        let store = self.store.clone();
+        let id = self.account.id.clone();
+        self.runtime.block_on(async move {
+            let mut conn = store.pool().acquire().await.unwrap();
+            ledger::get_account(&mut conn, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .held
+        })
+    }
+
     /// The cardholder account's postings for offline purchases.
     fn offline_postings(&self) -> Vec<i64> {
         self.runtime
@@ -345,5 +358,64 @@ fn store_and_forward_queue_retries_after_a_lost_answer_and_posts_once() {
     let mut posted = bank.offline_postings();
     posted.sort_unstable();
     assert_eq!(posted, vec![-1250, -990]);
+    bank.assert_ledger_ok();
+}
+
+/// Approved offline after "unable to go online" (Y3) when the 0100 did reach the
+/// host and only its answer was lost: the advice names the 0100 (DE 90), and the
+/// host captures the hold it placed instead of posting a second time.
+#[test]
+fn y3_advice_captures_the_hold_of_the_unanswered_authorisation() {
+    use lamina_terminal::online::{AcquirerLink, AuthorizationRequest};
+    let mut bank = bank();
+    let mut reader = warmed_cl_reader(73);
+    let tapped = offline_tap(&mut reader, 501, 3100);
+    // The terminal's 0100 for this transaction: the host holds the amount; the
+    // 0110 never reaches the terminal (here: it is ignored). Its field 55 is the
+    // tap's (a TC where a real 0100 carries the ARQC: the host checks the
+    // cryptogram the same way, and the point here is the hold).
+    let cfg = cl_config();
+    let held = bank
+        .link
+        .authorize(&AuthorizationRequest {
+            stan: 501,
+            pan: tapped.pan.clone(),
+            pan_sequence: tapped.pan_sequence,
+            expiry: tapped.expiry,
+            amount: 3100,
+            amount_other: 0,
+            currency: 978,
+            transaction_type: 0,
+            terminal_id: cfg.terminal.terminal_id.clone(),
+            merchant_id: cfg.terminal.merchant_id.clone(),
+            mcc: cfg.terminal.mcc,
+            icc_data: tapped.icc_data.clone(),
+            pin: None,
+            track2: None,
+        })
+        .unwrap();
+    assert!(held.approved(), "{held:?}");
+    assert_eq!(bank.held(), 3100);
+    assert_eq!(bank.balance(), OPENING);
+    // The card approved offline (Y3); the advice goes up with DE 90.
+    let advice = OfflineAdvice {
+        arc: *b"Y3",
+        ..tapped
+    };
+    let answer = bank.link.advise_offline(&advice).unwrap();
+    assert!(answer.accepted(), "{answer:?}");
+    let sent = bank.link.last_request().unwrap();
+    assert_eq!(sent.get_str(39), Some("Y3"));
+    let od = sent.original_data().unwrap().unwrap();
+    assert_eq!(od.stan, "000501");
+    assert_eq!(bank.held(), 0, "the hold is captured");
+    assert_eq!(bank.balance(), OPENING - 3100, "posted once");
+    assert!(
+        bank.offline_postings().is_empty(),
+        "not as a second purchase"
+    );
+    // Repeated: still once.
+    assert!(bank.link.advise_offline(&advice).unwrap().accepted());
+    assert_eq!(bank.balance(), OPENING - 3100);
     bank.assert_ledger_ok();
 }

@@ -1747,7 +1747,27 @@ fn finish<R: CryptoRng>(mut ctx: Ctx<'_, R>, outcome: Outcome) -> TransactionRes
         Outcome::DeclinedOffline | Outcome::DeclinedOnline => ctx.msg(Message::Declined),
         Outcome::Terminated(_) => {}
     }
-    if completed && ctx.advice {
+    // An offline approval is reported for clearing (Book 4 §12.4).
+    let offline_advice = match (&outcome, ctx.arc) {
+        (Outcome::ApprovedOffline, Some(arc)) => {
+            crate::clearing::offline_advice(crate::clearing::AdviceSource {
+                card: &ctx.card,
+                cfg: ctx.cfg,
+                req: ctx.req,
+                now: ctx.now,
+                interface: crate::clearing::CardInterface::Contact,
+                arc,
+                aid: &ctx.df_name,
+                icc_data: icc_data(&ctx),
+            })
+            .ok()
+        }
+        _ => None,
+    };
+    // An advice the card asks for (CID bit 4) goes to the link here, unless the
+    // transaction is an offline approval: its offline advice is the report, queued
+    // and uploaded by the terminal (sending both would report it twice).
+    if completed && ctx.advice && offline_advice.is_none() {
         let advice = Advice {
             stan: ctx.req.stan,
             icc_data: icc_data(&ctx),
@@ -1791,23 +1811,6 @@ fn finish<R: CryptoRng>(mut ctx: Ctx<'_, R>, outcome: Outcome) -> TransactionRes
         (Some(receipt(&ctx, &outcome, &pan_masked)), Some(record))
     } else {
         (None, None)
-    };
-    // An offline approval is reported for clearing (Book 4 §12.4).
-    let offline_advice = match (&outcome, ctx.arc) {
-        (Outcome::ApprovedOffline, Some(arc)) => {
-            crate::clearing::offline_advice(crate::clearing::AdviceSource {
-                card: &ctx.card,
-                cfg: ctx.cfg,
-                req: ctx.req,
-                now: ctx.now,
-                interface: crate::clearing::CardInterface::Contact,
-                arc,
-                aid: &ctx.df_name,
-                icc_data: icc_data(&ctx),
-            })
-            .ok()
-        }
-        _ => None,
     };
     let trace = ctx.io.take_trace();
     TransactionResult {

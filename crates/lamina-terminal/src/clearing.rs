@@ -92,6 +92,7 @@ pub struct OfflineAdvice {
     /// PAN Sequence Number (`5F34`), if the card has one.
     pub pan_sequence: Option<u8>,
     /// Application Expiration Date YYMMDD, BCD (`5F24`).
+    #[serde(serialize_with = "hex_upper")]
     pub expiry: [u8; 3],
     /// Amount, authorised, minor units (`9F02`).
     pub amount: u64,
@@ -102,8 +103,10 @@ pub struct OfflineAdvice {
     /// Transaction type (`9C`).
     pub transaction_type: u8,
     /// Transaction date YYMMDD, BCD (`9A`).
+    #[serde(serialize_with = "hex_upper")]
     pub date: [u8; 3],
     /// Transaction time HHMMSS, BCD (`9F21`).
+    #[serde(serialize_with = "hex_upper")]
     pub time: [u8; 3],
     /// Terminal identification (`9F1C`).
     pub terminal_id: String,
@@ -114,8 +117,10 @@ pub struct OfflineAdvice {
     /// How the card was read.
     pub interface: CardInterface,
     /// The application's DF name (`84`).
+    #[serde(serialize_with = "hex_upper")]
     pub aid: Vec<u8>,
     /// The Transaction Certificate (`9F26`).
+    #[serde(serialize_with = "hex_upper")]
     pub cryptogram: [u8; 8],
     /// Cryptogram Information Data (`9F27`): a TC.
     pub cid: u8,
@@ -123,13 +128,23 @@ pub struct OfflineAdvice {
     pub atc: u16,
     /// Authorisation Response Code (`8A`): `Y1` offline approved, `Y3` approved
     /// offline after "unable to go online".
+    #[serde(serialize_with = "ascii")]
     pub arc: [u8; 2],
     /// ICC data for field 55, BER-TLV: at least [`REQUIRED_ICC_TAGS`].
+    #[serde(serialize_with = "hex_upper")]
     pub icc_data: Vec<u8>,
 }
 
 fn masked_pan<S: Serializer>(pan: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&lamina_emv::dict::mask_pan(pan))
+}
+
+fn hex_upper<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode_upper(v.as_ref()))
+}
+
+fn ascii<S: Serializer>(v: &[u8; 2], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(v))
 }
 
 impl core::fmt::Debug for OfflineAdvice {
@@ -538,6 +553,11 @@ mod tests {
         assert!(dbg.contains("541333******0010") && !dbg.contains("5413330089600010"));
         let json = serde_json::to_string(&a).unwrap();
         assert!(json.contains("541333******0010") && !json.contains("5413330089600010"));
+        assert!(
+            json.contains(r#""cryptogram":"0102030405060708""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""arc":"Y1""#), "{json}");
     }
 
     #[test]

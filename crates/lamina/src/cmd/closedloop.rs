@@ -1404,7 +1404,10 @@ impl OpenLoop {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenLoopGate::new(),
             Err(e) => return Err(bad(format!("--state {}: {e}", path.display()))),
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // A multi-thread runtime: `IsoLink` blocks on the runtime's handle, which
+        // drives no I/O or timers on a current-thread runtime.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()?;
         let client = Arc::new(

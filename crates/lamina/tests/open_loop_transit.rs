@@ -387,3 +387,16 @@ fn a_card_with_a_purse_pays_from_the_purse_at_the_gate() {
     // Nothing went to the host.
     assert_eq!(host.account(&account), (5_000, 0));
 }
+
+#[test]
+fn tap_out_without_tap_in_authorizes_and_captures_the_maximum_fare() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path());
+    let (card, account, _) = host.issue("erin", &emv_only_profile(), 10_000);
+    let v = gate(&host, &card, 3, "out", T0);
+    assert_eq!(v["open"], true, "{v:#}");
+    assert_eq!(v["kind"], "ExitWithoutEntry", "{v:#}");
+    assert_eq!(v["charged"], 450, "{v:#}");
+    assert_eq!(v["open_loop"]["settled"][0]["message"], "0220", "{v:#}");
+    assert_eq!(host.account(&account), (10_000 - 450, 0));
+}

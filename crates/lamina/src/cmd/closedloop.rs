@@ -1317,43 +1317,43 @@ impl AcquirerLink for GateAcquirer<'_> {
 
 /// A hold settled at the host.
 #[derive(Debug, Clone, Serialize)]
-struct SettledJson {
+pub(crate) struct SettledJson {
     /// STAN of the authorization.
-    stan: u32,
+    pub(crate) stan: u32,
     /// Amount captured (0: the whole hold released).
-    captured: u32,
+    pub(crate) captured: u32,
     /// `0220` completion or `0400` reversal.
-    message: &'static str,
+    pub(crate) message: &'static str,
 }
 
 /// The open-loop leg of a gate tap.
 #[derive(Debug, Clone, Default, Serialize)]
-struct OpenLoopReport {
-    open: bool,
-    kind: String,
-    charged: u32,
-    uncapped: u32,
+pub(crate) struct OpenLoopReport {
+    pub(crate) open: bool,
+    pub(crate) kind: String,
+    pub(crate) charged: u32,
+    pub(crate) uncapped: u32,
     /// The card token (keyed hash of PAN and PSN).
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Trace number of this tap's kernel transaction.
-    stan: Option<u32>,
+    pub(crate) stan: Option<u32>,
     /// The issuer's response code to the pre-authorization.
-    response_code: Option<String>,
+    pub(crate) response_code: Option<String>,
     /// Amount pre-authorized at this tap in.
-    hold: Option<u32>,
-    kernel_outcome: String,
-    aid: Option<String>,
-    oda: Option<String>,
-    cda_verified: bool,
-    settled: Vec<SettledJson>,
-    spent_today: u32,
-    deny_listed: bool,
-    refusal: Option<String>,
+    pub(crate) hold: Option<u32>,
+    pub(crate) kernel_outcome: String,
+    pub(crate) aid: Option<String>,
+    pub(crate) oda: Option<String>,
+    pub(crate) cda_verified: bool,
+    pub(crate) settled: Vec<SettledJson>,
+    pub(crate) spent_today: u32,
+    pub(crate) deny_listed: bool,
+    pub(crate) refusal: Option<String>,
     /// One line per message exchanged with the host after the tap.
-    host: Vec<String>,
+    pub(crate) host: Vec<String>,
     /// The card interaction of the kernel (radio and processing), ms.
-    card_ms: f64,
-    state_file: String,
+    pub(crate) card_ms: f64,
+    pub(crate) state_file: String,
 }
 
 impl OpenLoopReport {
@@ -1377,19 +1377,66 @@ impl OpenLoopReport {
 
 /// The transit gate's open-loop side: acquirer link, gate reader, token key,
 /// fare table and the state kept between taps.
-struct OpenLoop {
-    runtime: tokio::runtime::Runtime,
+///
+/// The CLI builds it with [`OpenLoop::connect`]; `lamina demo` can build one
+/// over its own host with [`OpenLoop::new`] and ride with [`OpenLoop::tap_chip`].
+pub(crate) struct OpenLoop {
+    /// The runtime the CLI created for the link (none when the caller's).
+    _runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
     client: Arc<lamina_host::client::HostClient>,
     link: lamina_acquirer::IsoLink,
     clock: TapClock,
     reader: ContactlessConfig,
     key: TokenKey,
     table: FareTable,
-    path: PathBuf,
+    path: Option<PathBuf>,
     state: OpenLoopGate,
 }
 
 impl OpenLoop {
+    /// A gate's open-loop side over a connected host client. `handle` must be
+    /// a multi-thread runtime's (the ISO 8583 link blocks on it); `reader` is
+    /// the gate's contactless reader (e.g. terminals/transit-gate-contactless.toml
+    /// with the bureau's CA keys); `state` the open-loop state (journeys, deny
+    /// list, STANs), saved to `path` by [`OpenLoop::save`] if given; `time`
+    /// (seconds since 1970) starts the transmission clock.
+    pub(crate) fn new(
+        client: Arc<lamina_host::client::HostClient>,
+        handle: tokio::runtime::Handle,
+        reader: ContactlessConfig,
+        table: FareTable,
+        state: OpenLoopGate,
+        path: Option<PathBuf>,
+        time: u32,
+    ) -> Self {
+        let link = lamina_acquirer::IsoLink::new(
+            Arc::clone(&client),
+            handle.clone(),
+            lamina_acquirer::AcquirerConfig {
+                acceptor_name: "LAMINA METRO GATE".into(),
+                ..lamina_acquirer::AcquirerConfig::default()
+            },
+            Box::new(TapClock {
+                secs: i64::from(time),
+            }),
+        );
+        OpenLoop {
+            _runtime: None,
+            handle,
+            client,
+            link,
+            clock: TapClock {
+                secs: i64::from(time),
+            },
+            reader,
+            key: TokenKey::demo(),
+            table,
+            path,
+            state,
+        }
+    }
+
     fn connect(a: &TapArgs, host: &str, table: FareTable, time: u32) -> Result<Self> {
         let reader = reader_config(a, "terminals/transit-gate-contactless.toml")?;
         let path = a.state.clone().unwrap_or_else(|| {
@@ -1415,44 +1462,65 @@ impl OpenLoop {
                 .block_on(lamina_host::client::HostClient::connect(host))
                 .map_err(|e| anyhow!("connecting to the host at {host}: {e}"))?,
         );
-        let link = lamina_acquirer::IsoLink::new(
-            Arc::clone(&client),
-            runtime.handle().clone(),
-            lamina_acquirer::AcquirerConfig {
-                acceptor_name: "LAMINA METRO GATE".into(),
-                ..lamina_acquirer::AcquirerConfig::default()
-            },
-            Box::new(TapClock {
-                secs: i64::from(time),
-            }),
-        );
-        Ok(OpenLoop {
-            runtime,
+        let mut ol = OpenLoop::new(
             client,
-            link,
-            // Follow-up messages of this tap are stamped after its authorization.
-            clock: TapClock {
-                secs: i64::from(time) + 10,
-            },
+            runtime.handle().clone(),
             reader,
-            key: TokenKey::demo(),
             table,
-            path,
             state,
-        })
+            Some(path),
+            time,
+        );
+        ol._runtime = Some(runtime);
+        Ok(ol)
     }
 
-    fn save(&self) -> Result<()> {
+    /// The open-loop state (journeys by token, deny list).
+    #[allow(dead_code, reason = "for lamina demo's open-loop ride, not wired yet")]
+    pub(crate) fn state(&self) -> &OpenLoopGate {
+        &self.state
+    }
+
+    /// Writes the state to its file, if it has one.
+    pub(crate) fn save(&self) -> Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let json = self.state.to_json().map_err(|e| anyhow!("{e}"))?;
-        std::fs::write(&self.path, json).with_context(|| format!("writing {}", self.path.display()))
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
     }
 
     fn report(&self) -> OpenLoopReport {
         OpenLoopReport {
             kind: "Refused".into(),
-            state_file: self.path.display().to_string(),
+            state_file: self
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             ..OpenLoopReport::default()
         }
+    }
+
+    /// One open-loop tap of an emulated chip at `station` (the EMV leg only: no
+    /// PPSE choice), over ISO/IEC 14443-4 at 106 kbit/s; the report and the
+    /// card interaction's timing.
+    #[allow(dead_code, reason = "for lamina demo's open-loop ride, not wired yet")]
+    pub(crate) fn tap_chip(
+        &mut self,
+        chip: &mut EmulatedCard,
+        direction: Direction,
+        station: u16,
+        time: u32,
+    ) -> (OpenLoopReport, LinkStats) {
+        let mut field = Field {
+            link: ContactlessLink::with_config(Borrowed(chip), LinkConfig::default()),
+            total: LinkStats::default(),
+            watch: None,
+        };
+        let rep = self.tap(&mut field, direction, station, time);
+        let stats = field.drain();
+        (rep, stats)
     }
 
     fn tap(
@@ -1462,6 +1530,8 @@ impl OpenLoop {
         station: u16,
         time: u32,
     ) -> OpenLoopReport {
+        // Follow-up messages of this tap are stamped after its authorization.
+        self.clock.secs = self.clock.secs.max(i64::from(time) + 10);
         match direction {
             Direction::In => self.tap_in(field, station, time),
             Direction::Out => self.tap_out(field, station, time),
@@ -1726,7 +1796,7 @@ impl OpenLoop {
             .map_err(|e| anyhow!("hold STAN {}: {e}", st.hold.stan))?;
         let client = Arc::clone(&self.client);
         let resp = self
-            .runtime
+            .handle
             .block_on(async move { client.call(&m, std::time::Duration::from_secs(5)).await })
             .map_err(|e| anyhow!("{message}: {e}"))?;
         match resp.get_str(39) {

@@ -8,7 +8,7 @@
 //! [`TerminalProfile`]: kinds the profile does not accept are dropped, the
 //! others come in the profile's order of preference, and the card's Application
 //! Priority Indicator (`87`, low nibble: 1 highest, 0 or absent = no priority,
-//! last; EMV Book 1 §12.2.3 Table 13 and Book B §3.3.2) breaks ties, the
+//! last; EMV Book 1 §12.2.3, Book 3 Annex A, Book B §3.3.2) breaks ties, the
 //! directory's own order breaking the rest.
 //!
 //! Profiles and AID kinds are data ([`Profiles::from_toml`], the shipped

@@ -386,6 +386,21 @@ fn a_card_with_a_purse_pays_from_the_purse_at_the_gate() {
     assert_eq!(v["balance"], 750, "{v:#}");
     // Nothing went to the host.
     assert_eq!(host.account(&account), (5_000, 0));
+    // The text output names the application chosen.
+    let out = lamina()
+        .args(["terminal", "tap", "--card", s(&card)])
+        .args(["--profile", "transit-gate", "--station", "2"])
+        .args(["--time", &(T0 + 9000).to_string(), "--host", &host.addr])
+        .arg("--state")
+        .arg(host.dir.join("gate-state.json"))
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("GATE OPEN"), "{text}");
+    assert!(
+        text.contains("application: LAMINA TRANSIT (F04C414D494E415401, transit)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -717,10 +717,8 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
         Box::new(StdStopwatch::new()),
     );
     let mut s = Session::open(&a.card, &a.link)?;
-    let mut open_loop = match &a.host {
-        Some(host) => Some(OpenLoop::connect(a, host, table, s.time)?),
-        None => None,
-    };
+    // The open-loop side connects only when an EMV application comes up.
+    let mut open_loop: Option<OpenLoop> = None;
     let (r, t) = s.tap(|field, time| -> Result<(GateEnd, Choice), TerminalError> {
         let mut choice = choose(field, profiles, "transit-gate");
         let mut closed: Option<(Candidate, TapReport)> = None;
@@ -749,30 +747,45 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
                         Err(e) => return Err(e),
                     }
                 }
-                AppKind::Emv => match open_loop.as_mut() {
-                    None => choice.attempts.push(format!(
-                        "{}: open-loop EMV fare needs an acquirer link (--host HOST:PORT)",
-                        c.describe()
-                    )),
-                    Some(ol) => {
-                        let rep = ol.tap(field, direction, a.station, time);
+                AppKind::Emv => {
+                    let Some(host) = &a.host else {
                         choice.attempts.push(format!(
-                            "{}: {}",
-                            c.describe(),
-                            if rep.open {
-                                "open-loop fare, gate open".to_owned()
-                            } else {
-                                format!(
-                                    "open-loop fare refused ({})",
-                                    rep.refusal.as_deref().unwrap_or("-")
-                                )
-                            }
+                            "{}: open-loop EMV fare needs an acquirer link (--host HOST:PORT)",
+                            c.describe()
                         ));
-                        if rep.open || closed.is_none() {
-                            return Ok((GateEnd::Open(c, Box::new(rep)), choice));
+                        continue;
+                    };
+                    if open_loop.is_none() {
+                        match OpenLoop::connect(a, host, table.clone(), time) {
+                            Ok(ol) => open_loop = Some(ol),
+                            Err(e) => {
+                                choice
+                                    .attempts
+                                    .push(format!("{}: open loop: {e:#}", c.describe()));
+                                continue;
+                            }
                         }
                     }
-                },
+                    let Some(ol) = open_loop.as_mut() else {
+                        continue;
+                    };
+                    let rep = ol.tap(field, direction, a.station, time);
+                    choice.attempts.push(format!(
+                        "{}: {}",
+                        c.describe(),
+                        if rep.open {
+                            "open-loop fare, gate open".to_owned()
+                        } else {
+                            format!(
+                                "open-loop fare refused ({})",
+                                rep.refusal.as_deref().unwrap_or("-")
+                            )
+                        }
+                    ));
+                    if rep.open || closed.is_none() {
+                        return Ok((GateEnd::Open(c, Box::new(rep)), choice));
+                    }
+                }
                 _ => {}
             }
         }
@@ -790,9 +803,9 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
     let rep = match end {
         GateEnd::Nothing => {
             return Err(bad(format!(
-                "transit gate: no application on the card the gate accepts ({}) ({})",
+                "transit gate: no application on the card can ride ({}) ({})",
                 if choice.attempts.is_empty() {
-                    "none in the PPSE".to_owned()
+                    "none the gate accepts in the PPSE".to_owned()
                 } else {
                     choice.attempts.join("; ")
                 },

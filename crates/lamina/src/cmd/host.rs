@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use lamina_host::keys::HostKeys;
-use lamina_host::load::{LoadConfig, provision_cards, run_load};
+use lamina_host::load::{LoadConfig, provision_cards, run_load_with};
 use lamina_host::server::ServerConfig;
 use lamina_host::service::{HostConfig, open, run as run_host};
 use lamina_host::store::{SqliteSync, Store, StoreOptions};
+use lamina_host::tls::{ClientTls, TestPki};
 use lamina_iso8583::Mti;
 
 use crate::input::bad;
@@ -36,6 +37,63 @@ pub enum HostCommand {
     IssueCard(IssueCardArgs),
     /// Load generator: real authorizations with valid ARQCs from N cards.
     Load(LoadArgs),
+    /// Generate TEST TLS certificates (a CA, a host certificate for localhost/127.0.0.1/::1
+    /// and a client certificate for mutual TLS) — for tests and trials, never production.
+    TlsCerts(TlsCertsArgs),
+}
+
+/// TLS for a client of the host's ISO 8583 listener (`host load`, `terminal pay`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsClientArgs {
+    /// Connect over TLS, trusting this CA certificate (PEM) to have issued the host's
+    /// certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for mutual TLS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Name the host's certificate must carry (default: the host part of the address).
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    pub tls_server_name: Option<String>,
+}
+
+impl TlsClientArgs {
+    /// The TLS client settings for `addr`, or `None` for plain TCP.
+    pub fn client_tls(&self, addr: &str) -> Result<Option<ClientTls>> {
+        let Some(ca) = &self.tls_ca else {
+            return Ok(None);
+        };
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => return Err(bad("--tls-cert and --tls-key go together")),
+        };
+        let config = lamina_host::tls::client_config_files(ca, identity)?;
+        let name = self
+            .tls_server_name
+            .as_deref()
+            .unwrap_or_else(|| lamina_host::tls::host_of(addr));
+        Ok(Some(
+            ClientTls::new(config, name).map_err(|e| bad(e.to_string()))?,
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TlsCertsArgs {
+    /// Directory for ca.pem, server.pem, server.key, client.pem, client.key.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Extra names (DNS or IP) for the host certificate, besides localhost, 127.0.0.1
+    /// and ::1.
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Database and key file.
@@ -83,6 +141,15 @@ pub struct ServeArgs {
     /// SQLite synchronous mode.
     #[arg(long, value_enum, default_value_t = SyncMode::Full)]
     pub sqlite_sync: SyncMode,
+    /// Serve ISO 8583 over TLS with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM): mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +254,8 @@ pub struct LoadArgs {
     /// Amount per request (minor units).
     #[arg(long, default_value_t = 100)]
     pub amount: i64,
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -213,10 +282,23 @@ pub fn run(cmd: HostCommand) -> Result<()> {
         HostCommand::AddAccount(a) => add_account(a),
         HostCommand::IssueCard(a) => issue_card(a),
         HostCommand::Load(a) => load(a),
+        HostCommand::TlsCerts(a) => tls_certs(a),
     }
 }
 
 fn serve(a: ServeArgs) -> Result<()> {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(lamina_host::tls::acceptor(
+            lamina_host::tls::server_config_files(cert, key, a.tls_client_ca.as_deref())?,
+        )),
+        (None, None) => None,
+        _ => return Err(bad("--tls-cert and --tls-key go together")),
+    };
+    let tls_note = match (&tls, &a.tls_client_ca) {
+        (None, _) => "",
+        (Some(_), None) => " (TLS)",
+        (Some(_), Some(_)) => " (TLS, client certificates required)",
+    };
     let cfg = HostConfig {
         listen: a.listen,
         http: Some(a.http),
@@ -226,6 +308,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         server: ServerConfig {
             request_timeout: Duration::from_millis(a.timeout_ms.max(1)),
             max_in_flight: a.max_in_flight.max(1),
+            tls,
             ..ServerConfig::default()
         },
         store: StoreOptions {
@@ -243,7 +326,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             eprintln!("shutting down: finishing requests in flight");
         };
         run_host(&cfg, shutdown, |iso, http| {
-            eprintln!("lamina host: ISO 8583 on {iso}");
+            eprintln!("lamina host: ISO 8583 on {iso}{tls_note}");
             if let Some(h) = http {
                 eprintln!("lamina host: HTTP API on http://{h} (OpenAPI at /openapi.json)");
             }
@@ -352,6 +435,7 @@ pub fn load(a: LoadArgs) -> Result<()> {
     {
         return Err(bad("--cards, --rate and --duration must be positive"));
     }
+    let tls = a.tls.client_tls(&a.host)?;
     let cfg = LoadConfig {
         host: a.host,
         rate: a.rate,
@@ -378,7 +462,13 @@ pub fn load(a: LoadArgs) -> Result<()> {
             bar.set_style(style);
         }
         let b = bar.clone();
-        let r = run_load(&cfg, sims, Arc::new(move |done| b.set_position(done))).await;
+        let r = run_load_with(
+            &cfg,
+            tls.as_ref(),
+            sims,
+            Arc::new(move |done| b.set_position(done)),
+        )
+        .await;
         bar.finish_and_clear();
         r
     })?;
@@ -400,5 +490,36 @@ pub fn load(a: LoadArgs) -> Result<()> {
         .map(|(c, n)| format!("{c}: {n}"))
         .collect();
     s.push_str(&format!("response codes: {}\n", codes.join(", ")));
+    emit(&s)
+}
+
+/// `lamina host tls-certs`: a fresh TEST CA, host and client certificate.
+fn tls_certs(a: TlsCertsArgs) -> Result<()> {
+    if !a.force {
+        for f in lamina_host::tls::TEST_PKI_FILES {
+            let p = a.out.join(f);
+            if p.exists() {
+                return Err(bad(format!(
+                    "{} exists (use --force to overwrite)",
+                    p.display()
+                )));
+            }
+        }
+    }
+    let pki = TestPki::generate(&a.names)?;
+    let paths = pki.write(&a.out)?;
+    let mut s = String::from(
+        "TEST certificates (self-signed test CA; for tests and local trials, never production):\n",
+    );
+    let roles = [
+        "CA certificate (--tls-ca, --tls-client-ca)",
+        "host certificate (serve --tls-cert)",
+        "host private key (serve --tls-key)",
+        "client certificate (--tls-cert)",
+        "client private key (--tls-key)",
+    ];
+    for (p, role) in paths.iter().zip(roles) {
+        s.push_str(&format!("  {}  {role}\n", p.display()));
+    }
     emit(&s)
 }

@@ -59,6 +59,9 @@ pub struct PayArgs {
     /// the built-in test host double.
     #[arg(long, value_name = "HOST:PORT")]
     pub host: Option<String>,
+    /// TLS to the host (--tls-ca, and --tls-cert/--tls-key for mutual TLS).
+    #[command(flatten)]
+    pub tls: crate::cmd::host::TlsClientArgs,
     /// Amount in major units, e.g. 12.34.
     #[arg(long)]
     pub amount: String,
@@ -361,13 +364,23 @@ fn pay(a: PayArgs) -> Result<()> {
     let mut rng = rand::rng();
     // A real host: the ISO 8583 link runs on a small tokio runtime.
     let runtime;
+    if a.host.is_none() && a.tls.tls_ca.is_some() {
+        return Err(bad("--tls-ca needs --host"));
+    }
     let mut iso_link = match &a.host {
         Some(addr) => {
-            runtime = tokio::runtime::Builder::new_current_thread()
+            let tls = a.tls.client_tls(addr)?;
+            // A worker thread drives the socket: `IsoLink` calls `Handle::block_on`, which
+            // on a current-thread runtime would drive neither I/O nor timers (it hung).
+            runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .build()?;
             let client = runtime
-                .block_on(lamina_host::client::HostClient::connect(addr))
+                .block_on(lamina_host::client::HostClient::connect_with(
+                    addr,
+                    tls.as_ref(),
+                ))
                 .map_err(|e| anyhow::anyhow!("connecting to the host at {addr}: {e}"))?;
             Some(lamina_acquirer::IsoLink::new(
                 std::sync::Arc::new(client),

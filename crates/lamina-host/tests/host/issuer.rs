@@ -609,3 +609,54 @@ async fn terminal_risk_flags(store: Store) {
     assert!(f.go(RequestKind::Authorization, 100).await.flags.is_empty());
 }
 both_backends!(terminal_risk_flags_test, super::terminal_risk_flags);
+
+/// Many concurrent requests land in shared group commits (on SQLite: the writer thread,
+/// a savepoint per request). Requests that fail or are refused inside a group (same key
+/// with other content: 94; retransmissions) must not disturb the others, and every
+/// approved one is posted exactly once.
+async fn groups_isolate_requests(store: Store) {
+    let mut f = fixture(store.clone(), 1_000_000).await;
+    let mut handles = vec![];
+    let mut expected = 0i64;
+    for i in 0..120i64 {
+        let req = f.request(RequestKind::Financial, 100 + i);
+        expected += 100 + i;
+        // Every tenth request is retransmitted at once, and a clash (same key, another
+        // amount) is sent beside it.
+        let extra = if i % 10 == 0 {
+            let mut clash = req.clone();
+            clash.amount += 1;
+            vec![req.clone(), clash]
+        } else {
+            vec![]
+        };
+        for r in std::iter::once(req).chain(extra) {
+            let issuer = f.issuer.clone();
+            handles.push(tokio::spawn(async move {
+                let amount = r.amount;
+                (amount, issuer.authorize(r).await.unwrap())
+            }));
+        }
+    }
+    let (mut posted, mut clashes) = (0i64, 0);
+    for h in handles {
+        let (amount, r) = h.await.unwrap();
+        match r.response_code.as_str() {
+            "00" if !r.duplicate => posted += amount,
+            "00" => {}
+            "94" => clashes += 1,
+            // One card, concurrent requests: a lower ATC arriving after a higher one is
+            // a replay (declined, nothing posted).
+            "59" => assert!(r.flags.contains(&"atc_replay".to_string())),
+            other => panic!("unexpected {other}: {r:?}"),
+        }
+    }
+    // A clash may win the race against its original: then the original is the one
+    // answered 94. Either way exactly one of each pair is posted.
+    // When the clash wins, the original and its retransmission both get 94.
+    assert!((12..=24).contains(&clashes), "{clashes}");
+    let a = f.account().await;
+    assert_eq!(a.ledger_balance, 1_000_000 - posted);
+    assert!(posted > 0 && posted <= expected + 12, "{posted}");
+}
+both_backends!(groups_isolate_test, super::groups_isolate_requests);

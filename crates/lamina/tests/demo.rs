@@ -67,6 +67,23 @@ fn demo_runs_the_day_and_balances_the_ledger() {
         step("Settlement includes the offline approvals")["outcome"],
         "SETTLED"
     );
+    // Open-loop metro ride with a credit card: maximum fare held at tap in, the
+    // fare completed at tap out.
+    let tap_in = step("Metro tap in by credit card");
+    assert_eq!(tap_in["response_code"], "00", "{tap_in:#}");
+    assert_eq!(tap_in["outcome"], "GATE OPENS");
+    let tap_out = step("Metro tap out: fare completed");
+    assert_eq!(tap_out["outcome"], "FARE CAPTURED", "{tap_out:#}");
+    assert!(tap_out["amount_minor"].as_i64().unwrap() > 0);
+    assert!(
+        doc["settlement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.to_string().contains("METRO")),
+        "{}",
+        doc["settlement"]
+    );
     let declined = steps
         .iter()
         .find(|s| s["title"].as_str().unwrap().contains("Insufficient"))

@@ -1488,12 +1488,6 @@ impl OpenLoop {
         Ok(ol)
     }
 
-    /// The open-loop state (journeys by token, deny list).
-    #[allow(dead_code, reason = "for lamina demo's open-loop ride, not wired yet")]
-    pub(crate) fn state(&self) -> &OpenLoopGate {
-        &self.state
-    }
-
     /// Writes the state to its file, if it has one.
     pub(crate) fn save(&self) -> Result<()> {
         let Some(path) = &self.path else {
@@ -1518,7 +1512,6 @@ impl OpenLoop {
     /// One open-loop tap of an emulated chip at `station` (the EMV leg only: no
     /// PPSE choice), over ISO/IEC 14443-4 at 106 kbit/s; the report and the
     /// card interaction's timing.
-    #[allow(dead_code, reason = "for lamina demo's open-loop ride, not wired yet")]
     pub(crate) fn tap_chip(
         &mut self,
         chip: &mut EmulatedCard,

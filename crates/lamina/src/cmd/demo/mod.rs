@@ -171,7 +171,148 @@ struct Day {
     json: bool,
 }
 
+/// Bob rides the metro with his credit card (no transit application, no purse): the
+/// gate's open-loop alternative pre-authorizes the maximum fare at tap in, computes
+/// the fare at tap out and sends a 0220 completion for it.
+fn open_loop_ride(day: &mut Day, tap_in: u32, tap_out: u32) -> Result<()> {
+    use lamina_closedloop::transit::{Direction, FareTable, openloop::OpenLoopGate};
+    let gate_toml = GATE_TOML.replace(
+        "file = \"capk-test.toml\"",
+        &format!("file = \"issuer/{}\"", lamina_perso::issuer::CAPK_FILE),
+    );
+    std::fs::write(day.world.dir.join("transit-gate.toml"), &gate_toml)?;
+    let reader = lamina_terminal::contactless::ContactlessConfig::from_toml(
+        GATE_CONTACTLESS_TOML,
+        &day.world.dir,
+    )?;
+    let client = day
+        .world
+        .runtime
+        .block_on(lamina_host::client::HostClient::connect(
+            &day.world.host_addr,
+        ))?;
+    let table = FareTable::demo().map_err(|e| anyhow!("fare table: {e}"))?;
+    let mut gate = crate::cmd::closedloop::OpenLoop::new(
+        std::sync::Arc::new(client),
+        day.world.runtime.handle().clone(),
+        reader,
+        table,
+        OpenLoopGate::new(),
+        None,
+        tap_in,
+    );
+    let account_id = day.world.card("bob-credit")?.account.id.clone();
+    let masked = day.world.card("bob-credit")?.masked.clone();
+    let before = available(&day.world, &account_id)?;
+    let minute = |t: u32| (t - closedloop::DAY) / 60;
+
+    let (rin, stats) = gate.tap_chip(
+        &mut day.world.card("bob-credit")?.chip,
+        Direction::In,
+        1,
+        tap_in,
+    );
+    let held = available(&day.world, &account_id)?;
+    let ok_in = rin.open && rin.response_code.as_deref() == Some("00");
+    let row = day.gate_row(
+        minute(tap_in),
+        "Metro tap in by credit card: open-loop pre-authorization",
+        &masked,
+        ok_in,
+        if ok_in { "GATE OPENS" } else { "REFUSED" },
+        rin.response_code.clone(),
+        i64::from(rin.hold.unwrap_or(0)),
+        rin.card_ms,
+        stats.radio_us() as f64 / 1000.0,
+        vec![
+            format!("hold {} (maximum fare)", report::amount(before - held)),
+            format!("token {}", rin.token.clone().unwrap_or_default()),
+        ],
+    );
+    day.rows.push(row);
+
+    let (rout, stats) = gate.tap_chip(
+        &mut day.world.card("bob-credit")?.chip,
+        Direction::Out,
+        3,
+        tap_out,
+    );
+    let after = available(&day.world, &account_id)?;
+    let completed = rout.settled.iter().any(|s| s.message == "0220");
+    let ok_out = rout.open && completed && after == before - i64::from(rout.charged);
+    let row = day.gate_row(
+        minute(tap_out),
+        "Metro tap out: fare completed (0220), rest of the hold released",
+        &masked,
+        ok_out,
+        if ok_out {
+            "FARE CAPTURED"
+        } else {
+            "NOT CAPTURED"
+        },
+        None,
+        i64::from(rout.charged),
+        rout.card_ms,
+        stats.radio_us() as f64 / 1000.0,
+        vec![format!(
+            "fare {}; available {} before the ride, {} after",
+            report::amount(i64::from(rout.charged)),
+            report::amount(before),
+            report::amount(after)
+        )],
+    );
+    day.rows.push(row);
+    Ok(())
+}
+
+/// The metro gate configuration, embedded.
+const GATE_TOML: &str = include_str!("../../../../../terminals/transit-gate.toml");
+
+/// The metro gate's contactless reader (its `base` is the gate terminal).
+const GATE_CONTACTLESS_TOML: &str =
+    include_str!("../../../../../terminals/transit-gate-contactless.toml");
+
 impl Day {
+    /// A row for the open-loop metro gate.
+    #[allow(clippy::too_many_arguments)] // one row field each
+    fn gate_row(
+        &mut self,
+        at_minute: u32,
+        title: &str,
+        card: &str,
+        ok: bool,
+        outcome: &str,
+        response_code: Option<String>,
+        amount_minor: i64,
+        card_ms: f64,
+        radio_ms: f64,
+        notes: Vec<String>,
+    ) -> Row {
+        self.minute = at_minute;
+        let row = Row {
+            step: self.rows.len() + 1,
+            title: title.into(),
+            time: format!("{:02}:{:02}", at_minute / 60, at_minute % 60),
+            card: card.into(),
+            terminal: "METRO-OL".into(),
+            interface: "contactless".into(),
+            application: "EMV".into(),
+            amount_minor,
+            currency: "EUR".into(),
+            outcome: outcome.into(),
+            response_code,
+            cvm: "no CVM".into(),
+            processing_ms: (card_ms - radio_ms).max(0.0),
+            radio_ms: Some(radio_ms),
+            screen: notes.clone(),
+            expected: "OK".into(),
+            as_expected: ok,
+            notes,
+        };
+        self.show_row(&row);
+        row
+    }
+
     fn clock(&self) -> FixedClock {
         let (y, m, d) = TODAY;
         FixedClock(DateTime {
@@ -697,6 +838,7 @@ pub fn run(args: Args) -> Result<()> {
             report::amount(i64::from(fee))
         )],
     );
+    open_loop_ride(&mut day, t(13 * 60 + 5), t(13 * 60 + 32))?;
     day.purchase(
         9 * 60 + 40,
         "Wrong PIN, then the right PIN",

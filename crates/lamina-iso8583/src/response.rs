@@ -137,6 +137,9 @@ pub static RESPONSE_CODES: &[ResponseCodeInfo] = &[
         Outcome::Declined,
     ),
     row("94", "Duplicate transmission", Outcome::Error),
+    // Reconciliation (0500/0510, docs/iso8583.md §6.2): the host's totals differ
+    // from the acquirer's; a processing error to resolve, not a cardholder outcome.
+    row("95", "Reconcile error", Outcome::Error),
     row("96", "System malfunction", Outcome::Retry),
     row("Y1", "Offline approved (EMV, terminal)", Outcome::Approved),
     row("Z1", "Offline declined (EMV, terminal)", Outcome::Declined),
@@ -202,6 +205,8 @@ impl ResponseCode {
     pub const ISSUER_INOPERATIVE: ResponseCode = ResponseCode(*b"91");
     /// 94 duplicate transmission.
     pub const DUPLICATE_TRANSMISSION: ResponseCode = ResponseCode(*b"94");
+    /// 95 reconcile error: the reconciliation totals (0510) do not agree.
+    pub const RECONCILE_ERROR: ResponseCode = ResponseCode(*b"95");
     /// 96 system malfunction.
     pub const SYSTEM_MALFUNCTION: ResponseCode = ResponseCode(*b"96");
 
@@ -279,7 +284,7 @@ mod tests {
         }
         for c in [
             "00", "01", "03", "05", "12", "13", "14", "30", "51", "54", "55", "57", "58", "59",
-            "61", "62", "65", "75", "91", "94", "96",
+            "61", "62", "65", "75", "91", "94", "95", "96",
         ] {
             assert!(c.parse::<ResponseCode>().unwrap().info().is_some(), "{c}");
         }

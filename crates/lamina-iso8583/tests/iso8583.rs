@@ -1113,3 +1113,51 @@ proptest! {
         prop_assert_eq!(d.buffered(), 0);
     }
 }
+
+// ---------------------------------------------------------------- response codes
+
+/// Every row of the response-code table of docs/iso8583.md §9 is in `RESPONSE_CODES`
+/// with the same meaning (the doc may add a note in parentheses) and outcome class.
+#[test]
+fn docs_response_code_table_matches_response_codes() {
+    let doc = docs();
+    let start = doc.find("## 9. Response codes").unwrap();
+    let body = &doc[start..];
+    let end = body[3..].find("\n## ").map_or(body.len(), |i| i + 3);
+    let mut checked = Vec::new();
+    for line in body[..end].lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | Code | Meaning | Outcome |
+        if cells.len() != 5 || cells[1].len() != 2 {
+            continue;
+        }
+        let Ok(code) = cells[1].parse::<ResponseCode>() else {
+            continue;
+        };
+        let info = code
+            .info()
+            .unwrap_or_else(|| panic!("doc code {} not in RESPONSE_CODES", cells[1]));
+        let note = cells[2]
+            .strip_prefix(info.meaning)
+            .unwrap_or_else(|| panic!("code {}: {:?} vs {:?}", cells[1], cells[2], info.meaning));
+        assert!(
+            note.is_empty() || (note.starts_with(" (") && note.ends_with(')')),
+            "code {} meaning: {:?}",
+            cells[1],
+            cells[2]
+        );
+        let outcome = format!("{:?}", info.outcome).to_lowercase();
+        assert_eq!(cells[3], outcome, "code {} outcome", cells[1]);
+        checked.push(cells[1].to_owned());
+    }
+    assert!(checked.len() >= 20, "{checked:?}");
+    assert!(checked.iter().any(|c| c == "95"), "{checked:?}");
+    assert_eq!(
+        ResponseCode::RECONCILE_ERROR.outcome(),
+        lamina_iso8583::Outcome::Error
+    );
+    assert_eq!(
+        ResponseCode::RECONCILE_ERROR.to_string(),
+        "95 (Reconcile error)"
+    );
+}

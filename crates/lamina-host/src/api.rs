@@ -290,8 +290,23 @@ struct NewCardBody {
     key_ref: String,
     pvki: Option<u8>,
     pvv: Option<String>,
+    /// IBM 3624 PIN offset (instead of a PVV).
+    pin_offset: Option<String>,
+    /// IBM 3624 decimalization table (default `0123456789012345`).
+    decimalization: Option<String>,
+    /// IBM 3624 validation data: first PAN digit (default 0) and count (default 16).
+    pin_validation_start: Option<u8>,
+    pin_validation_length: Option<u8>,
+    /// IBM 3624 pad hex digit (default `F`).
+    pin_pad: Option<char>,
+    #[serde(default = "default_true")]
+    refunds_allowed: bool,
     #[serde(default = "default_tries")]
     pin_try_limit: i64,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl std::fmt::Debug for NewCardBody {
@@ -329,7 +344,23 @@ async fn issue_card(
         .await?
         .ok_or(ApiError::NotFound("account"))?;
     drop(conn);
-    let card = cards::issue_card(
+    let ibm3624 = b.pin_offset.map(|offset| {
+        let d = cards::Ibm3624Params::default();
+        (
+            cards::Ibm3624Offset(offset),
+            cards::Ibm3624Params {
+                decimalization: b.decimalization.unwrap_or(d.decimalization),
+                vd_start: b.pin_validation_start.unwrap_or(d.vd_start),
+                vd_len: b.pin_validation_length.unwrap_or(d.vd_len),
+                pad: b.pin_pad.unwrap_or(d.pad),
+            },
+        )
+    });
+    let opts = cards::CardOptions {
+        ibm3624,
+        refunds_allowed: b.refunds_allowed,
+    };
+    let card = cards::issue_card_with(
         s.issuer.store(),
         s.issuer.keys(),
         &NewCard {
@@ -342,6 +373,7 @@ async fn issue_card(
             pvv: b.pvv.map(|p| (b.pvki.unwrap_or(1), p)),
             pin_try_limit: b.pin_try_limit,
         },
+        &opts,
         s.issuer.clock().now_ms(),
     )
     .await?;
@@ -479,11 +511,18 @@ pub fn openapi() -> Value {
                     "id": {"type": "string"}, "pan_masked": {"type": "string", "example": "541333******0010"}, "psn": {"type": "integer"},
                     "expiry": {"type": "string", "example": "2812"}, "status": {"type": "string", "enum": ["active","blocked","lost","stolen","expired"]},
                     "account_id": {"type": "string"}, "cvn": {"type": "string"}, "key_ref": {"type": "string"}, "last_atc": {"type": "integer"},
-                    "pin_tries": {"type": "integer"}, "pin_try_limit": {"type": "integer"}}},
+                    "refunds_allowed": {"type": "boolean"}, "pin_tries": {"type": "integer"}, "pin_try_limit": {"type": "integer"}}},
                 "NewCard": {"type": "object", "required": ["pan", "expiry", "account_id"], "properties": {
                     "pan": {"type": "string"}, "psn": {"type": "integer"}, "expiry": {"type": "string"}, "account_id": {"type": "string"},
                     "cvn": {"type": "string", "enum": ["visa10","visa18","mastercard16","interac133","emv-ccd","emv-aes"]},
-                    "key_ref": {"type": "string"}, "pvki": {"type": "integer"}, "pvv": {"type": "string"}, "pin_try_limit": {"type": "integer"}}},
+                    "key_ref": {"type": "string"}, "pvki": {"type": "integer"}, "pvv": {"type": "string", "description": "Visa PVV (4 digits); excludes pin_offset"},
+                    "pin_offset": {"type": "string", "description": "IBM 3624 PIN offset (4-12 digits); excludes pvv"},
+                    "decimalization": {"type": "string", "description": "IBM 3624 decimalization table, 16 digits", "default": "0123456789012345"},
+                    "pin_validation_start": {"type": "integer", "description": "IBM 3624 validation data: first PAN digit (0 = leftmost)", "default": 0},
+                    "pin_validation_length": {"type": "integer", "description": "IBM 3624 validation data: number of PAN digits (1-16), padded to 16 with pin_pad", "default": 16},
+                    "pin_pad": {"type": "string", "description": "IBM 3624 pad hex digit", "default": "F"},
+                    "refunds_allowed": {"type": "boolean", "description": "refunds (processing code 20) may be credited to the card; false: answered 57", "default": true},
+                    "pin_try_limit": {"type": "integer"}}},
                 "Script": {"type": "object", "required": ["kind"], "properties": {
                     "kind": {"type": "string", "enum": ["block_application","unblock_application","pin_unblock","update_limit"]},
                     "tag": {"type": "string", "example": "9F14"}, "value": {"type": "string", "example": "05"}}},
@@ -497,7 +536,9 @@ pub fn openapi() -> Value {
                 "Settlement": {"type": "object", "properties": {
                     "id": {"type": "string"}, "business_date": {"type": "string"}, "merchant": {"type": "string"},
                     "merchant_account_id": {"type": "string"}, "currency": {"type": "string"}, "count": {"type": "integer"},
-                    "gross": {"type": "integer"}, "reversals": {"type": "integer"}, "fees": {"type": "integer"}, "net": {"type": "integer"}}}
+                    "gross": {"type": "integer"}, "reversals": {"type": "integer"},
+                    "refunds": {"type": "integer", "description": "refunds credited to cardholders less their reversals"},
+                    "fees": {"type": "integer"}, "net": {"type": "integer", "description": "gross - reversals - refunds - fees"}}}
             }
         },
         "paths": {

@@ -76,8 +76,8 @@ pub fn parse_cvn(s: &str) -> Option<Cvn> {
     })
 }
 
-/// A card as stored (no clear PAN).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A card as stored (no clear PAN; Debug redacts the PVV and the PIN offset).
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Card {
     /// Identifier.
     pub id: String,
@@ -97,9 +97,19 @@ pub struct Card {
     pub key_ref: String,
     /// Highest ATC seen online (-1 = none).
     pub last_atc: i64,
-    /// PVKI digit ‖ Visa PVV (5 digits), if the card has an online PIN.
+    /// PVKI digit ‖ Visa PVV (5 digits), if the card's online PIN is verified by the
+    /// Visa PVV method.
     #[serde(skip)]
     pub pvv: Option<String>,
+    /// IBM 3624 PIN offset (4–12 digits), if the card's online PIN is verified by the
+    /// IBM 3624 offset method (with [`Card::ibm3624`]).
+    #[serde(skip)]
+    pub pin_offset: Option<String>,
+    /// IBM 3624 parameters of [`Card::pin_offset`].
+    #[serde(skip)]
+    pub ibm3624: Option<Ibm3624Params>,
+    /// Whether refunds (processing code 20) may be credited to this card (else `57`).
+    pub refunds_allowed: bool,
     /// Consecutive wrong online PINs.
     pub pin_tries: i64,
     /// Limit of wrong online PINs before code 75.
@@ -108,8 +118,30 @@ pub struct Card {
     pub(crate) pan_enc: String,
 }
 
+impl std::fmt::Debug for Card {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Card")
+            .field("id", &self.id)
+            .field("pan_masked", &self.pan_masked)
+            .field("psn", &self.psn)
+            .field("expiry", &self.expiry)
+            .field("status", &self.status)
+            .field("account_id", &self.account_id)
+            .field("cvn", &self.cvn)
+            .field("key_ref", &self.key_ref)
+            .field("last_atc", &self.last_atc)
+            .field("pvv", &self.pvv.as_ref().map(|_| "REDACTED"))
+            .field("pin_offset", &self.pin_offset.as_ref().map(|_| "REDACTED"))
+            .field("ibm3624", &self.ibm3624)
+            .field("refunds_allowed", &self.refunds_allowed)
+            .field("pin_tries", &self.pin_tries)
+            .field("pin_try_limit", &self.pin_try_limit)
+            .finish_non_exhaustive()
+    }
+}
+
 const CARD_COLS: &str = "id, pan_masked, pan_enc, psn, expiry, status, account_id, cvn, key_ref, \
-     last_atc, pvv, pin_tries, pin_try_limit";
+     last_atc, pvv, pin_offset, pin_params, refunds_allowed, pin_tries, pin_try_limit";
 
 fn card_from_row(row: &dyn RowGet) -> Result<Card> {
     let status = row.text("status")?;
@@ -127,9 +159,147 @@ fn card_from_row(row: &dyn RowGet) -> Result<Card> {
         key_ref: row.text("key_ref")?,
         last_atc: row.int("last_atc")?,
         pvv: row.opt_text("pvv")?,
+        pin_offset: row.opt_text("pin_offset")?,
+        ibm3624: row
+            .opt_text("pin_params")?
+            .map(|p| {
+                Ibm3624Params::parse(&p)
+                    .ok_or_else(|| HostError::Corrupt("IBM 3624 PIN parameters".into()))
+            })
+            .transpose()?,
+        refunds_allowed: row.int("refunds_allowed")? != 0,
         pin_tries: row.int("pin_tries")?,
         pin_try_limit: row.int("pin_try_limit")?,
     })
+}
+
+/// IBM 3624 PIN verification parameters of a card (IBM CCA "IBM-PINO" method, see
+/// [`lamina_crypto::pvv::Ibm3624`]): the PIN verification key is the host's PVK (key
+/// file `pvk`); the validation data is the run of `vd_len` PAN digits starting at
+/// `vd_start` (0 = leftmost), padded on the right to 16 hex digits with `pad`; the
+/// enciphered block is decimalized through `decimalization`.
+///
+/// Stored in `cards.pin_params` as `table:start:length:pad`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ibm3624Params {
+    /// Decimalization table: 16 decimal digits (usually `0123456789012345`).
+    pub decimalization: String,
+    /// First PAN digit of the validation data (0 = leftmost).
+    pub vd_start: u8,
+    /// Number of PAN digits in the validation data (1–16).
+    pub vd_len: u8,
+    /// Pad character (a hex digit) completing the validation data to 16 digits.
+    pub pad: char,
+}
+
+impl Default for Ibm3624Params {
+    /// Table `0123456789012345`, validation data = the 16 leftmost PAN digits (all of
+    /// a shorter PAN), pad `F`.
+    fn default() -> Self {
+        Ibm3624Params {
+            decimalization: "0123456789012345".into(),
+            vd_start: 0,
+            vd_len: 16,
+            pad: 'F',
+        }
+    }
+}
+
+impl std::fmt::Debug for Ibm3624Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Decimalization tables are secret in HSM practice.
+        f.debug_struct("Ibm3624Params")
+            .field("decimalization", &"REDACTED")
+            .field("vd_start", &self.vd_start)
+            .field("vd_len", &self.vd_len)
+            .field("pad", &self.pad)
+            .finish()
+    }
+}
+
+impl Ibm3624Params {
+    /// Checks the values (table of 16 digits, 1–16 validation digits, hex pad).
+    pub fn check(&self) -> Result<()> {
+        lamina_crypto::pvv::DecimalizationTable::new(&self.decimalization)
+            .map_err(|_| invalid("decimalization table", "16 decimal digits"))?;
+        if !(1..=16).contains(&self.vd_len) {
+            return Err(invalid("PIN validation data", "1 to 16 PAN digits"));
+        }
+        if !self.pad.is_ascii_hexdigit() {
+            return Err(invalid("PIN pad", "a hexadecimal digit"));
+        }
+        Ok(())
+    }
+
+    /// The stored form `table:start:length:pad`.
+    pub fn to_stored(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.decimalization,
+            self.vd_start,
+            self.vd_len,
+            self.pad.to_ascii_uppercase()
+        )
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split(':');
+        let p = Ibm3624Params {
+            decimalization: it.next()?.to_owned(),
+            vd_start: it.next()?.parse().ok()?,
+            vd_len: it.next()?.parse().ok()?,
+            pad: {
+                let mut c = it.next()?.chars();
+                let pad = c.next()?;
+                if c.next().is_some() {
+                    return None;
+                }
+                pad
+            },
+        };
+        if it.next().is_some() || p.check().is_err() {
+            return None;
+        }
+        Some(p)
+    }
+
+    /// The validation data of `pan`: the configured run of PAN digits (cut at the PAN's
+    /// end). `None` when the PAN has no digit at `vd_start`.
+    pub fn validation_data<'p>(&self, pan: &'p str) -> Option<&'p str> {
+        let start = usize::from(self.vd_start);
+        let end = (start + usize::from(self.vd_len)).min(pan.len());
+        pan.get(start..end).filter(|v| !v.is_empty())
+    }
+}
+
+/// Issuance options beyond [`NewCard`] (kept apart so existing [`NewCard`] literals stay
+/// valid): the IBM 3624 PIN offset and the refund permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardOptions {
+    /// IBM 3624 offset (4–12 digits) and its parameters; excludes [`NewCard::pvv`].
+    pub ibm3624: Option<(Ibm3624Offset, Ibm3624Params)>,
+    /// Whether refunds may be credited to the card (default true).
+    pub refunds_allowed: bool,
+}
+
+impl Default for CardOptions {
+    fn default() -> Self {
+        CardOptions {
+            ibm3624: None,
+            refunds_allowed: true,
+        }
+    }
+}
+
+/// An IBM 3624 PIN offset (4–12 decimal digits; printed REDACTED).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ibm3624Offset(pub String);
+
+impl std::fmt::Debug for Ibm3624Offset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ibm3624Offset(REDACTED)")
+    }
 }
 
 /// Parameters of a new card.
@@ -189,6 +359,17 @@ pub fn check_expiry(e: &str) -> Result<()> {
 
 /// Issues a card: stores the PAN's keyed hash and its AES-GCM encryption.
 pub async fn issue_card(store: &Store, keys: &HostKeys, new: &NewCard, now: i64) -> Result<Card> {
+    issue_card_with(store, keys, new, &CardOptions::default(), now).await
+}
+
+/// [`issue_card`] with [`CardOptions`] (IBM 3624 PIN offset, refund permission).
+pub async fn issue_card_with(
+    store: &Store,
+    keys: &HostKeys,
+    new: &NewCard,
+    opts: &CardOptions,
+    now: i64,
+) -> Result<Card> {
     check_pan(&new.pan)?;
     check_expiry(&new.expiry)?;
     if new.psn > 99 {
@@ -206,12 +387,31 @@ pub async fn issue_card(store: &Store, keys: &HostKeys, new: &NewCard, now: i64)
         Some(_) => return Err(invalid("PVV", "PVKI 0-9 and 4 digits")),
         None => None,
     };
+    let (offset, params) = match &opts.ibm3624 {
+        Some(_) if pvv.is_some() => {
+            return Err(invalid(
+                "PIN",
+                "either a PVV or an IBM 3624 offset, not both",
+            ));
+        }
+        Some((Ibm3624Offset(off), params)) => {
+            params.check()?;
+            if !(4..=12).contains(&off.len()) || !off.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid("PIN offset", "4 to 12 digits"));
+            }
+            if params.validation_data(&new.pan).is_none() {
+                return Err(invalid("PIN validation data", "starts beyond the PAN"));
+            }
+            (Some(off.clone()), Some(params.to_stored()))
+        }
+        None => (None, None),
+    };
     let id = new_id("card");
     let mut w = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO cards (id, pan_hash, pan_enc, pan_masked, psn, expiry, status, account_id, cvn, \
-         key_ref, last_atc, pvv, pin_offset, pin_tries, pin_try_limit, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, -1, $10, NULL, 0, $11, $12)",
+         key_ref, last_atc, pvv, pin_offset, pin_params, refunds_allowed, pin_tries, pin_try_limit, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, -1, $10, $11, $12, $13, 0, $14, $15)",
     )
     .bind(&id)
     .bind(keys.pan_hash(&new.pan)?)
@@ -223,6 +423,9 @@ pub async fn issue_card(store: &Store, keys: &HostKeys, new: &NewCard, now: i64)
     .bind(cvn_name(new.cvn))
     .bind(&new.key_ref)
     .bind(pvv)
+    .bind(offset)
+    .bind(params)
+    .bind(i64::from(opts.refunds_allowed))
     .bind(new.pin_try_limit)
     .bind(now)
     .execute(&mut *w.tx)
@@ -291,6 +494,21 @@ pub async fn set_status(store: &Store, card_id: &str, status: CardStatus) -> Res
     let mut w = store.begin_write().await?;
     let r = sqlx::query("UPDATE cards SET status = $1 WHERE id = $2")
         .bind(status.as_str())
+        .bind(card_id)
+        .execute(&mut *w.tx)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(HostError::NotFound("card"));
+    }
+    w.commit().await?;
+    Ok(())
+}
+
+/// Allows or refuses refunds (processing code 20) to a card.
+pub async fn set_refunds_allowed(store: &Store, card_id: &str, allowed: bool) -> Result<()> {
+    let mut w = store.begin_write().await?;
+    let r = sqlx::query("UPDATE cards SET refunds_allowed = $1 WHERE id = $2")
+        .bind(i64::from(allowed))
         .bind(card_id)
         .execute(&mut *w.tx)
         .await?;

@@ -5,16 +5,20 @@
 //!   reversal).
 //! * **Settlement** of a date D ([`settle`]) takes every cleared, unsettled transaction
 //!   with `captured_date ≤ D`, groups it per merchant (DE 42) and currency, and posts one
-//!   entry per group: issuer settlement account −(gross − reversals), merchant +net, fee
-//!   account +fees, with `fees = gross × fee_bps / 10 000` (rounded down) and
-//!   `net = gross − reversals − fees`. The transactions are marked with the settlement id,
+//!   entry per group: issuer settlement account −(gross − reversals − refunds), merchant
+//!   +net, fee account +fees, with `fees = gross × fee_bps / 10 000` (rounded down; no fee
+//!   on refunds, none returned) and `net = gross − reversals − refunds − fees` (negative
+//!   when the merchant refunded more than it sold: the merchant account is debited).
+//!   *Gross* is the money captured from cardholders (0200, 0220, offline advices),
+//!   *reversals* the part of it given back by 0400/0420, *refunds* the refunds credited
+//!   to cardholders (processing code 20) less their reversals. The transactions are marked with the settlement id,
 //!   so running it again settles nothing twice; a later run for the same date (captures
 //!   that arrived after the first run) adds to that date's settlement (fees are computed
 //!   per run).
 //! * **Reconciliation** (0500, [`reconcile_message`]): the terminal's batch totals in DE 63
 //!   (sales count n4, sales amount n12, refund count n4, refund amount n12) are compared
 //!   with the host's for that acquirer and terminal on the current business day (captured,
-//!   not reversed; Lamina has no refunds). Balanced: 0510 with `00`; otherwise `95`
+//!   not reversed; refunds: refund rows not reversed). Balanced: 0510 with `00`; otherwise `95`
 //!   (reconcile error) and the host's totals in DE 63.
 
 use serde::Serialize;
@@ -47,6 +51,8 @@ pub struct Settlement {
     pub gross: i64,
     /// Sum of reversals of captured money.
     pub reversals: i64,
+    /// Refunds credited to cardholders (processing code 20), less their reversals.
+    pub refunds: i64,
     /// Fees.
     pub fees: i64,
     /// Paid to the merchant.
@@ -63,6 +69,7 @@ fn settlement_from_row(r: &sqlx::any::AnyRow) -> Result<Settlement> {
         count: r.try_get("count")?,
         gross: r.try_get("gross")?,
         reversals: r.try_get("reversals")?,
+        refunds: r.try_get("refunds")?,
         fees: r.try_get("fees")?,
         net: r.try_get("net")?,
     })
@@ -80,9 +87,10 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
     let mut w = store.begin_write().await?;
     let groups = sqlx::query(
         "SELECT merchant, currency, \
-         CAST(SUM(CASE WHEN captured_amount > 0 THEN 1 ELSE 0 END) AS BIGINT) AS n, \
-         CAST(SUM(CASE WHEN captured_amount > 0 THEN captured_amount ELSE 0 END) AS BIGINT) AS gross, \
-         CAST(SUM(CASE WHEN captured_amount < 0 THEN -captured_amount ELSE 0 END) AS BIGINT) AS rev \
+         CAST(SUM(CASE WHEN kind NOT IN ('refund', 'refund_reversal') AND captured_amount > 0 THEN 1 ELSE 0 END) AS BIGINT) AS n, \
+         CAST(SUM(CASE WHEN kind NOT IN ('refund', 'refund_reversal') AND captured_amount > 0 THEN captured_amount ELSE 0 END) AS BIGINT) AS gross, \
+         CAST(SUM(CASE WHEN kind NOT IN ('refund', 'refund_reversal') AND captured_amount < 0 THEN -captured_amount ELSE 0 END) AS BIGINT) AS rev, \
+         CAST(SUM(CASE WHEN kind IN ('refund', 'refund_reversal') THEN -captured_amount ELSE 0 END) AS BIGINT) AS refunds \
          FROM transactions WHERE captured_amount <> 0 AND settlement_id IS NULL AND captured_date <= $1 \
          GROUP BY merchant, currency ORDER BY merchant, currency",
     )
@@ -95,11 +103,12 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
         let count: i64 = g.try_get("n")?;
         let gross: i64 = g.try_get("gross")?;
         let reversals: i64 = g.try_get("rev")?;
+        let refunds: i64 = g.try_get("refunds")?;
         let fees = gross
             .checked_mul(fee_bps)
             .map(|x| x / 10_000)
             .ok_or_else(|| invalid("amount", "overflow"))?;
-        let net = gross - reversals - fees;
+        let net = gross - reversals - refunds - fees;
         let merchant_acc =
             ledger::system_account(&mut w.tx, AccountKind::Merchant, &merchant, &currency, now)
                 .await?;
@@ -112,7 +121,7 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
         ledger::post_entry(
             &mut w.tx,
             &[
-                (settle_acc.as_str(), -(gross - reversals)),
+                (settle_acc.as_str(), -(gross - reversals - refunds)),
                 (merchant_acc.as_str(), net),
                 (fee_acc.as_str(), fees),
             ],
@@ -126,10 +135,11 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
         // to that date's settlement row.
         sqlx::query(
             "INSERT INTO settlements (id, business_date, merchant_account_id, merchant, currency, count, gross, \
-             reversals, fees, net, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+             reversals, refunds, fees, net, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
              ON CONFLICT (business_date, merchant_account_id, currency) DO UPDATE SET \
              count = settlements.count + excluded.count, gross = settlements.gross + excluded.gross, \
-             reversals = settlements.reversals + excluded.reversals, fees = settlements.fees + excluded.fees, \
+             reversals = settlements.reversals + excluded.reversals, \
+             refunds = settlements.refunds + excluded.refunds, fees = settlements.fees + excluded.fees, \
              net = settlements.net + excluded.net",
         )
         .bind(&id)
@@ -140,6 +150,7 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
         .bind(count)
         .bind(gross)
         .bind(reversals)
+        .bind(refunds)
         .bind(fees)
         .bind(net)
         .bind(now)
@@ -172,7 +183,7 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
 /// Settlements, optionally of one date.
 pub async fn settlements(store: &Store, date: Option<&str>) -> Result<Vec<Settlement>> {
     let rows = sqlx::query(
-        "SELECT id, business_date, merchant, merchant_account_id, currency, count, gross, reversals, fees, net \
+        "SELECT id, business_date, merchant, merchant_account_id, currency, count, gross, reversals, refunds, fees, net \
          FROM settlements WHERE ($1 = '' OR business_date = $1) ORDER BY business_date, merchant, currency",
     )
     .bind(date.unwrap_or(""))
@@ -228,19 +239,27 @@ pub async fn host_totals(
     date: &str,
 ) -> Result<BatchTotals> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
-         WHERE acquirer = $1 AND terminal = $2 AND captured_date = $3 AND captured_amount > 0 AND status <> 'reversed'",
+        "SELECT \
+         CAST(SUM(CASE WHEN kind <> 'refund' THEN 1 ELSE 0 END) AS BIGINT) AS n, \
+         CAST(SUM(CASE WHEN kind <> 'refund' THEN captured_amount ELSE 0 END) AS BIGINT) AS s, \
+         CAST(SUM(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS BIGINT) AS rn, \
+         CAST(SUM(CASE WHEN kind = 'refund' THEN -captured_amount ELSE 0 END) AS BIGINT) AS rs \
+         FROM transactions WHERE acquirer = $1 AND terminal = $2 AND captured_date = $3 AND status <> 'reversed' \
+         AND ((kind <> 'refund' AND kind <> 'refund_reversal' AND captured_amount > 0) \
+              OR (kind = 'refund' AND captured_amount < 0))",
     )
     .bind(acquirer)
     .bind(terminal)
     .bind(date)
     .fetch_one(store.pool())
     .await?;
+    // SUM over no rows is NULL.
+    let get = |c: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
     Ok(BatchTotals {
-        sales_count: row.try_get("n")?,
-        sales_amount: row.try_get("s")?,
-        refund_count: 0,
-        refund_amount: 0,
+        sales_count: get("n")?,
+        sales_amount: get("s")?,
+        refund_count: get("rn")?,
+        refund_amount: get("rs")?,
     })
 }
 

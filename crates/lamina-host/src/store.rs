@@ -119,6 +119,13 @@ pub fn migrator() -> Migrator {
             include_str!("../migrations/0003_usage_covering_index.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            Cow::Borrowed("refunds pin offsets advice atcs"),
+            MigrationType::Simple,
+            include_str!("../migrations/0004_refunds_pin_offsets_advice_atcs.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

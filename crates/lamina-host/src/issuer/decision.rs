@@ -9,14 +9,19 @@
 //! | card status lost / stolen / blocked / expired | 41 / 43 / 62 / 54 |
 //! | account not active | 62 |
 //! | expiry date (YYMM) before the current month; DE 14 differing from the card | 54 / 05 |
-//! | processing code: 00 purchase, 01 cash, 09 purchase with cashback accepted; 20 refund not permitted; others invalid | 57 / 12 |
+//! | processing code: 00 purchase, 01 cash, 09 purchase with cashback accepted; 20 refund only through [`decide_refund`] (else 57); others invalid | 57 / 12 |
 //! | amount ≤ 0 or currency ≠ account currency | 13 / 12 |
 //! | ARQC (9F26) over the CVN's data ([`cryptogram_input`]) with SK_AC from the card's MK_AC (EMV Book 2 A1.3, A1.4, §8.1) | 05 |
 //! | ATC (9F36) not above the last seen: replay, flag `atc_replay` (a jump over [`ATC_JUMP`] only flags `atc_jump`) | 59 |
 //! | TVR / CVM Results risk bits ([`terminal_risk_flags`]) | flags only |
-//! | online PIN: tries exhausted / wrong PIN (DUKPT X9.24-1 + ISO 9564-1 format 0 + Visa PVV) | 75 / 55 |
+//! | online PIN: tries exhausted / wrong PIN (DUKPT X9.24-1 + ISO 9564-1 format 0 + Visa PVV or IBM 3624 offset) | 75 / 55 |
 //! | daily velocity per card: amount / count | 61 / 65 |
 //! | available funds (balance + credit − holds) | 51, or 10 for a partial approval |
+//!
+//! A refund ([`decide_refund`], processing code 20) runs the same checks up to the PIN,
+//! then: card does not accept refunds, or the amount is more than the card paid the
+//! merchant in the last [`REFUND_WINDOW_DAYS`] days (net of reversals and earlier
+//! refunds) → 57.
 //!
 //! A verified ARQC is answered with an ARPC by the card's method (Book 2 §8.2): method 1
 //! `91 = ARPC(8) ‖ ARC(2)` with ARC = the response code in ASCII; method 2
@@ -31,7 +36,7 @@ use lamina_crypto::sym::{Algorithm, SecretKey};
 use lamina_tlv::{Tag, Tlv};
 
 use super::types::{AuthRequest, PinData};
-use crate::cards::{Card, CardStatus};
+use crate::cards::{Card, CardStatus, Ibm3624Params};
 use crate::ledger::Account;
 
 /// An ATC more than this above the last seen one is flagged (`atc_jump`).
@@ -223,12 +228,47 @@ fn verify_arqc(
     })
 }
 
+/// Verifies an application cryptogram of any type (ARQC or TC: the same MAC over the same
+/// data, EMV Book 2 §8.1) in field 55 with the card's MK_AC derived from `imk_ac`.
+/// `Err(flag)` when it cannot be checked (`unknown_cvn`, `arqc_missing`, `atc_missing`,
+/// `icc_data_incomplete`, `key_error`) or does not verify (`arqc_failed`).
+pub fn verify_cryptogram(
+    card: &Card,
+    pan: &str,
+    imk_ac: &SecretKey,
+    icc: &[Tlv],
+) -> Result<Cryptogram, &'static str> {
+    verify_arqc(card, pan, imk_ac, icc)
+}
+
 /// PSN 0–99 as its BCD byte (tag 5F34).
 pub fn psn_bcd(psn: u8) -> u8 {
     ((psn / 10) << 4) | (psn % 10)
 }
 
-/// Online PIN check: DUKPT-decrypt, decode format 0 against the PAN, verify the PVV.
+/// Verifies a PIN against an IBM 3624 offset (IBM CCA "IBM-PINO": natural PIN from
+/// E(PVK, validation data) decimalized, offset = PIN − natural PIN mod 10 digit by digit)
+/// with the card's [`Ibm3624Params`]. `Err("96")` when the parameters cannot be used.
+pub fn verify_ibm3624(
+    pvk: &SecretKey,
+    params: &Ibm3624Params,
+    pan: &str,
+    pin: &pin::Pin,
+    offset: &str,
+) -> Result<bool, &'static str> {
+    let table = pvv::DecimalizationTable::new(&params.decimalization).map_err(|_| "96")?;
+    let validation_data = params.validation_data(pan).ok_or("96")?;
+    let method = pvv::Ibm3624 {
+        pvk,
+        table,
+        validation_data,
+        pad: params.pad,
+    };
+    method.verify(pin, offset).map_err(|_| "96")
+}
+
+/// Online PIN check: DUKPT-decrypt, decode format 0 against the PAN, verify the PVV or
+/// the IBM 3624 offset (whichever the card carries).
 /// `Ok(true)` correct, `Ok(false)` wrong, `Err(code)` cannot check.
 fn check_pin(
     card: &Card,
@@ -236,7 +276,9 @@ fn check_pin(
     pin_data: &PinData,
     keys: &DecisionKeys<'_>,
 ) -> Result<bool, &'static str> {
-    let stored = card.pvv.as_deref().ok_or("55")?;
+    if card.pvv.is_none() && card.pin_offset.is_none() {
+        return Err("55");
+    }
     let (bdk, pvk) = match (keys.bdk, keys.pvk) {
         (Some(b), Some(p)) => (b, p),
         _ => return Err("96"),
@@ -250,6 +292,10 @@ fn check_pin(
     let Ok((_, pin_value)) = pin::decode(&clear, Some(&pan_t)) else {
         return Ok(false);
     };
+    if let (Some(offset), Some(params)) = (&card.pin_offset, &card.ibm3624) {
+        return verify_ibm3624(pvk, params, pan, &pin_value, offset);
+    }
+    let stored = card.pvv.as_deref().ok_or("55")?;
     let pvki = stored
         .get(..1)
         .and_then(|d| d.parse::<u8>().ok())
@@ -258,17 +304,40 @@ fn check_pin(
     pvv::visa_pvv_verify(pvk, &pan_t, pvki, &pin_value, pvv_digits).map_err(|_| "96")
 }
 
-/// Decides an authorization (0100) or financial request (0200). `pan` is the clear PAN
-/// of the request (the card was found by its keyed hash).
-pub fn decide(
+/// What a request established before its money checks: flags, the ATC to store, the
+/// verified cryptogram and the PIN try change.
+struct Passed {
+    flags: Vec<String>,
+    new_atc: Option<i64>,
+    cryptogram: Option<Cryptogram>,
+    tries: PinTries,
+}
+
+impl Passed {
+    fn decision(self, code: &'static str, amount: i64) -> Decision {
+        Decision {
+            code,
+            approved_amount: amount,
+            flags: self.flags,
+            new_atc: self.new_atc,
+            pin_tries: self.tries,
+            cryptogram: self.cryptogram,
+        }
+    }
+}
+
+/// The checks shared by purchases and refunds: card and account status, expiry, the
+/// processing code (`refund`: only `20`; otherwise `00`/`01`/`09`, with `20` answered
+/// `57`), amount and currency, ARQC and ATC, online PIN.
+fn common_checks(
     card: &Card,
     account: &Account,
     req: &AuthRequest,
     pan: &str,
-    usage: Usage,
     keys: &DecisionKeys<'_>,
     now_ms: i64,
-) -> Decision {
+    refund: bool,
+) -> Result<Passed, Decision> {
     let stopped = match card.status {
         CardStatus::Active => None,
         CardStatus::Lost => Some("41"),
@@ -291,39 +360,42 @@ pub fn decide(
                 }
             }
         }
-        return d;
+        return Err(d);
     }
     if account.status != "active" {
-        return Decision::decline("62");
+        return Err(Decision::decline("62"));
     }
     if expired(&card.expiry, now_ms) {
-        return Decision::decline("54");
+        return Err(Decision::decline("54"));
     }
     if req.expiry.as_deref().is_some_and(|e| e != card.expiry) {
         let mut d = Decision::decline("05");
         d.flags.push("expiry_mismatch".into());
-        return d;
+        return Err(d);
     }
-    match req.processing_code.get(..2) {
-        Some("00" | "01" | "09") => {}
-        Some("20") => return Decision::decline("57"),
-        _ => return Decision::decline("12"),
+    match (req.processing_code.get(..2), refund) {
+        (Some("00" | "01" | "09"), false) | (Some("20"), true) => {}
+        (Some("20"), false) => return Err(Decision::decline("57")),
+        _ => return Err(Decision::decline("12")),
     }
     if req.amount <= 0 {
-        return Decision::decline("13");
+        return Err(Decision::decline("13"));
     }
     if req.currency != account.currency {
-        return Decision::decline("12");
+        return Err(Decision::decline("12"));
     }
-    let mut flags = Vec::new();
-    let mut new_atc = None;
-    let mut cryptogram = None;
+    let mut passed = Passed {
+        flags: Vec::new(),
+        new_atc: None,
+        cryptogram: None,
+        tries: PinTries::Unchanged,
+    };
     if !req.icc.is_empty() {
         let Ok(icc) = Tlv::parse_all(&req.icc) else {
-            return Decision::decline("30");
+            return Err(Decision::decline("30"));
         };
         let Some(imk) = keys.imk_ac else {
-            return Decision::decline("96");
+            return Err(Decision::decline("96"));
         };
         match verify_arqc(card, pan, imk, &icc) {
             Ok(c) => {
@@ -331,66 +403,120 @@ pub fn decide(
                 if atc <= card.last_atc {
                     let mut d = Decision::decline("59");
                     d.flags.push("atc_replay".into());
-                    return d;
+                    return Err(d);
                 }
                 if card.last_atc >= 0 && atc - card.last_atc > ATC_JUMP {
-                    flags.push("atc_jump".into());
+                    passed.flags.push("atc_jump".into());
                 }
-                new_atc = Some(atc);
-                cryptogram = Some(c);
-                flags.extend(terminal_risk_flags(&icc));
+                passed.new_atc = Some(atc);
+                passed.cryptogram = Some(c);
+                passed.flags.extend(terminal_risk_flags(&icc));
             }
             Err(flag) => {
                 let mut d = Decision::decline("05");
                 d.flags.push(flag.into());
-                return d;
+                return Err(d);
             }
         }
     } else {
-        flags.push("no_cryptogram".into());
+        passed.flags.push("no_cryptogram".into());
     }
-    let mut decision =
-        |code: &'static str, amount: i64, tries: PinTries, flags: Vec<String>| Decision {
-            code,
-            approved_amount: amount,
-            flags,
-            new_atc,
-            pin_tries: tries,
-            cryptogram: cryptogram.take(),
-        };
-    let mut tries = PinTries::Unchanged;
     if let Some(pin_data) = &req.pin {
         if card.pin_tries >= card.pin_try_limit {
-            return decision("75", 0, tries, flags);
+            return Err(passed.decision("75", 0));
         }
         match check_pin(card, pan, pin_data, keys) {
-            Ok(true) => tries = PinTries::Reset,
+            Ok(true) => passed.tries = PinTries::Reset,
             Ok(false) => {
                 let code = if card.pin_tries + 1 >= card.pin_try_limit {
                     "75"
                 } else {
                     "55"
                 };
-                return decision(code, 0, PinTries::Increment, flags);
+                passed.tries = PinTries::Increment;
+                return Err(passed.decision(code, 0));
             }
-            Err(code) => return decision(code, 0, tries, flags),
+            Err(code) => return Err(passed.decision(code, 0)),
         }
     }
+    Ok(passed)
+}
+
+/// Decides an authorization (0100) or financial request (0200). `pan` is the clear PAN
+/// of the request (the card was found by its keyed hash). A refund (processing code 20)
+/// is answered `57` here: refunds go through [`decide_refund`] (0200 only).
+pub fn decide(
+    card: &Card,
+    account: &Account,
+    req: &AuthRequest,
+    pan: &str,
+    usage: Usage,
+    keys: &DecisionKeys<'_>,
+    now_ms: i64,
+) -> Decision {
+    let passed = match common_checks(card, account, req, pan, keys, now_ms, false) {
+        Ok(p) => p,
+        Err(d) => return d,
+    };
     if account.daily_amount_limit > 0
         && usage.amount.saturating_add(req.amount) > account.daily_amount_limit
     {
-        return decision("61", 0, tries, flags);
+        return passed.decision("61", 0);
     }
     if account.daily_count_limit > 0 && usage.count + 1 > account.daily_count_limit {
-        return decision("65", 0, tries, flags);
+        return passed.decision("65", 0);
     }
     let available = account.available();
     if available >= req.amount {
-        decision("00", req.amount, tries, flags)
+        passed.decision("00", req.amount)
     } else if req.partial_allowed && available > 0 && req.processing_code.starts_with("00") {
-        decision("10", available, tries, flags)
+        passed.decision("10", available)
     } else {
-        decision("51", 0, tries, flags)
+        passed.decision("51", 0)
+    }
+}
+
+/// How much may still be refunded to a card at a merchant (see [`decide_refund`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refundable {
+    /// The card does not accept refunds (`cards.refunds_allowed = 0`).
+    NotAllowed,
+    /// Captured on the card at the merchant in the last [`REFUND_WINDOW_DAYS`] days, net of
+    /// reversals and of the refunds already made (minor units).
+    Up(i64),
+}
+
+/// A refund must be covered by what the card paid the same merchant in this many days.
+pub const REFUND_WINDOW_DAYS: i64 = 90;
+
+/// Decides a refund (0200 with processing code 20: a credit to the cardholder). The same
+/// card, account, expiry, ARQC / ATC and PIN checks as [`decide`]; then `57`
+/// (transaction not permitted to cardholder) when the card does not accept refunds
+/// (flag `refunds_not_allowed`) or the amount exceeds [`Refundable::Up`] (flag
+/// `refund_exceeds_captures`). No funds or velocity check: money goes to the cardholder.
+pub fn decide_refund(
+    card: &Card,
+    account: &Account,
+    req: &AuthRequest,
+    pan: &str,
+    refundable: Refundable,
+    keys: &DecisionKeys<'_>,
+    now_ms: i64,
+) -> Decision {
+    let mut passed = match common_checks(card, account, req, pan, keys, now_ms, true) {
+        Ok(p) => p,
+        Err(d) => return d,
+    };
+    match refundable {
+        Refundable::NotAllowed => {
+            passed.flags.push("refunds_not_allowed".into());
+            passed.decision("57", 0)
+        }
+        Refundable::Up(max) if req.amount > max => {
+            passed.flags.push("refund_exceeds_captures".into());
+            passed.decision("57", 0)
+        }
+        Refundable::Up(_) => passed.decision("00", req.amount),
     }
 }
 

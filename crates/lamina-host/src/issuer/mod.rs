@@ -23,14 +23,14 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use crate::batch::{Val, WriteBuf};
-use crate::cards::{self, Card};
+use crate::cards::{self, Card, CardStatus};
 use crate::clock::{Clock, business_date};
 use crate::error::{HostError, Result, invalid};
 use crate::hot::{HotConn, SqlxConn};
 use crate::keys::{HostKeys, mask_pan};
 use crate::ledger::{self, AccountKind};
 use crate::store::{Backend, Store, new_id};
-use decision::{DecisionKeys, PinTries, Usage};
+use decision::{DecisionKeys, PinTries, REFUND_WINDOW_DAYS, Refundable, Usage};
 use tokio::sync::{mpsc, oneshot};
 pub use types::{AuthRequest, AuthResponse, PinData, RequestKind, TxnKey};
 
@@ -89,6 +89,39 @@ async fn batch_writer(core: Issuer, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Stored kind of a refund (0200 or 0220 with processing code 20).
+pub const KIND_REFUND: &str = "refund";
+/// Stored kind of a reversal (0400/0420) of a refund.
+pub const KIND_REFUND_REVERSAL: &str = "refund_reversal";
+
+/// What may still be refunded to `card` at the request's merchant: the money the card
+/// paid there (purchases and captures less reversals, refunds and refund reversals: the
+/// sum of `captured_amount`) on business dates from [`REFUND_WINDOW_DAYS`] days ago,
+/// in the request's currency.
+async fn refundable_in<C: HotConn>(
+    conn: &mut C,
+    card: &Card,
+    req: &AuthRequest,
+    now: i64,
+) -> Result<i64> {
+    let from = business_date(now - REFUND_WINDOW_DAYS * 86_400_000);
+    let sum = conn
+        .fetch_optional(
+            "SELECT COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
+             WHERE card_id = $1 AND merchant = $2 AND currency = $3 AND captured_date >= $4 \
+             AND captured_amount <> 0",
+            vec![
+                Val::Text(card.id.clone()),
+                Val::Text(req.merchant.clone()),
+                Val::Text(req.currency.clone()),
+                Val::Text(from),
+            ],
+            &|r| r.int("s"),
+        )
+        .await?;
+    Ok(sum.unwrap_or(0).max(0))
+}
+
 /// Length of the issuer script command MAC: 8 bytes, the full MAC of the EMV
 /// Common Core Definitions and of Lamina's card applet (EMV Book 2 §9.2.1 allows 4–8).
 pub const SCRIPT_MAC_LEN: usize = 8;
@@ -120,6 +153,8 @@ pub const MAX_BATCH: usize = 64;
 struct TxnRow<'a> {
     id: String,
     req: &'a AuthRequest,
+    /// Stored kind: the request's, or `refund` / `refund_reversal`.
+    kind: &'a str,
     card: Option<&'a Card>,
     code: &'a str,
     approved: i64,
@@ -423,7 +458,7 @@ impl Issuer {
             vec![
                 Val::Text(t.id.clone()),
                 Val::Text(t.req.mti.clone()),
-                Val::Text(t.req.kind.as_str().to_owned()),
+                Val::Text(t.kind.to_owned()),
                 Val::OptText(t.card.map(|c| c.id.clone())),
                 Val::OptText(t.card.map(|c| c.account_id.clone())),
                 Val::OptText(t.card.map(|c| c.pan_masked.clone()).or_else(|| t.req.pan.as_deref().map(mask_pan))),
@@ -522,6 +557,7 @@ impl Issuer {
             let row = TxnRow {
                 id: txn_id.clone(),
                 req,
+                kind: req.kind.as_str(),
                 card: None,
                 code: "14",
                 approved: 0,
@@ -576,12 +612,22 @@ impl Issuer {
             bdk: self.keys.bdk(),
             pvk: self.keys.pvk(),
         };
+        // A refund: 0200 with processing code 20 (an 0100 with code 20 is answered 57).
+        let refund = req.kind == RequestKind::Financial && req.processing_code.starts_with("20");
         let d = if hot.reversed_early {
             // The terminal reversed this request before it reached us: nothing may be held
             // or posted for it.
             let mut d = decision::Decision::declined("05");
             d.flags.push("reversed_before_arrival".into());
             d
+        } else if refund {
+            // One more read, on the refund path only.
+            let refundable = if card.refunds_allowed {
+                Refundable::Up(refundable_in(&mut *conn, &card, req, now).await?)
+            } else {
+                Refundable::NotAllowed
+            };
+            decision::decide_refund(&card, &account, req, pan, refundable, &keys, now)
         } else {
             decision::decide(&card, &account, req, pan, usage, &keys, now)
         };
@@ -612,6 +658,8 @@ impl Issuer {
         let auth_code = approved.then(random_auth_code);
         let (status, captured) = match (approved, req.kind) {
             (false, _) => ("declined", 0),
+            // A refund moves money to the cardholder: negative, like a reversal.
+            (true, RequestKind::Financial) if refund => ("captured", -d.approved_amount),
             (true, RequestKind::Financial) => ("captured", d.approved_amount),
             (true, _) => ("authorized", 0),
         };
@@ -619,6 +667,11 @@ impl Issuer {
         let row = TxnRow {
             id: txn_id.clone(),
             req,
+            kind: if refund {
+                KIND_REFUND
+            } else {
+                req.kind.as_str()
+            },
             card: Some(&card),
             code: d.code,
             approved: d.approved_amount,
@@ -633,7 +686,29 @@ impl Issuer {
         };
         Self::txn_stmt(&mut buf, &row);
         let mut available = account.available();
-        if approved {
+        if approved && refund {
+            let settle = ledger::system_account_hot(
+                &self.store,
+                &mut *conn,
+                AccountKind::Settlement,
+                "issuer",
+                &account.currency,
+                now,
+            )
+            .await?;
+            ledger::entry_stmts(
+                &mut buf,
+                &[
+                    (account.id.as_str(), d.approved_amount),
+                    (settle.as_str(), -d.approved_amount),
+                ],
+                &account.currency,
+                Some(&txn_id),
+                "refund",
+                now,
+            )?;
+            available += d.approved_amount;
+        } else if approved {
             match req.kind {
                 RequestKind::Financial => {
                     let settle = ledger::system_account_hot(
@@ -741,7 +816,7 @@ impl Issuer {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT id, status, approved_amount, captured_amount, currency, account_id, kind FROM transactions \
              WHERE acquirer = $1 AND terminal = $2 AND stan = $3 AND transmission = $4 \
-             AND kind IN ('authorization', 'financial', 'completion') ORDER BY created_at LIMIT 1{}",
+             AND kind IN ('authorization', 'financial', 'completion', 'refund') ORDER BY created_at LIMIT 1{}",
             self.store.for_update()
         ));
         let row = sqlx::query(sql)
@@ -840,6 +915,7 @@ impl Issuer {
                 let row = TxnRow {
                     id: txn_id.clone(),
                     req,
+                    kind: req.kind.as_str(),
                     card: None,
                     code,
                     approved: moved,
@@ -864,6 +940,7 @@ impl Issuer {
                     let row = TxnRow {
                         id: txn_id.clone(),
                         req,
+                        kind: req.kind.as_str(),
                         card: None,
                         code: "12",
                         approved: 0,
@@ -887,66 +964,15 @@ impl Issuer {
                         .await?;
                 match card {
                     Some(card) if req.amount > 0 => {
-                        let account =
-                            ledger::lock_account(&self.store, &mut *conn, &card.account_id)
-                                .await?
-                                .ok_or(HostError::NotFound("account"))?;
-                        let ok = account.currency == req.currency;
-                        let code = if ok { "00" } else { "12" };
-                        let flags = vec!["offline_advice".to_string()];
-                        let row = TxnRow {
-                            id: txn_id.clone(),
-                            req,
-                            card: Some(&card),
-                            code,
-                            approved: if ok { req.amount } else { 0 },
-                            captured: if ok { req.amount } else { 0 },
-                            status: if ok { "captured" } else { "declined" },
-                            auth_code: None,
-                            original_id: None,
-                            atc: None,
-                            flags: &flags,
-                            today: &today,
-                            now,
-                        };
-                        self.insert_txn(&mut *conn, &row).await?;
-                        if ok {
-                            let settle = ledger::system_account_in(
-                                &self.store,
-                                &mut *conn,
-                                AccountKind::Settlement,
-                                "issuer",
-                                &account.currency,
-                                now,
-                            )
-                            .await?;
-                            ledger::post_entry(
-                                &mut *conn,
-                                &[
-                                    (account.id.as_str(), -req.amount),
-                                    (settle.as_str(), req.amount),
-                                ],
-                                &account.currency,
-                                Some(&txn_id),
-                                "offline purchase",
-                                now,
-                            )
-                            .await?;
-                        }
-                        let avail = account.available() - if ok { req.amount } else { 0 };
-                        Self::simple(
-                            code,
-                            if ok { req.amount } else { 0 },
-                            Some(txn_id),
-                            flags,
-                            Some(avail),
-                        )
+                        self.offline_advice(&mut *conn, req, &card, pan, &txn_id, &today, now)
+                            .await?
                     }
                     other => {
                         let code = if other.is_none() { "14" } else { "13" };
                         let row = TxnRow {
                             id: txn_id.clone(),
                             req,
+                            kind: req.kind.as_str(),
                             card: other.as_ref(),
                             code,
                             approved: 0,
@@ -970,6 +996,176 @@ impl Issuer {
         Ok(resp)
     }
 
+    /// Checks the Transaction Certificate of an offline advice (EMV Book 2 §8.1: a TC is
+    /// computed like an ARQC, so it is verified the same way with the card's MK_AC) and
+    /// its ATC against the ATCs of the card's earlier offline advices. `Ok(atc)` when the
+    /// advice may be posted; otherwise the response code and flags.
+    async fn check_advice_tc(
+        &self,
+        conn: &mut AnyConnection,
+        card: &Card,
+        pan: &str,
+        req: &AuthRequest,
+    ) -> Result<std::result::Result<i64, (&'static str, Vec<String>)>> {
+        let refuse = |code: &'static str, flags: &[&str]| {
+            Ok(Err((code, flags.iter().map(|f| (*f).to_owned()).collect())))
+        };
+        if req.icc.is_empty() {
+            return refuse("05", &["tc_missing"]);
+        }
+        let Ok(icc) = Tlv::parse_all(&req.icc) else {
+            return refuse("30", &["icc_format"]);
+        };
+        // Cryptogram Information Data (Book 3 Table 14): bits 8-7 = 01 for a TC.
+        if decision::tag_value(&icc, 0x9F27)
+            .and_then(|c| c.first())
+            .is_some_and(|cid| cid & 0xC0 != 0x40)
+        {
+            return refuse("05", &["not_a_tc"]);
+        }
+        let Some(imk) = self.keys.issuer(&card.key_ref).map(|k| &k.imk_ac) else {
+            return refuse("96", &["no_issuer_keys"]);
+        };
+        let c = match decision::verify_cryptogram(card, pan, imk, &icc) {
+            Ok(c) => c,
+            Err("arqc_failed") => return refuse("05", &["tc_failed"]),
+            Err(flag) => return refuse("05", &["tc_failed", flag]),
+        };
+        let atc = i64::from(c.atc);
+        let seen = sqlx::query("SELECT atc FROM offline_atcs WHERE card_id = $1 AND atc = $2")
+            .bind(&card.id)
+            .bind(atc)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if seen.is_some() {
+            return refuse("59", &["atc_replay"]);
+        }
+        Ok(Ok(atc))
+    }
+
+    /// An offline advice (0220 without an original): a purchase or refund the card
+    /// approved offline. Posted when its TC verifies and its ATC is new for the card's
+    /// offline advices ([`Self::check_advice_tc`]); a refund also needs an active card
+    /// that accepts refunds, within what the card paid the merchant.
+    #[allow(clippy::too_many_arguments)]
+    async fn offline_advice(
+        &self,
+        conn: &mut AnyConnection,
+        req: &AuthRequest,
+        card: &Card,
+        pan: &str,
+        txn_id: &str,
+        today: &str,
+        now: i64,
+    ) -> Result<AuthResponse> {
+        let account = ledger::lock_account(&self.store, &mut *conn, &card.account_id)
+            .await?
+            .ok_or(HostError::NotFound("account"))?;
+        let refund = req.processing_code.starts_with("20");
+        let mut flags = vec!["offline_advice".to_string()];
+        let (mut code, atc) = match self.check_advice_tc(&mut *conn, card, pan, req).await? {
+            Ok(atc) => ("00", Some(atc)),
+            Err((code, f)) => {
+                flags.extend(f);
+                (code, None)
+            }
+        };
+        if code == "00" && account.currency != req.currency {
+            code = "12";
+        }
+        if code == "00" && refund {
+            let stopped = match card.status {
+                CardStatus::Active => None,
+                CardStatus::Lost => Some("41"),
+                CardStatus::Stolen => Some("43"),
+                CardStatus::Blocked => Some("62"),
+                CardStatus::Expired => Some("54"),
+            };
+            if let Some(c) = stopped {
+                code = c;
+            } else if account.status != "active" {
+                code = "62";
+            } else if !card.refunds_allowed {
+                code = "57";
+                flags.push("refunds_not_allowed".into());
+            } else {
+                let mut c = SqlxConn::new(&mut *conn, self.store.backend());
+                if refundable_in(&mut c, card, req, now).await? < req.amount {
+                    code = "57";
+                    flags.push("refund_exceeds_captures".into());
+                }
+            }
+        }
+        let ok = code == "00";
+        let amount = if ok { req.amount } else { 0 };
+        let row = TxnRow {
+            id: txn_id.to_owned(),
+            req,
+            kind: if refund {
+                KIND_REFUND
+            } else {
+                req.kind.as_str()
+            },
+            card: Some(card),
+            code,
+            approved: amount,
+            captured: if refund { -amount } else { amount },
+            status: if ok { "captured" } else { "declined" },
+            auth_code: None,
+            original_id: None,
+            atc,
+            flags: &flags,
+            today,
+            now,
+        };
+        self.insert_txn(&mut *conn, &row).await?;
+        if !ok {
+            return Ok(Self::simple(code, 0, Some(txn_id.to_owned()), flags, None));
+        }
+        if let Some(atc) = atc {
+            sqlx::query(
+                "INSERT INTO offline_atcs (card_id, atc, transaction_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&card.id)
+            .bind(atc)
+            .bind(txn_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let settle = ledger::system_account_in(
+            &self.store,
+            &mut *conn,
+            AccountKind::Settlement,
+            "issuer",
+            &account.currency,
+            now,
+        )
+        .await?;
+        // Purchase: cardholder pays; refund: cardholder is credited.
+        let to_card = if refund { amount } else { -amount };
+        ledger::post_entry(
+            &mut *conn,
+            &[(account.id.as_str(), to_card), (settle.as_str(), -to_card)],
+            &account.currency,
+            Some(txn_id),
+            if refund {
+                "offline refund"
+            } else {
+                "offline purchase"
+            },
+            now,
+        )
+        .await?;
+        Ok(Self::simple(
+            code,
+            amount,
+            Some(txn_id.to_owned()),
+            flags,
+            Some(account.available() + to_card),
+        ))
+    }
+
     async fn reversal(
         &self,
         conn: &mut AnyConnection,
@@ -980,6 +1176,8 @@ impl Issuer {
         let today = business_date(now);
         let txn_id = new_id("txn");
         let original = self.find_original(conn, req).await?;
+        // Reversing a refund takes the money back from the cardholder.
+        let of_refund = original.as_ref().is_some_and(|o| o.6 == KIND_REFUND);
         let (code, flags, moved, orig_id, available): (
             &str,
             Vec<String>,
@@ -1013,6 +1211,62 @@ impl Issuer {
                 // DE 95: the amount that stands after a partial reversal.
                 let keep = req.replacement_amount.filter(|r| *r > 0);
                 match (status.as_str(), account) {
+                    ("captured", Some(account)) if of_refund && captured < 0 => {
+                        // What still stands: the refund less earlier (partial) reversals.
+                        let earlier: i64 = sqlx::query(
+                            "SELECT COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
+                             WHERE original_id = $1 AND kind = 'refund_reversal'",
+                        )
+                        .bind(&orig_id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get("s")?;
+                        let standing = -captured - earlier;
+                        let back = match keep {
+                            Some(k) => (standing - k).max(0),
+                            None => standing,
+                        };
+                        if back > 0 {
+                            let settle = ledger::system_account_in(
+                                &self.store,
+                                &mut *conn,
+                                AccountKind::Settlement,
+                                "issuer",
+                                &currency,
+                                now,
+                            )
+                            .await?;
+                            ledger::post_entry(
+                                &mut *conn,
+                                &[(account.id.as_str(), -back), (settle.as_str(), back)],
+                                &currency,
+                                Some(&txn_id),
+                                "refund reversal",
+                                now,
+                            )
+                            .await?;
+                        }
+                        if standing - back == 0 {
+                            sqlx::query(
+                                "UPDATE transactions SET status = 'reversed' WHERE id = $1",
+                            )
+                            .bind(&orig_id)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        let flags = match (keep, back) {
+                            (_, 0) => vec!["nothing_to_reverse".to_string()],
+                            (Some(_), _) => vec!["partial_reversal".to_string()],
+                            (None, _) => vec![],
+                        };
+                        (
+                            "00",
+                            flags,
+                            back,
+                            Some(orig_id),
+                            Some(account.available() - back),
+                        )
+                    }
                     ("authorized", Some(account)) => {
                         let held: i64 = sqlx::query(
                             "SELECT amount FROM holds WHERE transaction_id = $1 AND status = 'active'",
@@ -1156,10 +1410,16 @@ impl Issuer {
         let row = TxnRow {
             id: txn_id.clone(),
             req,
+            kind: if of_refund {
+                KIND_REFUND_REVERSAL
+            } else {
+                req.kind.as_str()
+            },
             card: None,
             code,
             approved: moved,
-            captured: -moved,
+            // A refund reversal moves money from the cardholder again: positive.
+            captured: if of_refund { moved } else { -moved },
             status: "done",
             auth_code: None,
             original_id: orig_id.as_deref(),

@@ -226,6 +226,25 @@ pub struct IssueCardArgs {
     /// PVK index for the PVV.
     #[arg(long, default_value_t = 1)]
     pub pvki: u8,
+    /// IBM 3624 PIN offset (4–12 digits) for online PIN, instead of --pvv (verified with
+    /// the key file's PVK).
+    #[arg(long, conflicts_with = "pvv")]
+    pub pin_offset: Option<String>,
+    /// IBM 3624 decimalization table (16 digits).
+    #[arg(long, default_value = "0123456789012345")]
+    pub decimalization: String,
+    /// IBM 3624 validation data: first PAN digit (0 = leftmost).
+    #[arg(long, default_value_t = 0)]
+    pub pin_validation_start: u8,
+    /// IBM 3624 validation data: number of PAN digits (1–16), padded to 16 with --pin-pad.
+    #[arg(long, default_value_t = 16)]
+    pub pin_validation_length: u8,
+    /// IBM 3624 pad character (a hex digit).
+    #[arg(long, default_value_t = 'F')]
+    pub pin_pad: char,
+    /// Refuse refunds (processing code 20) to this card (answered 57).
+    #[arg(long)]
+    pub no_refunds: bool,
 }
 
 #[derive(Debug, Args)]
@@ -402,9 +421,23 @@ fn add_account(a: AddAccountArgs) -> Result<()> {
 
 fn issue_card(a: IssueCardArgs) -> Result<()> {
     let cvn = lamina_host::cards::parse_cvn(&a.cvn).ok_or_else(|| bad("unknown --cvn"))?;
+    let opts = lamina_host::cards::CardOptions {
+        ibm3624: a.pin_offset.map(|offset| {
+            (
+                lamina_host::cards::Ibm3624Offset(offset),
+                lamina_host::cards::Ibm3624Params {
+                    decimalization: a.decimalization,
+                    vd_start: a.pin_validation_start,
+                    vd_len: a.pin_validation_length,
+                    pad: a.pin_pad,
+                },
+            )
+        }),
+        refunds_allowed: !a.no_refunds,
+    };
     let card = runtime()?.block_on(async {
         let issuer = open(&a.db.db, &a.db.keys, &StoreOptions::default()).await?;
-        lamina_host::cards::issue_card(
+        lamina_host::cards::issue_card_with(
             issuer.store(),
             issuer.keys(),
             &lamina_host::cards::NewCard {
@@ -417,6 +450,7 @@ fn issue_card(a: IssueCardArgs) -> Result<()> {
                 pvv: a.pvv.map(|p| (a.pvki, p)),
                 pin_try_limit: 3,
             },
+            &opts,
             now_ms(),
         )
         .await

@@ -52,6 +52,7 @@ use lamina_closedloop::terminal::{CardLink, StdStopwatch, TerminalError};
 use lamina_closedloop::transit::openloop::{CardToken, Hold, OpenLoopGate, Settlement, TokenKey};
 use lamina_closedloop::transit::{Direction, FareTable, GATE_BUDGET_US, GateTerminal, TapReport};
 use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_terminal::clearing::{AdviceSender, OfflineAdvice};
 use lamina_terminal::contactless::{ContactlessConfig, ContactlessDevices, ContactlessReader};
 use lamina_terminal::online::{
     AcquirerLink, Advice, AuthorizationRequest, AuthorizationResponse, LinkError, Reversal,
@@ -61,6 +62,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::cmd::card::{load_chip, save_chip};
+use crate::cmd::terminal::{AdviceReport, AdviceStatus, deliver_advice};
 use crate::input::bad;
 use crate::outln;
 use crate::output::{emit, print_json};
@@ -139,8 +141,10 @@ pub struct TapArgs {
     /// so the terminal can authenticate the card's CDA.
     #[arg(long)]
     pub capk: Option<PathBuf>,
-    /// Transit gate: the acquirer host (ISO 8583 over TCP, e.g. 127.0.0.1:8583)
-    /// for the EMV open-loop fare. Without it the gate refuses open-loop cards.
+    /// The acquirer host (ISO 8583 over TCP, e.g. 127.0.0.1:8583). Transit gate:
+    /// for the EMV open-loop fare (without it the gate refuses open-loop cards).
+    /// Retail and vending: an offline EMV approval is reported to it as an advice
+    /// (0220) after the tap (without it the advice stays queued).
     #[arg(long)]
     pub host: Option<String>,
     /// Transit gate: the open-loop state file (journeys per card token, deny
@@ -657,6 +661,8 @@ struct RetailJson {
     application: Option<Candidate>,
     candidates: Vec<Candidate>,
     attempts: Vec<String>,
+    /// The advice of an EMV offline approval (`null` for a purse payment).
+    advice: Option<AdviceReport>,
 }
 
 /// `lamina terminal tap`.
@@ -988,15 +994,19 @@ fn parking_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
 }
 
 /// The EMV leg of an unattended or retail tap: the contactless kernel, offline
-/// only (no acquirer) and without PIN (no PIN pad). Returns whether it was
-/// approved and a line for the report.
+/// only (no acquirer during the tap) and without PIN (no PIN pad). Returns
+/// whether it was approved, a line for the report and, for an offline approval
+/// (TC), its advice for [`settle_advice`].
 fn emv_offline(
     field: &mut Field<'_>,
     reader: &ContactlessConfig,
     amount: u32,
     time: u32,
-) -> (bool, String) {
-    let request = TransactionRequest::purchase(u64::from(amount));
+) -> (bool, String, Option<OfflineAdvice>) {
+    let mut request = TransactionRequest::purchase(u64::from(amount));
+    // The trace number of the advice (DE 11): the command keeps no terminal
+    // counter between runs, so each run takes its process id.
+    request.stan = std::process::id() % 1_000_000;
     let mut screen = lamina_terminal::ui::RecordingScreen::default();
     let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
     let clock = lamina_terminal::FixedClock(kernel_date_time(i64::from(time)));
@@ -1019,7 +1029,50 @@ fn emv_offline(
         r.result.outcome,
         r.radio_us().unwrap_or(0) as f64 / 1000.0
     );
-    (r.result.outcome.is_approved(), line)
+    let approved = r.result.outcome.is_approved();
+    (approved, line, r.result.offline_advice.filter(|_| approved))
+}
+
+/// After the tap (the card has left the field): reports the EMV leg's offline
+/// approval to the acquirer as an advice (0220, 0221 repeat on a lost answer;
+/// [`crate::cmd::terminal::deliver_advice`]) when the terminal has a `--host`,
+/// else keeps it queued. `time` starts the transmission clock (DE 7).
+fn settle_advice(a: &TapArgs, advice: &OfflineAdvice, time: u32) -> AdviceReport {
+    let Some(host) = &a.host else {
+        return deliver_advice(advice, None, "no host");
+    };
+    let connected = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(lamina_host::client::HostClient::connect(host))
+                .map(|c| (rt, c))
+                .map_err(|e| e.to_string())
+        });
+    match connected {
+        Ok((runtime, client)) => {
+            // A multi-thread runtime: `IsoLink` blocks on its handle.
+            let mut link = lamina_acquirer::IsoLink::new(
+                Arc::new(client),
+                runtime.handle().clone(),
+                lamina_acquirer::AcquirerConfig {
+                    acceptor_name: "LAMINA CONTACTLESS TERMINAL".into(),
+                    ..lamina_acquirer::AcquirerConfig::default()
+                },
+                Box::new(TapClock::at(i64::from(time))),
+            );
+            deliver_advice(advice, Some(&mut link as &mut dyn AdviceSender), "")
+        }
+        Err(e) => {
+            let mut rep = deliver_advice(advice, None, "");
+            rep.status = AdviceStatus::Undelivered;
+            rep.note =
+                format!("connecting to the host at {host}: {e}: NOT delivered, send it again");
+            rep
+        }
+    }
 }
 
 fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
@@ -1033,6 +1086,7 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()>
     let mut shop = sam(tid, schemes);
     let (loyalty, program) = loyalty_terminal(tid, schemes)?;
     let mut reader: Option<Result<ContactlessConfig>> = None;
+    let mut emv_advice = None;
     let mut s = Session::open(&a.card, &a.link)?;
     let ((paid, choice), t) = s.tap(|field, time| {
         let mut choice = choose(field, profiles, "retail");
@@ -1069,9 +1123,10 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()>
                     });
                     match cfg {
                         Ok(cfg) => {
-                            let (ok, line) = emv_offline(field, cfg, amount, time);
+                            let (ok, line, adv) = emv_offline(field, cfg, amount, time);
                             choice.attempts.push(format!("{}: {line}", c.describe()));
                             if ok {
+                                emv_advice = adv;
                                 paid = Some((c, None, Ok(None)));
                                 break;
                             }
@@ -1097,6 +1152,7 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()>
         Err(TerminalError::Refused(_)) | Err(TerminalError::NoApplication(_)) => None,
         Err(e) => return Err(failed("loyalty", &e, &t)),
     };
+    let advice = emv_advice.map(|adv| settle_advice(a, &adv, s.time));
     let rep = RetailJson {
         profile: "retail",
         terminal: a.station,
@@ -1109,6 +1165,7 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()>
         application: Some(app),
         candidates: choice.candidates,
         attempts: choice.attempts,
+        advice,
     };
     let mut text = String::new();
     match &debit {
@@ -1138,6 +1195,9 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()>
         ),
         None => outln!(text, "loyalty: no points"),
     }
+    if let Some(adv) = &rep.advice {
+        outln!(text, "{}", adv.line());
+    }
     s.print(&rep, &text, &t)
 }
 
@@ -1150,6 +1210,8 @@ struct VendingJson {
     paid_with: Option<String>,
     application: Option<Candidate>,
     attempts: Vec<String>,
+    /// The advice of an EMV offline approval (`null` for a purse payment).
+    advice: Option<AdviceReport>,
 }
 
 fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
@@ -1162,6 +1224,7 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
     let reader = reader_config(a, "terminals/retail-contactless.toml")?;
     let tid = 0x564E_4400_0000_0000 | u64::from(a.station);
     let mut machine = sam(tid, schemes);
+    let mut emv_advice = None;
     let mut s = Session::open(&a.card, &a.link)?;
     let ((choice, paid), t) = s.tap(|field, time| {
         let mut choice = choose(field, profiles, "vending");
@@ -1180,9 +1243,10 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
                     Err(e) => choice.attempts.push(format!("{}: {e}", c.label)),
                 },
                 AppKind::Emv => {
-                    let (ok, line) = emv_offline(field, &reader, amount, time);
+                    let (ok, line, adv) = emv_offline(field, &reader, amount, time);
                     choice.attempts.push(format!("{}: {line}", c.label));
                     if ok {
+                        emv_advice = adv;
                         paid = Some(c);
                     }
                 }
@@ -1195,6 +1259,7 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
         (choice, paid)
     });
     s.save()?;
+    let advice = emv_advice.map(|adv| settle_advice(a, &adv, s.time));
     let rep = VendingJson {
         profile: "vending",
         terminal: a.station,
@@ -1203,6 +1268,7 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
         paid_with: paid.as_ref().map(|c| c.label.clone()),
         application: paid,
         attempts: choice.attempts,
+        advice,
     };
     let mut text = String::new();
     outln!(text, "vending machine {}: {}", a.station, money(amount));
@@ -1212,6 +1278,9 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
     match &rep.application {
         Some(app) => outln!(text, "paid with {}: VEND", app.describe()),
         None => outln!(text, "not paid: NO VEND"),
+    }
+    if let Some(adv) = &rep.advice {
+        outln!(text, "{}", adv.line());
     }
     s.print(&rep, &text, &t)
 }
@@ -1241,8 +1310,20 @@ const REFERENCE_FIELDS: [u8; 11] = [3, 7, 11, 18, 22, 25, 32, 37, 41, 42, 49];
 
 /// Transmission date and time (DE 7, 12, 13) from the tap time, one second
 /// further for each message.
-struct TapClock {
+pub(crate) struct TapClock {
     secs: i64,
+}
+
+impl TapClock {
+    /// A clock starting at `secs` (seconds since 1970, UTC).
+    pub(crate) fn at(secs: i64) -> Self {
+        TapClock { secs }
+    }
+
+    /// A clock starting at the wall clock's current second.
+    pub(crate) fn now() -> Self {
+        TapClock::at(i64::from(now()))
+    }
 }
 
 impl lamina_acquirer::TransmissionClock for TapClock {

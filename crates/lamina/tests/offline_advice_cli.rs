@@ -1,0 +1,412 @@
+//! Offline approvals reported by the CLI terminals: cards issued by the bureau
+//! (issuer keys, data preparation, chip personalization), the host on SQLite on
+//! a loopback port, and `lamina terminal pay --host …` (contact) and `lamina
+//! terminal tap --profile vending|retail --host …` (contactless) approving a
+//! purchase under the floor limit offline (TC) and uploading its advice (0220)
+//! at once.
+//!
+//! Checked at the host: the purchase posted once to the cardholder's account
+//! (one `offline_advice` transaction, the balance down by the amount), the
+//! ledger balanced (`lamina host check-ledger`); at the terminal: the advice
+//! report (masked PAN only); without `--host`: the advice stays queued and the
+//! host sees nothing.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use assert_cmd::Command;
+use lamina_crypto::emv::Cvn;
+use lamina_crypto::pki::Date;
+use lamina_host::cards::{self, NewCard};
+use lamina_host::keys::{HostKeys, IssuerKeySet, KeyFile};
+use lamina_host::ledger::{self, NewAccount};
+use lamina_host::store::Store;
+use lamina_perso::issuer::{InitOptions, Issuer};
+use lamina_perso::keystore::Protection;
+use lamina_perso::prepare::{CardRequest, prepare_card};
+use lamina_perso::profile::Profile;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+/// 2026-11-25 08:00 UTC (09:00 local time of the demo fare table).
+const T0: u32 = 1_795_564_800 + 8 * 3600;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
+}
+
+fn lamina() -> Command {
+    Command::cargo_bin("lamina").unwrap()
+}
+
+/// The issuer, the host and its store, on a runtime that keeps serving while
+/// the test runs the command.
+struct Host {
+    runtime: tokio::runtime::Runtime,
+    store: Store,
+    addr: String,
+    keys: Arc<HostKeys>,
+    issuer: Issuer,
+    dir: PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn hexs(b: &[u8]) -> String {
+    hex::encode_upper(b)
+}
+
+impl Host {
+    fn start(dir: &Path) -> Host {
+        let mut rng = lamina_perso::util::seeded_rng(Some(7));
+        let today = Date::new(2026, 11, 25).unwrap();
+        let issuer = lamina_perso::issuer::init(&mut rng, &InitOptions::new(today)).unwrap();
+        issuer
+            .save(
+                &dir.join("issuer"),
+                &Protection::InsecurePlaintext,
+                &mut rng,
+            )
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = dir.join("host.db");
+        let store = runtime
+            .block_on(Store::connect(&format!("sqlite://{}", db.display())))
+            .unwrap();
+        let k = &issuer.keys;
+        let mut sets = std::collections::BTreeMap::new();
+        sets.insert(
+            "default".to_string(),
+            IssuerKeySet {
+                imk_ac: hexs(k.mk_ac.expose()),
+                imk_smi: Some(hexs(k.mk_smi.expose())),
+                imk_smc: Some(hexs(k.mk_smc.expose())),
+            },
+        );
+        let keys = Arc::new(
+            HostKeys::from_file(&KeyFile {
+                pan_lookup: hexs(k.pan_token_key.expose()),
+                pan_encryption: hexs(k.pan_enc_key.expose()),
+                issuer: sets,
+                bdk: Some(hexs(k.bdk.expose())),
+                pvk: Some(hexs(k.pvk.expose())),
+                admin_tokens: vec![],
+                read_tokens: vec![],
+            })
+            .unwrap(),
+        );
+        let clock = lamina_host::clock::FixedClock::new(i64::from(T0) * 1000);
+        let state = lamina_host::server::ServerState {
+            issuer: lamina_host::issuer::Issuer::new(
+                store.clone(),
+                Arc::clone(&keys),
+                Arc::new(clock),
+            ),
+            metrics: Arc::new(lamina_host::metrics::Metrics::default()),
+            config: lamina_host::server::ServerConfig::default(),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        runtime.spawn(lamina_host::server::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Host {
+            runtime,
+            store,
+            addr,
+            keys,
+            issuer,
+            dir: dir.to_path_buf(),
+            _stop: tx,
+        }
+    }
+
+    /// Issues a card from `profile_toml` (bureau data preparation, chip
+    /// personalization through `lamina card personalize`) on a new account
+    /// with `balance`; returns the chip image, the account id and the PAN.
+    fn issue(&self, name: &str, profile_toml: &str, balance: i64) -> (PathBuf, String, String) {
+        let mut rng = lamina_perso::util::seeded_rng(Some(name.len() as u64 + 11));
+        let today = Date::new(2026, 11, 25).unwrap();
+        let profile = Profile::from_toml(profile_toml).unwrap();
+        let req = CardRequest {
+            pin: Some(Zeroizing::new("1234".to_string())),
+            ..CardRequest::default()
+        };
+        let issued = prepare_card(&self.issuer, &profile, &req, today, &mut rng).unwrap();
+        let out = self.dir.join(name);
+        for sub in ["cards", "scripts", "pin-mailers", "faces"] {
+            std::fs::create_dir_all(out.join(sub)).unwrap();
+        }
+        lamina_perso::batch::write_card(&out, &issued, false).unwrap();
+        let img = out
+            .join("cards")
+            .join(format!("{}.img", issued.card.card_id));
+        let chip = out.join("chip.json");
+        lamina()
+            .args(["card", "personalize"])
+            .arg(&img)
+            .arg("--out")
+            .arg(&chip)
+            .assert()
+            .success();
+        let rec = &issued.record;
+        let now_ms = i64::from(T0) * 1000;
+        let account = self
+            .runtime
+            .block_on(ledger::create_account(
+                &self.store,
+                &NewAccount {
+                    name: rec.cardholder.clone(),
+                    currency: "978".into(),
+                    credit_limit: 0,
+                    opening_balance: balance,
+                    daily_amount_limit: 0,
+                    daily_count_limit: 0,
+                },
+                now_ms,
+            ))
+            .unwrap();
+        self.runtime
+            .block_on(cards::issue_card(
+                &self.store,
+                &self.keys,
+                &NewCard {
+                    pan: issued.card.pan().unwrap(),
+                    psn: rec.psn,
+                    expiry: rec.expiry.clone(),
+                    account_id: account.id.clone(),
+                    cvn: lamina_host::cards::parse_cvn(&rec.cvn).unwrap_or(Cvn::EmvCcd),
+                    key_ref: "default".into(),
+                    pvv: rec.pvki.zip(rec.pvv.clone()),
+                    pin_try_limit: 3,
+                },
+                now_ms,
+            ))
+            .unwrap();
+        (chip, account.id, issued.card.pan().unwrap())
+    }
+
+    /// (ledger balance, held) of an account.
+    fn account(&self, id: &str) -> (i64, i64) {
+        self.runtime.block_on(async {
+            let mut conn = self.store.pool().acquire().await.unwrap();
+            let a = ledger::get_account(&mut conn, id).await.unwrap().unwrap();
+            (a.ledger_balance, a.held)
+        })
+    }
+}
+
+/// The debit profile without its closed-loop applications: an EMV-only card
+/// (contactless, CDA).
+fn emv_only_profile() -> String {
+    let debit = std::fs::read_to_string(repo("profiles/debit.toml")).unwrap();
+    let cut = debit.find("[[extra]]").unwrap();
+    // Drop the comment block just above the first [[extra]] too.
+    let head = &debit[..cut];
+    head.rfind("\n\n")
+        .map_or(head, |i| &head[..i + 1])
+        .to_owned()
+}
+
+impl Host {
+    /// The account's postings of offline purchases (memo "offline purchase"):
+    /// (amount, transaction id).
+    fn offline_postings(&self, account: &str) -> Vec<(i64, Option<String>)> {
+        self.runtime
+            .block_on(ledger::postings(&self.store, account))
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.memo == "offline purchase")
+            .map(|p| (p.amount, p.transaction_id))
+            .collect()
+    }
+
+    fn capk(&self) -> PathBuf {
+        self.dir
+            .join("issuer")
+            .join(lamina_perso::issuer::CAPK_FILE)
+    }
+
+    fn db(&self) -> String {
+        format!("sqlite://{}", self.dir.join("host.db").display())
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `lamina host check-ledger` on the host's database: balanced.
+fn ledger_checks(host: &Host) {
+    let out = lamina()
+        .args(["host", "check-ledger", "--db", &host.db()])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v:#}");
+}
+
+/// `lamina terminal pay` with the bureau's CA keys, PIN 1234, JSON output.
+fn pay(card: &Path, capk: &Path, amount: &str, host: Option<&str>) -> Value {
+    let mut cmd = lamina();
+    cmd.args(["terminal", "pay", "--card", s(card), "--amount", amount])
+        .args(["--pin", "1234", "--json", "--save", "--capk", s(capk)])
+        .arg("--config")
+        .arg(repo("terminals/retail.toml"));
+    if let Some(h) = host {
+        cmd.args(["--host", h]);
+    }
+    let out = cmd.assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+#[test]
+fn contact_offline_approval_is_posted_once_through_the_terminal_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path());
+    let debit = std::fs::read_to_string(repo("profiles/debit.toml")).unwrap();
+    let (card, account, pan) = host.issue("alice", &debit, 10_000);
+
+    // A new card (Last Online ATC Register zero) exceeds the consecutive offline
+    // limits (Book 3 §10.6.3): its first purchase goes online (a 0100 hold),
+    // which resets the card's offline counters.
+    let v = pay(&card, &host.capk(), "5.00", Some(&host.addr));
+    assert_eq!(v["result"]["outcome"], "ApprovedOnline", "{v:#}");
+    assert_eq!(v["advice"], Value::Null, "{v:#}");
+    assert_eq!(host.account(&account), (10_000, 500));
+
+    // The next one, under the floor limit, is approved offline (TC) and the
+    // terminal reports it at once over its link.
+    let v = pay(&card, &host.capk(), "7.00", Some(&host.addr));
+    assert_eq!(v["result"]["outcome"], "ApprovedOffline", "{v:#}");
+    assert_eq!(v["result"]["offline_advice"]["pan"], v["advice"]["pan"]);
+    let adv = &v["advice"];
+    assert_eq!(adv["status"], "posted", "{v:#}");
+    assert_eq!(adv["response_code"], "00");
+    assert_eq!(adv["messages"], serde_json::json!(["0220"]));
+    assert_eq!(adv["amount"], 700);
+    assert_eq!(adv["arc"], "Y1");
+    let masked = format!("{}******{}", &pan[..6], &pan[pan.len() - 4..]);
+    assert_eq!(adv["pan"], masked.as_str());
+    assert!(!v.to_string().contains(&pan), "no PAN in the output");
+
+    // Posted once: one offline purchase, the balance down by 7.00 (the first
+    // purchase's hold stays until its capture).
+    assert_eq!(host.account(&account), (10_000 - 700, 500));
+    let posted = host.offline_postings(&account);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].0, -700);
+    ledger_checks(&host);
+
+    // Without --host (the test host double): the advice is shown, not sent.
+    let out = lamina()
+        .args(["terminal", "pay", "--card", s(&card), "--amount", "3.00"])
+        .args(["--pin", "1234", "--capk", s(&host.capk())])
+        .arg("--config")
+        .arg(repo("terminals/retail.toml"))
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("Outcome:      ApprovedOffline"), "{text}");
+    assert!(
+        text.contains("advice queued (no --host: test host double)"),
+        "{text}"
+    );
+    assert!(text.contains(&masked) && !text.contains(&pan), "{text}");
+    assert_eq!(host.account(&account), (10_000 - 700, 500));
+}
+
+/// `lamina terminal tap --profile vending|retail` with the bureau's CA keys, JSON.
+fn tap(host: &Host, profile: &str, card: &Path, amount: u32, with_host: bool) -> Value {
+    let mut cmd = lamina();
+    cmd.args(["terminal", "tap", "--card", s(card), "--profile", profile])
+        .args(["--station", "7", "--amount", &amount.to_string()])
+        .args(["--time", &T0.to_string(), "--json"])
+        .arg("--capk")
+        .arg(host.capk())
+        .arg("--reader-config")
+        .arg(repo("terminals/retail-contactless.toml"));
+    if with_host {
+        cmd.args(["--host", &host.addr]);
+    }
+    let out = cmd.assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+#[test]
+fn vending_offline_approval_is_posted_once_with_host_and_queued_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path());
+    let (card, account, pan) = host.issue("bob", &emv_only_profile(), 5_000);
+    // A new card asks to go online (card risk management): one online purchase
+    // at a contact terminal first.
+    let v = pay(&card, &host.capk(), "1.00", Some(&host.addr));
+    assert_eq!(v["result"]["outcome"], "ApprovedOnline", "{v:#}");
+
+    let v = tap(&host, "vending", &card, 250, true);
+    assert!(v["paid_with"].is_string(), "{v:#}");
+    let adv = &v["advice"];
+    assert_eq!(adv["status"], "posted", "{v:#}");
+    assert_eq!(adv["messages"], serde_json::json!(["0220"]));
+    assert_eq!(adv["amount"], 250);
+    assert!(!v.to_string().contains(&pan), "no PAN in the output");
+    // The contact purchase's hold (1.00) stays until its capture.
+    assert_eq!(host.account(&account), (5_000 - 250, 100));
+    assert_eq!(
+        host.offline_postings(&account),
+        [(-250, adv_txn(&host, &account))]
+    );
+
+    // Without --host: approved offline all the same, the advice stays queued
+    // and the host sees nothing.
+    let out = lamina()
+        .args([
+            "terminal",
+            "tap",
+            "--card",
+            s(&card),
+            "--profile",
+            "vending",
+        ])
+        .args(["--station", "7", "--amount", "300"])
+        .args(["--time", &(T0 + 60).to_string()])
+        .arg("--capk")
+        .arg(host.capk())
+        .arg("--reader-config")
+        .arg(repo("terminals/retail-contactless.toml"))
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("VEND"), "{text}");
+    assert!(text.contains("advice queued (no host)"), "{text}");
+    assert!(!text.contains(&pan), "{text}");
+    assert_eq!(host.account(&account), (5_000 - 250, 100));
+
+    // The retail counter: an EMV-only card pays by EMV, its advice posted.
+    let v = tap(&host, "retail", &card, 120, true);
+    assert_eq!(v["application"]["kind"], "emv", "{v:#}");
+    assert_eq!(v["advice"]["status"], "posted", "{v:#}");
+    assert_eq!(v["advice"]["amount"], 120, "{v:#}");
+    assert_eq!(host.account(&account), (5_000 - 250 - 120, 100));
+    let amounts: Vec<i64> = host
+        .offline_postings(&account)
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(amounts, [-250, -120]);
+    ledger_checks(&host);
+}
+
+/// The transaction id of the account's only offline posting.
+fn adv_txn(host: &Host, account: &str) -> Option<String> {
+    let p = host.offline_postings(account);
+    assert_eq!(p.len(), 1, "{p:?}");
+    p[0].1.clone()
+}

@@ -24,6 +24,14 @@
 //! journeys by card token (a keyed hash of PAN and PSN, never the PAN), its deny
 //! list and its trace numbers in the `--state` file.
 //!
+//! **Offline EMV approvals.** The retail counter and the vending machine run
+//! their EMV leg offline only (no acquirer during the tap). An offline approval
+//! (TC) has not reached the issuer: after the tap, with `--host`, the terminal
+//! reports it as a financial advice (0220, the 0221 repeat of the same
+//! transmission when an answer is lost; EMV 4.4 Book 4 §12.3, §12.4,
+//! docs/iso8583.md §6) and the report says whether the host posted it; without
+//! `--host` the report says the advice stays queued.
+//!
 //! **Test keys.** The terminals hold the scheme keys of
 //! [`lamina_closedloop::install::Schemes::demo`] and the open-loop token key
 //! [`TokenKey::demo`]: fixed, public demonstration keys. Every command prints a

@@ -82,6 +82,8 @@ async fn back_office(store: Store) {
     assert_eq!(st, 200);
     let doc = j(&body);
     assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["components"]["schemas"]["NewCard"]["properties"]["pin_offset"].is_object());
+    assert!(doc["components"]["schemas"]["Settlement"]["properties"]["refunds"].is_object());
     assert!(doc["paths"]["/cards/{id}/block"]["post"].is_object());
     let (st, body) = http(&addr, "GET", "/metrics", None, None).await;
     assert_eq!(st, 200);
@@ -152,6 +154,40 @@ async fn back_office(store: Store) {
     .await;
     assert_eq!(st, 201, "{body}");
     let bob_card = j(&body)["id"].as_str().unwrap().to_string();
+    assert_eq!(j(&body)["refunds_allowed"], true);
+    // A card with an IBM 3624 PIN offset instead of a PVV, refusing refunds.
+    let (st, body) = http(
+        &addr,
+        "POST",
+        "/cards",
+        admin,
+        Some(
+            json!({"pan": "1122334455667788", "psn": 0, "expiry": "2912", "account_id": bob,
+            "pin_offset": "7710", "decimalization": "1234567890123456", "refunds_allowed": false}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    assert_eq!(j(&body)["refunds_allowed"], false);
+    assert!(!body.contains("7710") && !body.contains("1234567890123456"));
+    let ibm_card = j(&body)["id"].as_str().unwrap().to_string();
+    let mut conn = store.pool().acquire().await.unwrap();
+    let c = lamina_host::cards::get_card(&mut conn, &ibm_card)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    assert_eq!(c.pin_offset.as_deref(), Some("7710"));
+    assert_eq!(c.ibm3624.unwrap().to_stored(), "1234567890123456:0:16:F");
+    // Both a PVV and an offset, or a bad offset: 400.
+    for bad in [
+        json!({"pan": "1122334455667796", "expiry": "2912", "account_id": bob, "pvv": "1234", "pin_offset": "7710"}),
+        json!({"pan": "1122334455667796", "expiry": "2912", "account_id": bob, "pin_offset": "77A0"}),
+        json!({"pan": "1122334455667796", "expiry": "2912", "account_id": bob, "pin_offset": "7710", "pin_validation_start": 20}),
+    ] {
+        let (st, body) = http(&addr, "POST", "/cards", admin, Some(bad)).await;
+        assert_eq!(st, 400, "{body}");
+    }
     let (st, body) = http(
         &addr,
         "POST",

@@ -660,3 +660,421 @@ async fn groups_isolate_requests(store: Store) {
     assert!(posted > 0 && posted <= expected + 12, "{posted}");
 }
 both_backends!(groups_isolate_test, super::groups_isolate_requests);
+
+/// A refund (processing code 20) of `amount` with a fresh ARQC.
+fn refund_request(f: &mut crate::common::Fixture, amount: i64) -> lamina_host::issuer::AuthRequest {
+    let mut r = f.request(RequestKind::Financial, amount);
+    r.processing_code = "200000".into();
+    r
+}
+
+async fn refund(f: &mut crate::common::Fixture, amount: i64) -> lamina_host::issuer::AuthResponse {
+    let r = refund_request(f, amount);
+    f.issuer.authorize(r).await.unwrap()
+}
+
+async fn advice(
+    f: &mut crate::common::Fixture,
+    amount: i64,
+    icc: Vec<u8>,
+) -> lamina_host::issuer::AuthResponse {
+    let r = f.request_with_icc(RequestKind::Completion, amount, icc);
+    f.issuer.authorize(r).await.unwrap()
+}
+
+async fn refunds(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    // Nothing paid at this merchant yet: not permitted to the cardholder.
+    let r = refund_request(&mut f, 500);
+    let resp = f.issuer.authorize(r).await.unwrap();
+    assert_eq!(resp.response_code, "57", "{resp:?}");
+    assert!(resp.flags.contains(&"refund_exceeds_captures".to_string()));
+    assert_eq!(f.account().await.ledger_balance, 10_000);
+
+    assert_eq!(
+        f.go(RequestKind::Financial, 3_000).await.response_code,
+        "00"
+    );
+    // Refund 1,000: credited, with an approval code and an ARPC.
+    let r1 = refund_request(&mut f, 1_000);
+    let resp = f.issuer.authorize(r1.clone()).await.unwrap();
+    assert_eq!(resp.response_code, "00", "{resp:?}");
+    assert_eq!(resp.approved_amount, 1_000);
+    assert!(resp.auth_code.is_some());
+    assert!(!resp.icc.is_empty());
+    assert_eq!(resp.available, Some(8_000));
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+    // A retransmission is answered from the idempotency record and posts nothing.
+    let again = f.issuer.authorize(r1.clone()).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.transaction_id, resp.transaction_id);
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+    let txns = f
+        .issuer
+        .transactions(&lamina_host::issuer::TxnFilter::default())
+        .await
+        .unwrap();
+    let row = txns
+        .iter()
+        .find(|t| Some(&t.id) == resp.transaction_id.as_ref())
+        .unwrap();
+    assert_eq!(
+        (row.kind.as_str(), row.captured_amount, row.status.as_str()),
+        ("refund", -1_000, "captured")
+    );
+
+    // 2,000 left to refund at this merchant: 2,500 is refused, 2,000 accepted.
+    let resp = refund(&mut f, 2_500).await;
+    assert_eq!(resp.response_code, "57");
+    let r2 = refund_request(&mut f, 2_000);
+    assert_eq!(
+        f.issuer.authorize(r2.clone()).await.unwrap().response_code,
+        "00"
+    );
+    assert_eq!(f.account().await.ledger_balance, 10_000);
+    assert_eq!(refund(&mut f, 1).await.response_code, "57");
+    // Another merchant: nothing paid there.
+    let mut other = refund_request(&mut f, 100);
+    other.merchant = "MERCHANT0000002".into();
+    assert_eq!(f.issuer.authorize(other).await.unwrap().response_code, "57");
+
+    // Reversal of the 2,000 refund takes it back from the cardholder (once).
+    let rev = f.follow_up(RequestKind::Reversal, &r2, 2_000);
+    let resp = f.issuer.authorize(rev.clone()).await.unwrap();
+    assert_eq!(
+        (resp.response_code.as_str(), resp.approved_amount),
+        ("00", 2_000)
+    );
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+    assert!(f.issuer.authorize(rev).await.unwrap().duplicate);
+    let rev2 = f.follow_up(RequestKind::Reversal, &r2, 2_000);
+    let resp = f.issuer.authorize(rev2).await.unwrap();
+    assert_eq!(resp.approved_amount, 0);
+    assert!(resp.flags.contains(&"already_reversed".to_string()));
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+    // ... which makes 2,000 refundable again.
+    assert_eq!(refund(&mut f, 2_000).await.response_code, "00");
+    assert_eq!(f.account().await.ledger_balance, 10_000);
+
+    // A refund is a 0200: as an 0100 it is not permitted.
+    let mut auth = f.request(RequestKind::Authorization, 100);
+    auth.processing_code = "200000".into();
+    assert_eq!(f.issuer.authorize(auth).await.unwrap().response_code, "57");
+
+    // A replayed ARQC is refused as for a purchase.
+    let mut replay = r1.clone();
+    replay.key = f.key();
+    let resp = f.issuer.authorize(replay).await.unwrap();
+    assert_eq!(resp.response_code, "59");
+
+    // Card status decides first.
+    assert_eq!(
+        f.go(RequestKind::Financial, 1_000).await.response_code,
+        "00"
+    );
+    cards::set_status(&store, &f.card.id, CardStatus::Lost)
+        .await
+        .unwrap();
+    assert_eq!(refund(&mut f, 100).await.response_code, "41");
+    cards::set_status(&store, &f.card.id, CardStatus::Active)
+        .await
+        .unwrap();
+    // A card that does not accept refunds.
+    cards::set_refunds_allowed(&store, &f.card.id, false)
+        .await
+        .unwrap();
+    assert!(!f.card().await.refunds_allowed);
+    let resp = refund(&mut f, 100).await;
+    assert_eq!(resp.response_code, "57");
+    assert!(resp.flags.contains(&"refunds_not_allowed".to_string()));
+    cards::set_refunds_allowed(&store, &f.card.id, true)
+        .await
+        .unwrap();
+    assert_eq!(refund(&mut f, 100).await.response_code, "00");
+    assert_eq!(f.account().await.ledger_balance, 10_000 - 1_000 + 100);
+}
+both_backends!(refunds_test, super::refunds);
+
+/// Field 55 of an offline approval: the simulated card's cryptogram with CID 40 (TC).
+fn tc_field55(f: &crate::common::Fixture, amount: i64, atc: u16) -> Vec<u8> {
+    let icc = f
+        .sim
+        .field55_with_atc(amount as u64, 978, [0x26, 0x11, 0x25], [9, 8, 7, 6], atc)
+        .unwrap();
+    let list: Vec<Tlv> = Tlv::parse_all(&icc)
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            if t.tag == Tag::new(0x9F27) {
+                Tlv::primitive(0x9F27u32, vec![0x40])
+            } else {
+                t
+            }
+        })
+        .collect();
+    Tlv::encode_all(&list)
+}
+
+fn with_tag(icc: &[u8], tag: u32, value: Vec<u8>) -> Vec<u8> {
+    let list: Vec<Tlv> = Tlv::parse_all(icc)
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            if t.tag == Tag::new(tag) {
+                Tlv::primitive(tag, value.clone())
+            } else {
+                t
+            }
+        })
+        .collect();
+    Tlv::encode_all(&list)
+}
+
+async fn offline_advices_verified(store: Store) {
+    let mut f = fixture(store.clone(), 10_000).await;
+    // A genuine advice (TC at ATC 40) is posted once.
+    let icc = tc_field55(&f, 1_500, 40);
+    let adv = f.request_with_icc(RequestKind::Completion, 1_500, icc.clone());
+    let resp = f.issuer.authorize(adv.clone()).await.unwrap();
+    assert_eq!(resp.response_code, "00", "{resp:?}");
+    assert!(resp.flags.contains(&"offline_advice".to_string()));
+    assert_eq!(f.account().await.ledger_balance, 8_500);
+    // Its repeat (0221, same key) is answered from the idempotency record.
+    let mut repeat = adv.clone();
+    repeat.mti = "0221".into();
+    assert!(f.issuer.authorize(repeat).await.unwrap().duplicate);
+    assert_eq!(f.account().await.ledger_balance, 8_500);
+
+    // The same advice with a new STAN: a replay, refused and not posted.
+    let replay = f.request_with_icc(RequestKind::Completion, 1_500, icc.clone());
+    let resp = f.issuer.authorize(replay).await.unwrap();
+    assert_eq!(resp.response_code, "59", "{resp:?}");
+    assert!(resp.flags.contains(&"atc_replay".to_string()));
+    assert_eq!(f.account().await.ledger_balance, 8_500);
+
+    // A forged TC (one bit changed) or a changed amount under the genuine TC: refused.
+    let mut tc = lamina_tlv::find_recursive(&Tlv::parse_all(&icc).unwrap(), Tag::new(0x9F26))
+        .unwrap()
+        .value_bytes()
+        .unwrap()
+        .to_vec();
+    tc[0] ^= 1;
+    let forged = with_tag(&tc_field55(&f, 1_500, 41), 0x9F26, tc);
+    let resp = advice(&mut f, 1_500, forged).await;
+    assert_eq!(resp.response_code, "05", "{resp:?}");
+    assert!(resp.flags.contains(&"tc_failed".to_string()));
+    let bigger = with_tag(
+        &tc_field55(&f, 1_500, 42),
+        0x9F02,
+        vec![0, 0, 0, 0, 0x99, 0x00],
+    );
+    let resp = advice(&mut f, 9_900, bigger).await;
+    assert_eq!(resp.response_code, "05");
+    // No field 55, or an AAC (declined offline): nothing to post.
+    let resp = advice(&mut f, 1_500, vec![]).await;
+    assert_eq!(resp.response_code, "05");
+    assert!(resp.flags.contains(&"tc_missing".to_string()));
+    let aac = with_tag(&tc_field55(&f, 1_500, 43), 0x9F27, vec![0x00]);
+    let resp = advice(&mut f, 1_500, aac).await;
+    assert_eq!(resp.response_code, "05");
+    assert!(resp.flags.contains(&"not_a_tc".to_string()));
+    assert_eq!(f.account().await.ledger_balance, 8_500);
+    // The refused ATCs were not recorded: the genuine advice at ATC 41 still posts, once.
+    let genuine = tc_field55(&f, 500, 41);
+    let resp = advice(&mut f, 500, genuine.clone()).await;
+    assert_eq!(resp.response_code, "00");
+    let resp = advice(&mut f, 500, genuine).await;
+    assert_eq!(resp.response_code, "59");
+    assert_eq!(f.account().await.ledger_balance, 8_000);
+    // An offline ATC below the online one is fine (advices arrive late).
+    assert_eq!(f.go(RequestKind::Financial, 100).await.response_code, "00");
+    assert_eq!(f.card().await.last_atc, 1);
+    let late = tc_field55(&f, 200, 0);
+    assert_eq!(advice(&mut f, 200, late).await.response_code, "00");
+
+    // An offline refund advice (processing code 20): TC checked, refund rules applied.
+    let mut refund = f.request_with_icc(RequestKind::Completion, 700, tc_field55(&f, 700, 50));
+    refund.processing_code = "200000".into();
+    let resp = f.issuer.authorize(refund).await.unwrap();
+    assert_eq!(resp.response_code, "00", "{resp:?}");
+    assert_eq!(f.account().await.ledger_balance, 8_000 - 100 - 200 + 700);
+    let mut too_much =
+        f.request_with_icc(RequestKind::Completion, 5_000, tc_field55(&f, 5_000, 51));
+    too_much.processing_code = "200000".into();
+    assert_eq!(
+        f.issuer.authorize(too_much).await.unwrap().response_code,
+        "57"
+    );
+}
+both_backends!(offline_advices_test, super::offline_advices_verified);
+
+/// IBM 3624 parameters of the lamina-crypto vector file (psec's test values) for a PAN
+/// that starts with the validation data.
+fn ibm_params(table: &str, vd_len: usize, pad: &str) -> cards::Ibm3624Params {
+    cards::Ibm3624Params {
+        decimalization: table.into(),
+        vd_start: 0,
+        vd_len: u8::try_from(vd_len).unwrap(),
+        pad: pad.chars().next().unwrap(),
+    }
+}
+
+#[test]
+fn ibm3624_offsets_known_answers() {
+    use lamina_crypto::pin::Pin;
+    use lamina_crypto::sym::SecretKey;
+    use lamina_host::issuer::decision::verify_ibm3624;
+    // lamina-crypto's IBM 3624 vectors (Source line in the file): the host's parameter
+    // handling must reproduce them.
+    let text = include_str!("../../../lamina-crypto/tests/vectors/pvv_ibm3624.txt");
+    let mut n = 0;
+    for block in text.split("\n\n") {
+        let kv: std::collections::HashMap<&str, &str> = block
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(" = "))
+            .collect();
+        let Some(vd) = kv.get("validation_data") else {
+            continue;
+        };
+        let pvk = SecretKey::from_hex(kv["pvk"]).unwrap();
+        let params = ibm_params(kv["table"], vd.len(), kv["pad"]);
+        params.check().unwrap();
+        let pin = Pin::new(kv["pin"]).unwrap();
+        // The validation data as the PAN's leading digits (the rest is cut off).
+        let pan = format!("{vd}123");
+        assert_eq!(
+            verify_ibm3624(&pvk, &params, &pan, &pin, kv["offset"]),
+            Ok(true),
+            "{}",
+            kv["name"]
+        );
+        let wrong: String = kv["pin"]
+            .chars()
+            .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
+            .collect();
+        assert_eq!(
+            verify_ibm3624(
+                &pvk,
+                &params,
+                &pan,
+                &Pin::new(&wrong).unwrap(),
+                kv["offset"]
+            ),
+            Ok(false)
+        );
+        n += 1;
+    }
+    assert_eq!(n, 8);
+    // Stored form round trip; malformed parameters are refused.
+    let p = ibm_params("1234567890123456", 14, "f");
+    assert_eq!(p.to_stored(), "1234567890123456:0:14:F");
+    assert_eq!(
+        cards::Ibm3624Params::parse(&p.to_stored()).unwrap().vd_len,
+        14
+    );
+    for bad in [
+        "123:0:16:F",
+        "1234567890123456:0:17:F",
+        "1234567890123456:0:16:G",
+        "x",
+    ] {
+        assert!(cards::Ibm3624Params::parse(bad).is_none(), "{bad}");
+    }
+    assert!(!format!("{p:?}").contains("1234567890123456"));
+}
+
+async fn online_pin_ibm3624(store: Store) {
+    use std::sync::Arc;
+
+    use lamina_crypto::dukpt::tdes::{Ksn, Originator, derive_ipek, encrypt_pin_block};
+    use lamina_crypto::emv::Cvn;
+    use lamina_crypto::pin::{Pan, Pin, encode_iso0};
+    use lamina_crypto::sym::SecretKey;
+    use lamina_host::cards::{CardOptions, Ibm3624Offset, NewCard};
+    use lamina_host::keys::HostKeys;
+
+    let mut f = fixture(store.clone(), 5_000).await;
+    // PAN 1122334455667788 and the test key file's PVK are those of lamina-crypto's IBM
+    // 3624 vectors (psec): with table 1234567890123456 and the 16 PAN digits as
+    // validation data, PIN 1234 has offset 7710 (and PIN 4524 offset 0000).
+    let pan_s = "1122334455667788";
+    let keys = Arc::new(HostKeys::from_file(&crate::common::key_file()).unwrap());
+    let new = NewCard {
+        pan: pan_s.into(),
+        psn: 1,
+        expiry: "2812".into(),
+        account_id: f.account.id.clone(),
+        cvn: Cvn::EmvCcd,
+        key_ref: "default".into(),
+        pvv: None,
+        pin_try_limit: 3,
+    };
+    let opts = CardOptions {
+        ibm3624: Some((
+            Ibm3624Offset("7710".into()),
+            ibm_params("1234567890123456", 16, "F"),
+        )),
+        refunds_allowed: true,
+    };
+    // Either a PVV or an offset, not both; offsets are 4–12 digits.
+    let mut both = new.clone();
+    both.pvv = Some((1, "1234".into()));
+    assert!(
+        cards::issue_card_with(&store, &keys, &both, &opts, NOW)
+            .await
+            .is_err()
+    );
+    let mut bad = opts.clone();
+    bad.ibm3624 = Some((
+        Ibm3624Offset("77".into()),
+        ibm_params("1234567890123456", 16, "F"),
+    ));
+    assert!(
+        cards::issue_card_with(&store, &keys, &new, &bad, NOW)
+            .await
+            .is_err()
+    );
+    let card = cards::issue_card_with(&store, &keys, &new, &opts, NOW)
+        .await
+        .unwrap();
+    assert!(card.pvv.is_none());
+    assert_eq!(card.pin_offset.as_deref(), Some("7710"));
+    assert!(!format!("{card:?}").contains("7710"));
+    f.sim = lamina_host::sim::SimCard::new(pan_s, 1, "2812", Cvn::EmvCcd, &crate::common::imk_ac())
+        .unwrap();
+
+    let bdk = SecretKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+    let ksn0 = Ksn::from_hex("FFFF9876543210E00000").unwrap();
+    let mut pinpad = Originator::new(&derive_ipek(&bdk, &ksn0).unwrap(), &ksn0).unwrap();
+    let pan = Pan::new(pan_s).unwrap();
+    let mut go = async |f: &mut crate::common::Fixture, pin: &str| {
+        let (ksn, key) = pinpad.next_transaction().unwrap();
+        let block = encrypt_pin_block(&key, &encode_iso0(&Pin::new(pin).unwrap(), &pan)).unwrap();
+        let mut r = f.request(RequestKind::Authorization, 100);
+        r.pin = Some(lamina_host::issuer::PinData {
+            block,
+            ksn: ksn.as_bytes().to_vec(),
+        });
+        f.issuer.authorize(r).await.unwrap().response_code
+    };
+    let tries = async |store: &Store| {
+        let mut conn = store.pool().acquire().await.unwrap();
+        cards::get_card(&mut conn, &card.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pin_tries
+    };
+    assert_eq!(go(&mut f, "1234").await, "00");
+    assert_eq!(go(&mut f, "4524").await, "55");
+    assert_eq!(tries(&store).await, 1);
+    assert_eq!(go(&mut f, "1234").await, "00");
+    assert_eq!(tries(&store).await, 0);
+    assert_eq!(go(&mut f, "0000").await, "55");
+    assert_eq!(go(&mut f, "1235").await, "55");
+    assert_eq!(go(&mut f, "1243").await, "75");
+    assert_eq!(tries(&store).await, 3);
+    assert_eq!(go(&mut f, "1234").await, "75");
+}
+both_backends!(online_pin_ibm3624_test, super::online_pin_ibm3624);

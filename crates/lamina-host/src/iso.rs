@@ -5,8 +5,8 @@
 //! | request | issuer call | response |
 //! |---|---|---|
 //! | 0100/0101 | authorization (hold) | 0110 |
-//! | 0200/0201 | financial (post) | 0210 |
-//! | 0120/0121, 0220/0221 | completion (capture, or offline advice) | 0130, 0230 |
+//! | 0200/0201 | financial (post; DE 3 = 20: refund, a credit) | 0210 |
+//! | 0120/0121, 0220/0221 | completion (capture, or offline advice: TC verified, DE 3 = 20 refund) | 0130, 0230 |
 //! | 0400/0401, 0420/0421 | reversal | 0410, 0430 |
 //! | 0500 | terminal batch reconciliation ([`crate::settle::reconcile_message`]) | 0510 |
 //! | 0800 | sign-on / echo / sign-off (DE 70) | 0810 |

@@ -114,6 +114,12 @@ pub struct Card {
     pub pin_tries: i64,
     /// Limit of wrong online PINs before code 75.
     pub pin_try_limit: i64,
+    /// Business date (YYYY-MM-DD) of the velocity counters below ('' = none yet).
+    pub usage_date: String,
+    /// Approved authorizations and purchases on `usage_date` (not reversed).
+    pub usage_count: i64,
+    /// Their approved amounts, minor units.
+    pub usage_amount: i64,
     #[serde(skip)]
     pub(crate) pan_enc: String,
 }
@@ -136,12 +142,16 @@ impl std::fmt::Debug for Card {
             .field("refunds_allowed", &self.refunds_allowed)
             .field("pin_tries", &self.pin_tries)
             .field("pin_try_limit", &self.pin_try_limit)
+            .field("usage_date", &self.usage_date)
+            .field("usage_count", &self.usage_count)
+            .field("usage_amount", &self.usage_amount)
             .finish_non_exhaustive()
     }
 }
 
 const CARD_COLS: &str = "id, pan_masked, pan_enc, psn, expiry, status, account_id, cvn, key_ref, \
-     last_atc, pvv, pin_offset, pin_params, refunds_allowed, pin_tries, pin_try_limit";
+     last_atc, pvv, pin_offset, pin_params, refunds_allowed, pin_tries, pin_try_limit, \
+     usage_date, usage_count, usage_amount";
 
 fn card_from_row(row: &dyn RowGet) -> Result<Card> {
     let status = row.text("status")?;
@@ -170,7 +180,22 @@ fn card_from_row(row: &dyn RowGet) -> Result<Card> {
         refunds_allowed: row.int("refunds_allowed")? != 0,
         pin_tries: row.int("pin_tries")?,
         pin_try_limit: row.int("pin_try_limit")?,
+        usage_date: row.text("usage_date")?,
+        usage_count: row.int("usage_count")?,
+        usage_amount: row.int("usage_amount")?,
     })
+}
+
+impl Card {
+    /// The card's approved usage on `date` (velocity limits): its counters if they are
+    /// of that date, else nothing yet.
+    pub fn usage_on(&self, date: &str) -> (i64, i64) {
+        if self.usage_date == date {
+            (self.usage_count, self.usage_amount)
+        } else {
+            (0, 0)
+        }
+    }
 }
 
 /// IBM 3624 PIN verification parameters of a card (IBM CCA "IBM-PINO" method, see

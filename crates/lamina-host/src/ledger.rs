@@ -169,49 +169,35 @@ pub async fn lock_account(
 pub(crate) struct HotRead {
     /// The account.
     pub account: Account,
-    /// The card's approved authorizations and purchases on the date.
-    pub usage_count: i64,
-    /// Their approved amounts.
-    pub usage_amount: i64,
     /// Scripts queued for the card.
     pub scripts: i64,
     /// Whether a reversal of this very request arrived before it.
     pub reversed_early: bool,
 }
 
-/// Reads and locks an account together with a card's approved usage on a business date,
-/// the number of scripts queued for the card, and whether the request with this key
+/// Reads and locks an account together with the number of scripts queued for the card, and whether the request with this key
 /// (acquirer, terminal, STAN, transmission) was reversed before it arrived.
 pub(crate) async fn lock_account_hot<C: HotConn>(
     conn: &mut C,
     id: &str,
     card_id: &str,
-    date: &str,
     key: [&str; 4],
 ) -> Result<Option<HotRead>> {
     let sql = format!(
         "SELECT {ACCOUNT_COLS}, \
-         (SELECT COUNT(*) FROM transactions t WHERE t.card_id = $2 AND t.business_date = $3 \
-          AND t.kind IN ('authorization', 'financial') AND t.response_code IN ('00', '10') \
-          AND t.status <> 'reversed') AS usage_n, \
-         (SELECT COALESCE(CAST(SUM(t.approved_amount) AS BIGINT), 0) FROM transactions t \
-          WHERE t.card_id = $2 AND t.business_date = $3 AND t.kind IN ('authorization', 'financial') \
-          AND t.response_code IN ('00', '10') AND t.status <> 'reversed') AS usage_s, \
          (SELECT COUNT(*) FROM script_queue q WHERE q.card_id = $2 AND q.status = 'queued') AS scripts, \
-         (SELECT COUNT(*) FROM early_reversals e WHERE e.acquirer = $4 AND e.terminal = $5 \
-          AND e.stan = $6 AND e.transmission = $7) AS early \
+         (SELECT COUNT(*) FROM early_reversals e WHERE e.acquirer = $3 AND e.terminal = $4 \
+          AND e.stan = $5 AND e.transmission = $6) AS early \
          FROM accounts WHERE id = $1{}",
         conn.for_update()
     );
-    let vals = [id, card_id, date, key[0], key[1], key[2], key[3]]
+    let vals = [id, card_id, key[0], key[1], key[2], key[3]]
         .into_iter()
         .map(|v| Val::Text(v.to_owned()))
         .collect();
     conn.fetch_optional(&sql, vals, &|r| {
         Ok(HotRead {
             account: account_from_row(r)?,
-            usage_count: r.int("usage_n")?,
-            usage_amount: r.int("usage_s")?,
             scripts: r.int("scripts")?,
             reversed_early: r.int("early")? > 0,
         })

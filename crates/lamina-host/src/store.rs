@@ -126,6 +126,13 @@ pub fn migrator() -> Migrator {
             include_str!("../migrations/0004_refunds_pin_offsets_advice_atcs.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            5,
+            Cow::Borrowed("card usage counters"),
+            MigrationType::Simple,
+            include_str!("../migrations/0005_card_usage_counters.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -251,6 +251,23 @@ pub struct TxnFilter {
     pub limit: Option<i64>,
 }
 
+/// Takes a voided approval (status just set to `reversed`) back out of its card's
+/// velocity counters, if they are still of the approval's business date.
+async fn release_usage(conn: &mut AnyConnection, txn_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE cards SET \
+         usage_count = usage_count - 1, \
+         usage_amount = usage_amount - (SELECT t.approved_amount FROM transactions t WHERE t.id = $1) \
+         WHERE id = (SELECT t.card_id FROM transactions t WHERE t.id = $1 \
+                     AND t.kind IN ('authorization', 'financial') AND t.response_code IN ('00', '10')) \
+         AND usage_date = (SELECT t.business_date FROM transactions t WHERE t.id = $1)",
+    )
+    .bind(txn_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 fn random_auth_code() -> String {
     let mut b = [0u8; 4];
     rand::fill(&mut b);
@@ -590,7 +607,6 @@ impl Issuer {
             &mut *conn,
             &card.account_id,
             &card.id,
-            &today,
             [
                 req.key.acquirer.as_str(),
                 req.key.terminal.as_str(),
@@ -600,8 +616,8 @@ impl Issuer {
         )
         .await?
         .ok_or(HostError::NotFound("account"))?;
-        let (account, usage_n, usage_s, queued_scripts) =
-            (hot.account, hot.usage_count, hot.usage_amount, hot.scripts);
+        let (account, queued_scripts) = (hot.account, hot.scripts);
+        let (usage_n, usage_s) = card.usage_on(&today);
         let usage = Usage {
             count: usage_n,
             amount: usage_s,
@@ -640,6 +656,21 @@ impl Issuer {
             buf.push(
                 "UPDATE cards SET last_atc = $1 WHERE id = $2",
                 vec![Val::Int(atc), Val::Text(card.id.clone())],
+            );
+        }
+        // Velocity counters: an approved authorization or purchase (not a refund) counts
+        // for the day (the SET expressions all see the row as it was).
+        if d.approved() && !refund {
+            buf.push(
+                "UPDATE cards SET \
+                 usage_count = CASE WHEN usage_date = $1 THEN usage_count + 1 ELSE 1 END, \
+                 usage_amount = CASE WHEN usage_date = $1 THEN usage_amount + $2 ELSE $2 END, \
+                 usage_date = $1 WHERE id = $3",
+                vec![
+                    Val::Text(today.clone()),
+                    Val::Int(d.approved_amount),
+                    Val::Text(card.id.clone()),
+                ],
             );
         }
         match d.pin_tries {
@@ -1324,6 +1355,7 @@ impl Issuer {
                                 .bind(&orig_id)
                                 .execute(&mut *conn)
                                 .await?;
+                                release_usage(&mut *conn, &orig_id).await?;
                                 (
                                     "00",
                                     vec![],
@@ -1376,6 +1408,7 @@ impl Issuer {
                             .bind(&orig_id)
                             .execute(&mut *conn)
                             .await?;
+                            release_usage(&mut *conn, &orig_id).await?;
                         }
                         let flags = match (keep, back) {
                             (_, 0) => vec!["nothing_to_reverse".to_string()],

@@ -1078,3 +1078,69 @@ async fn online_pin_ibm3624(store: Store) {
     assert_eq!(go(&mut f, "1234").await, "75");
 }
 both_backends!(online_pin_ibm3624_test, super::online_pin_ibm3624);
+
+/// The velocity counters kept on the card row: a reversal that voids an approval gives
+/// its count and amount back, a new business date starts from zero, and the counters
+/// equal what the transactions say.
+async fn velocity_counters(store: Store) {
+    let mut f = fixture_with(
+        store.clone(),
+        100_000,
+        5_000,
+        2,
+        lamina_crypto::emv::Cvn::EmvCcd,
+    )
+    .await;
+    let first = f.request(RequestKind::Financial, 1_000);
+    assert_eq!(
+        f.issuer
+            .authorize(first.clone())
+            .await
+            .unwrap()
+            .response_code,
+        "00"
+    );
+    assert_eq!(
+        f.go(RequestKind::Authorization, 2_000).await.response_code,
+        "00"
+    );
+    // Count limit 2 reached.
+    assert_eq!(
+        f.go(RequestKind::Authorization, 100).await.response_code,
+        "65"
+    );
+    let card = f.card().await;
+    assert_eq!((card.usage_count, card.usage_amount), (2, 3_000));
+    // Voiding the purchase gives its count and amount back.
+    let rev = f.follow_up(RequestKind::Reversal, &first, 1_000);
+    assert_eq!(f.issuer.authorize(rev).await.unwrap().response_code, "00");
+    let card = f.card().await;
+    assert_eq!((card.usage_count, card.usage_amount), (1, 2_000));
+    // Amount limit 5,000: 2,000 used, 3,500 more is too much (61), 3,000 fits.
+    assert_eq!(
+        f.go(RequestKind::Authorization, 3_500).await.response_code,
+        "61"
+    );
+    assert_eq!(
+        f.go(RequestKind::Authorization, 3_000).await.response_code,
+        "00"
+    );
+    // 5,000 used: the amount limit answers first.
+    assert_eq!(
+        f.go(RequestKind::Authorization, 1).await.response_code,
+        "61"
+    );
+    // The next business day starts from zero.
+    f.clock.advance(24 * 3_600_000);
+    assert_eq!(
+        f.go(RequestKind::Authorization, 4_000).await.response_code,
+        "00"
+    );
+    let card = f.card().await;
+    assert_eq!((card.usage_count, card.usage_amount), (1, 4_000));
+    assert_eq!(
+        card.usage_date,
+        lamina_host::clock::business_date(NOW + 24 * 3_600_000)
+    );
+}
+both_backends!(velocity_counters_test, super::velocity_counters);

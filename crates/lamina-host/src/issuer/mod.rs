@@ -122,6 +122,11 @@ async fn refundable_in<C: HotConn>(
     Ok(sum.unwrap_or(0).max(0))
 }
 
+/// Most bytes of issuer script templates (71/72) sent in one response: the amount every
+/// terminal must accept (EMV Book 4 §6.3.9, 128 bytes), which also keeps DE 55 within its
+/// 255 bytes beside the issuer authentication data. Scripts that do not fit stay queued.
+pub const MAX_SCRIPT_BYTES: usize = 128;
+
 /// Length of the issuer script command MAC: 8 bytes, the full MAC of the EMV
 /// Common Core Definitions and of Lamina's card applet (EMV Book 2 §9.2.1 allows 4–8).
 pub const SCRIPT_MAC_LEN: usize = 8;
@@ -791,6 +796,7 @@ impl Issuer {
             let smi = issuer_keys.and_then(|k| k.imk_smi.as_ref());
             if let (false, Some(imk_smi)) = (pending.is_empty(), smi) {
                 if let Some(mk_smi) = decision::derive_mk_smi(c.cvn, imk_smi, pan, card.psn) {
+                    let mut script_bytes = 0;
                     for s in pending {
                         let (header, data) = s.script.command()?;
                         let apdu = emv::script_command(
@@ -806,13 +812,21 @@ impl Issuer {
                             .get(..4)
                             .and_then(|b| b.try_into().ok())
                             .unwrap_or([0; 4]);
-                        icc.push(Tlv::constructed(
+                        let template = Tlv::constructed(
                             u32::from(s.template),
                             vec![
                                 Tlv::primitive(0x9F18u32, script_id.to_vec()),
                                 Tlv::primitive(0x86u32, apdu),
                             ],
-                        ));
+                        );
+                        let len = Tlv::encode_all(std::slice::from_ref(&template)).len();
+                        if script_bytes + len > MAX_SCRIPT_BYTES {
+                            // The rest stays queued, in order, for the next online
+                            // transaction.
+                            break;
+                        }
+                        script_bytes += len;
+                        icc.push(template);
                         buf.push(
                             "UPDATE script_queue SET status = 'sent', sent_transaction_id = $1 WHERE id = $2",
                             vec![Val::Text(txn_id.clone()), Val::Text(s.id.clone())],

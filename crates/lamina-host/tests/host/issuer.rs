@@ -1144,3 +1144,60 @@ async fn velocity_counters(store: Store) {
     );
 }
 both_backends!(velocity_counters_test, super::velocity_counters);
+
+/// Twelve queued scripts do not fit one response (DE 55 ≤ 255 bytes; at most
+/// `MAX_SCRIPT_BYTES` of script templates): each online transaction carries what fits,
+/// in queue order, and the rest waits for the next one. No response is lost to `96`.
+async fn scripts_split_across_responses(store: Store) {
+    let mut f = fixture(store.clone(), 50_000).await;
+    for i in 0..12u8 {
+        cards::queue_script(
+            &store,
+            &f.card.id,
+            &ScriptKind::UpdateLimit {
+                tag: "9F14".into(),
+                value: format!("{i:02X}"),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    }
+    let mut delivered = Vec::new();
+    for _ in 0..12 {
+        let r = f.go(RequestKind::Authorization, 100).await;
+        assert_eq!(r.response_code, "00", "{r:?}");
+        assert!(r.icc.len() <= 255);
+        let icc = Tlv::parse_all(&r.icc).unwrap();
+        let scripts: Vec<u8> = icc
+            .iter()
+            .filter(|t| t.tag == Tag::new(0x72))
+            .map(|t| {
+                let cmd = lamina_tlv::find_recursive(t.children(), Tag::new(0x86))
+                    .unwrap()
+                    .value_bytes()
+                    .unwrap();
+                cmd[5]
+            })
+            .collect();
+        let bytes: usize = icc
+            .iter()
+            .filter(|t| t.tag == Tag::new(0x72))
+            .map(|t| Tlv::encode_all(std::slice::from_ref(t)).len())
+            .sum();
+        assert!(bytes <= lamina_host::issuer::MAX_SCRIPT_BYTES, "{bytes}");
+        if scripts.is_empty() {
+            break;
+        }
+        delivered.extend(scripts);
+    }
+    assert_eq!(delivered, (0..12u8).collect::<Vec<_>>());
+    assert!(
+        cards::scripts_of(&store, &f.card.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.status == "sent")
+    );
+}
+both_backends!(scripts_split_test, super::scripts_split_across_responses);

@@ -175,8 +175,9 @@ pub(crate) struct HotRead {
     pub reversed_early: bool,
 }
 
-/// Reads and locks an account together with the number of scripts queued for the card, and whether the request with this key
-/// (acquirer, terminal, STAN, transmission) was reversed before it arrived.
+/// Reads and locks an account together with the number of scripts queued for the card
+/// and whether the request with this key (acquirer, terminal, STAN, transmission) was
+/// reversed before it arrived. (The card's velocity counters come with the card row.)
 pub(crate) async fn lock_account_hot<C: HotConn>(
     conn: &mut C,
     id: &str,

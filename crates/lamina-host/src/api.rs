@@ -157,6 +157,14 @@ pub fn app(state: ApiState) -> Router {
             post(|s, a, p| set_status(s, a, p, CardStatus::Stolen)),
         )
         .route("/cards/{id}/pin-tries/reset", post(reset_pin))
+        .route(
+            "/cards/{id}/refunds/enable",
+            post(|s, a, p| set_refunds(s, a, p, true)),
+        )
+        .route(
+            "/cards/{id}/refunds/disable",
+            post(|s, a, p| set_refunds(s, a, p, false)),
+        )
         .route("/cards/{id}/scripts", get(list_scripts).post(queue_script))
         .route("/transactions", get(transactions))
         .route("/settlements", get(list_settlements).post(run_settlement))
@@ -417,6 +425,16 @@ async fn reset_pin(
     Ok(Json(json!({"id": id, "pin_tries": 0})))
 }
 
+async fn set_refunds(
+    State(s): State<ApiState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    allowed: bool,
+) -> ApiResult<Value> {
+    cards::set_refunds_allowed(s.issuer.store(), &id, allowed).await?;
+    Ok(Json(json!({"id": id, "refunds_allowed": allowed})))
+}
+
 async fn list_scripts(
     State(s): State<ApiState>,
     _c: Caller,
@@ -568,6 +586,8 @@ pub fn openapi() -> Value {
             "/cards/{id}/lost": card_action("Report lost (admin)"),
             "/cards/{id}/stolen": card_action("Report stolen (admin)"),
             "/cards/{id}/pin-tries/reset": card_action("Reset the host PIN try counter (admin)"),
+            "/cards/{id}/refunds/enable": card_action("Accept refunds (processing code 20) to this card (admin)"),
+            "/cards/{id}/refunds/disable": card_action("Refuse refunds to this card: they are answered 57 (admin)"),
             "/cards/{id}/scripts": {
                 "get": {"summary": "Scripts of a card", "tags": ["cards"], "parameters": [id], "responses": {"200": ok("Scripts", json!({"type": "array", "items": {"type": "object"}}))}},
                 "post": {"summary": "Queue an issuer script for the next online transaction (admin)", "tags": ["cards"], "parameters": [id],

@@ -117,6 +117,23 @@ async fn back_office(store: Store) {
         http(&addr, "POST", "/cards/nope/lost", admin, None).await.0,
         404
     );
+    // Refunds switched off and on again (admin only).
+    let off = format!("/cards/{}/refunds/disable", f.card.id);
+    assert_eq!(http(&addr, "POST", &off, read, None).await.0, 403);
+    assert_eq!(http(&addr, "POST", &off, admin, None).await.0, 200);
+    assert!(!f.card().await.refunds_allowed);
+    let on = format!("/cards/{}/refunds/enable", f.card.id);
+    let (st, body) = http(&addr, "POST", &on, admin, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(j(&body)["refunds_allowed"], true);
+    assert!(f.card().await.refunds_allowed);
+    assert_eq!(
+        http(&addr, "POST", "/cards/nope/refunds/enable", admin, None)
+            .await
+            .0,
+        404
+    );
+    assert!(doc["paths"]["/cards/{id}/refunds/disable"]["post"].is_object());
 
     // Card JSON never carries the PAN.
     let (st, body) = http(&addr, "GET", &format!("/cards/{}", f.card.id), read, None).await;

@@ -1211,6 +1211,90 @@ impl Issuer {
         ))
     }
 
+    /// Undoes what still stands of a captured original (`captured`: its signed captured
+    /// amount) — all of it, or down to `keep`
+    /// (DE 95) — and returns the flags, the amount moved and the account's new
+    /// available balance. A purchase (`refund` false) gives the money back to the
+    /// cardholder; a refund takes it back. What stands is the capture less the earlier
+    /// (partial) reversals of the same kind; once nothing stands, the original is
+    /// `reversed` (and a purchase leaves its card's velocity counters).
+    #[allow(clippy::too_many_arguments)] // the original, its account and the request's data
+    async fn reverse_capture(
+        &self,
+        conn: &mut AnyConnection,
+        orig_id: &str,
+        captured: i64,
+        account: &ledger::Account,
+        currency: &str,
+        txn_id: &str,
+        keep: Option<i64>,
+        refund: bool,
+        now: i64,
+    ) -> Result<(Vec<String>, i64, i64)> {
+        // +1: money goes back to the cardholder; −1: it is taken back.
+        let sign: i64 = if refund { -1 } else { 1 };
+        let earlier: i64 = sqlx::query(
+            "SELECT COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
+             WHERE original_id = $1 AND kind = $2",
+        )
+        .bind(orig_id)
+        .bind(if refund {
+            "refund_reversal"
+        } else {
+            "reversal"
+        })
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("s")?;
+        let standing = sign * (captured + earlier);
+        let back = match keep {
+            Some(k) => (standing - k).max(0),
+            None => standing,
+        };
+        if back > 0 {
+            let settle = ledger::system_account_in(
+                &self.store,
+                &mut *conn,
+                AccountKind::Settlement,
+                "issuer",
+                currency,
+                now,
+            )
+            .await?;
+            ledger::post_entry(
+                &mut *conn,
+                &[
+                    (account.id.as_str(), sign * back),
+                    (settle.as_str(), -sign * back),
+                ],
+                currency,
+                Some(txn_id),
+                if refund {
+                    "refund reversal"
+                } else {
+                    "reversal"
+                },
+                now,
+            )
+            .await?;
+        }
+        if standing - back == 0 {
+            sqlx::query("UPDATE transactions SET status = 'reversed' WHERE id = $1")
+                .bind(orig_id)
+                .execute(&mut *conn)
+                .await?;
+            if !refund {
+                release_usage(&mut *conn, orig_id).await?;
+            }
+        }
+        let flags = match (keep, back) {
+            (_, 0) => vec!["nothing_to_reverse".to_string()],
+            (Some(_), _) => vec!["partial_reversal".to_string()],
+            (None, _) => vec![],
+        };
+        Ok((flags, back, account.available() + sign * back))
+    }
+
     async fn reversal(
         &self,
         conn: &mut AnyConnection,
@@ -1257,60 +1341,13 @@ impl Issuer {
                 let keep = req.replacement_amount.filter(|r| *r > 0);
                 match (status.as_str(), account) {
                     ("captured", Some(account)) if of_refund && captured < 0 => {
-                        // What still stands: the refund less earlier (partial) reversals.
-                        let earlier: i64 = sqlx::query(
-                            "SELECT COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
-                             WHERE original_id = $1 AND kind = 'refund_reversal'",
-                        )
-                        .bind(&orig_id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .try_get("s")?;
-                        let standing = -captured - earlier;
-                        let back = match keep {
-                            Some(k) => (standing - k).max(0),
-                            None => standing,
-                        };
-                        if back > 0 {
-                            let settle = ledger::system_account_in(
-                                &self.store,
-                                &mut *conn,
-                                AccountKind::Settlement,
-                                "issuer",
-                                &currency,
+                        let (flags, back, available) = self
+                            .reverse_capture(
+                                conn, &orig_id, captured, &account, &currency, &txn_id, keep, true,
                                 now,
                             )
                             .await?;
-                            ledger::post_entry(
-                                &mut *conn,
-                                &[(account.id.as_str(), -back), (settle.as_str(), back)],
-                                &currency,
-                                Some(&txn_id),
-                                "refund reversal",
-                                now,
-                            )
-                            .await?;
-                        }
-                        if standing - back == 0 {
-                            sqlx::query(
-                                "UPDATE transactions SET status = 'reversed' WHERE id = $1",
-                            )
-                            .bind(&orig_id)
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        let flags = match (keep, back) {
-                            (_, 0) => vec!["nothing_to_reverse".to_string()],
-                            (Some(_), _) => vec!["partial_reversal".to_string()],
-                            (None, _) => vec![],
-                        };
-                        (
-                            "00",
-                            flags,
-                            back,
-                            Some(orig_id),
-                            Some(account.available() - back),
-                        )
+                        ("00", flags, back, Some(orig_id), Some(available))
                     }
                     ("authorized", Some(account)) => {
                         let held: i64 = sqlx::query(
@@ -1381,61 +1418,13 @@ impl Issuer {
                         }
                     }
                     ("captured", Some(account)) if captured > 0 => {
-                        // What still stands: the capture less earlier (partial) reversals.
-                        let earlier: i64 = sqlx::query(
-                            "SELECT COALESCE(CAST(SUM(captured_amount) AS BIGINT), 0) AS s FROM transactions \
-                             WHERE original_id = $1 AND kind = 'reversal'",
-                        )
-                        .bind(&orig_id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .try_get("s")?;
-                        let standing = captured + earlier;
-                        let back = match keep {
-                            Some(k) => (standing - k).max(0),
-                            None => standing,
-                        };
-                        if back > 0 {
-                            let settle = ledger::system_account_in(
-                                &self.store,
-                                &mut *conn,
-                                AccountKind::Settlement,
-                                "issuer",
-                                &currency,
-                                now,
+                        let (flags, back, available) = self
+                            .reverse_capture(
+                                conn, &orig_id, captured, &account, &currency, &txn_id, keep,
+                                false, now,
                             )
                             .await?;
-                            ledger::post_entry(
-                                &mut *conn,
-                                &[(account.id.as_str(), back), (settle.as_str(), -back)],
-                                &currency,
-                                Some(&txn_id),
-                                "reversal",
-                                now,
-                            )
-                            .await?;
-                        }
-                        if standing - back == 0 {
-                            sqlx::query(
-                                "UPDATE transactions SET status = 'reversed' WHERE id = $1",
-                            )
-                            .bind(&orig_id)
-                            .execute(&mut *conn)
-                            .await?;
-                            release_usage(&mut *conn, &orig_id).await?;
-                        }
-                        let flags = match (keep, back) {
-                            (_, 0) => vec!["nothing_to_reverse".to_string()],
-                            (Some(_), _) => vec!["partial_reversal".to_string()],
-                            (None, _) => vec![],
-                        };
-                        (
-                            "00",
-                            flags,
-                            back,
-                            Some(orig_id),
-                            Some(account.available() + back),
-                        )
+                        ("00", flags, back, Some(orig_id), Some(available))
                     }
                     ("reversed", _) => (
                         "00",

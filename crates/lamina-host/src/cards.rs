@@ -516,12 +516,25 @@ pub async fn list_cards(store: &Store, account_id: Option<&str>) -> Result<Vec<C
 
 /// Sets a card's status (block, unblock, lost, stolen, expired).
 pub async fn set_status(store: &Store, card_id: &str, status: CardStatus) -> Result<()> {
+    set_column(
+        store,
+        card_id,
+        "status",
+        Val::Text(status.as_str().to_owned()),
+    )
+    .await
+}
+
+/// Sets one column of an existing card (`NotFound` if there is no such card).
+async fn set_column(store: &Store, card_id: &str, column: &'static str, value: Val) -> Result<()> {
     let mut w = store.begin_write().await?;
-    let r = sqlx::query("UPDATE cards SET status = $1 WHERE id = $2")
-        .bind(status.as_str())
-        .bind(card_id)
-        .execute(&mut *w.tx)
-        .await?;
+    let sql = format!("UPDATE cards SET {column} = $1 WHERE id = $2");
+    let r = crate::batch::bind_all(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        vec![value, Val::Text(card_id.to_owned())],
+    )
+    .execute(&mut *w.tx)
+    .await?;
     if r.rows_affected() != 1 {
         return Err(HostError::NotFound("card"));
     }
@@ -531,17 +544,13 @@ pub async fn set_status(store: &Store, card_id: &str, status: CardStatus) -> Res
 
 /// Allows or refuses refunds (processing code 20) to a card.
 pub async fn set_refunds_allowed(store: &Store, card_id: &str, allowed: bool) -> Result<()> {
-    let mut w = store.begin_write().await?;
-    let r = sqlx::query("UPDATE cards SET refunds_allowed = $1 WHERE id = $2")
-        .bind(i64::from(allowed))
-        .bind(card_id)
-        .execute(&mut *w.tx)
-        .await?;
-    if r.rows_affected() != 1 {
-        return Err(HostError::NotFound("card"));
-    }
-    w.commit().await?;
-    Ok(())
+    set_column(
+        store,
+        card_id,
+        "refunds_allowed",
+        Val::Int(i64::from(allowed)),
+    )
+    .await
 }
 
 /// Resets the host-side PIN try counter (after a PIN unblock).

@@ -110,6 +110,14 @@ impl<'c> SqlxConn<'c> {
     }
 }
 
+/// `sql` with `$1..$n` bound to `vals`, as a sqlx query.
+fn sqlx_query(
+    sql: &str,
+    vals: Vec<Val>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    crate::batch::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), vals)
+}
+
 impl HotConn for SqlxConn<'_> {
     fn backend(&self) -> Backend {
         self.backend
@@ -121,8 +129,9 @@ impl HotConn for SqlxConn<'_> {
         vals: Vec<Val>,
         map: MapRow<'_, T>,
     ) -> Result<Option<T>> {
-        let q = crate::batch::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), vals);
-        let row = q.fetch_optional(&mut *self.conn).await?;
+        let row = sqlx_query(sql, vals)
+            .fetch_optional(&mut *self.conn)
+            .await?;
         row.as_ref().map(|r| map(r)).transpose()
     }
 
@@ -132,14 +141,15 @@ impl HotConn for SqlxConn<'_> {
         vals: Vec<Val>,
         map: MapRow<'_, T>,
     ) -> Result<Vec<T>> {
-        let q = crate::batch::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), vals);
-        let rows = q.fetch_all(&mut *self.conn).await?;
+        let rows = sqlx_query(sql, vals).fetch_all(&mut *self.conn).await?;
         rows.iter().map(|r| map(r)).collect()
     }
 
     async fn execute(&mut self, sql: &str, vals: Vec<Val>) -> Result<u64> {
-        let q = crate::batch::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), vals);
-        Ok(q.execute(&mut *self.conn).await?.rows_affected())
+        Ok(sqlx_query(sql, vals)
+            .execute(&mut *self.conn)
+            .await?
+            .rows_affected())
     }
 
     async fn flush(&mut self, buf: WriteBuf) -> Result<()> {

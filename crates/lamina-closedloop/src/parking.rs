@@ -236,6 +236,21 @@ pub enum ParkingOutcome {
     },
 }
 
+/// The gate's words for the outcome (amounts in minor units).
+impl core::fmt::Display for ParkingOutcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ParkingOutcome::Entered => f.write_str("TICKET WRITTEN"),
+            ParkingOutcome::AlreadyInside => f.write_str("ALREADY INSIDE"),
+            ParkingOutcome::Exited(_) => f.write_str("PAID, BARRIER UP"),
+            ParkingOutcome::NoTicket => f.write_str("NO TICKET, CALL ATTENDANT"),
+            ParkingOutcome::InsufficientBalance { fee, balance } => {
+                write!(f, "INSUFFICIENT BALANCE (fee {fee}, balance {balance})")
+            }
+        }
+    }
+}
+
 /// Report of a parking gate interaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParkingReport {

@@ -84,7 +84,7 @@ enum Dir {
 }
 
 fn check_blocks(data: &[u8], bs: usize) -> Result<()> {
-    if data.len() % bs != 0 {
+    if !data.len().is_multiple_of(bs) {
         return Err(Error::Length {
             what: "data",
             got: data.len(),
@@ -260,13 +260,13 @@ pub fn pad(data: &[u8], block: usize, method: Padding) -> Vec<u8> {
             if out.is_empty() {
                 out.resize(block, 0);
             }
-            while out.len() % block != 0 {
+            while !out.len().is_multiple_of(block) {
                 out.push(0);
             }
         }
         Padding::Method2 => {
             out.push(0x80);
-            while out.len() % block != 0 {
+            while !out.len().is_multiple_of(block) {
                 out.push(0);
             }
         }

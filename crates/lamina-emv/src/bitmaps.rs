@@ -745,6 +745,34 @@ impl CvmMethod {
         }
     }
 
+    /// The short name payment engineers use on receipts and reports ("Online
+    /// PIN", "Offline enciphered PIN", "No CVM"); [`Self::description`] gives
+    /// Book 3's full wording.
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Self::FailCvmProcessing => "Fail CVM",
+            Self::PlaintextPinByIcc => "Offline plaintext PIN",
+            Self::EncipheredPinOnline => "Online PIN",
+            Self::PlaintextPinByIccAndSignature => "Offline plaintext PIN and signature",
+            Self::EncipheredPinByIcc => "Offline enciphered PIN",
+            Self::EncipheredPinByIccAndSignature => "Offline enciphered PIN and signature",
+            Self::FacialBiometricOffline => "Offline facial biometric",
+            Self::FacialBiometricOnline => "Online facial biometric",
+            Self::FingerBiometricOffline => "Offline finger biometric",
+            Self::FingerBiometricOnline => "Online finger biometric",
+            Self::PalmBiometricOffline => "Offline palm biometric",
+            Self::PalmBiometricOnline => "Online palm biometric",
+            Self::IrisBiometricOffline => "Offline iris biometric",
+            Self::IrisBiometricOnline => "Online iris biometric",
+            Self::VoiceBiometricOffline => "Offline voice biometric",
+            Self::VoiceBiometricOnline => "Online voice biometric",
+            Self::Signature => "Signature",
+            Self::NoCvmRequired => "No CVM",
+            Self::NoCvmPerformed => "No CVM performed",
+            Self::Other(_) => self.description(),
+        }
+    }
+
     /// Meaning as in Book 3 Table 43 (ranges for unknown codes).
     pub const fn description(self) -> &'static str {
         match self {
@@ -1187,7 +1215,7 @@ fn explain_terminal_type(value: &[u8]) -> Vec<Explained> {
 /// Explains Issuer Script Results (EMV 4.4 Book 4 Annex A5, Table 34; tag '9F5B' in Book
 /// C-3): 5 bytes per script, one entry per script.
 fn explain_script_results(value: &[u8]) -> Vec<Explained> {
-    if value.is_empty() || value.len() % 5 != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(5) {
         return vec![Explained::new(
             "Length",
             format!(

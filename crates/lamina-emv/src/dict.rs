@@ -190,7 +190,7 @@ struct RawTag {
 
 fn parse_tag(s: &str) -> Result<u32, DictError> {
     let bad = || DictError::BadTag(s.to_owned());
-    if s.is_empty() || s.len() % 2 != 0 || s.len() > 8 {
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 8 {
         return Err(bad());
     }
     u32::from_str_radix(s, 16).map_err(|_| bad())

@@ -129,17 +129,17 @@ pub fn to_response(msg: &Message, resp: &AuthResponse) -> Option<Message> {
     if resp.response_code == "10" {
         out.set(4, format!("{:012}", resp.approved_amount));
     }
-    if let (Some(avail), Some(cur)) = (resp.available, msg.get_str(49)) {
-        if matches!(msg.mti.original().as_str(), "0100" | "0200") {
-            let sign = if avail < 0 { 'D' } else { 'C' };
-            out.set(
-                54,
-                format!(
-                    "0002{cur}{sign}{:012}",
-                    avail.unsigned_abs() % 1_000_000_000_000
-                ),
-            );
-        }
+    if let (Some(avail), Some(cur)) = (resp.available, msg.get_str(49))
+        && matches!(msg.mti.original().as_str(), "0100" | "0200")
+    {
+        let sign = if avail < 0 { 'D' } else { 'C' };
+        out.set(
+            54,
+            format!(
+                "0002{cur}{sign}{:012}",
+                avail.unsigned_abs() % 1_000_000_000_000
+            ),
+        );
     }
     if !resp.icc.is_empty() {
         out.set(55, resp.icc.clone());

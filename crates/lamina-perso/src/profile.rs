@@ -602,7 +602,7 @@ impl Profile {
             ));
         }
         if p.languages.is_empty()
-            || p.languages.len() % 2 != 0
+            || !p.languages.len().is_multiple_of(2)
             || p.languages.len() > 8
             || !p.languages.bytes().all(|c| c.is_ascii_lowercase())
         {
@@ -635,7 +635,7 @@ impl Profile {
             }
         };
         if p.oda.needs_icc_key()
-            && (!(1024..=1984).contains(&p.icc_key_bits) || p.icc_key_bits % 8 != 0)
+            && (!(1024..=1984).contains(&p.icc_key_bits) || !p.icc_key_bits.is_multiple_of(8))
         {
             return Err(PersoError::profile(
                 "product.icc_key_bits",

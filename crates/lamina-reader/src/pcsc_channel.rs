@@ -1,5 +1,6 @@
 //! The terminal side over PC/SC: a [`CardChannel`] for any card in any reader
-//! that `pcscd` (pcsc-lite) or WinSCard knows, through the `pcsc` crate.
+//! that `pcscd` (pcsc-lite) or WinSCard knows, through the system PC/SC library
+//! loaded at run time ([`crate::pcsc_ffi`]).
 //!
 //! * Readers and card presence: [`list_readers`] (`SCardListReaders` +
 //!   `SCardGetStatusChange`, PC/SC Part 5 §3.1).
@@ -15,9 +16,9 @@ use std::ffi::{CStr, CString};
 use std::fmt;
 use std::time::Duration;
 
+use crate::pcsc_ffi::{self as ffi, Context, FfiError, ReaderState, ScardCode, state};
 use lamina_apdu::{Command, Response};
 use lamina_card::{CardChannel, ChannelError, Interface};
-use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
 /// Most exchanges one command may take under T=0 (a misbehaving card cannot loop
 /// the terminal forever).
@@ -27,8 +28,13 @@ pub const MAX_T0_STEPS: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReaderError {
+    /// The system PC/SC library could not be loaded.
+    #[error("PC/SC library not found ({0}): {hint}", hint = ffi::INSTALL_HINT)]
+    NoLibrary(String),
     /// The PC/SC service is not running (`pcscd` on Linux).
-    #[error("PC/SC service not available (is pcscd running?)")]
+    #[error(
+        "PC/SC service not available: pcscd is not running (apt install pcscd, then start it: systemctl start pcscd, or pcscd as root)"
+    )]
     NoService,
     /// No reader is connected.
     #[error("no smart-card reader found")]
@@ -73,29 +79,48 @@ pub enum ReaderError {
     /// Not connected: call `power_on` first.
     #[error("not connected to a card")]
     NotConnected,
-    /// Any other PC/SC error (its `pcsc` crate name).
+    /// Any other PC/SC error (its PC/SC name and code).
     #[error("PC/SC: {0}")]
     Pcsc(String),
 }
 
 impl ReaderError {
-    fn from_pcsc(e: pcsc::Error, reader: &str) -> ReaderError {
-        use pcsc::Error as E;
+    fn from_ffi(e: FfiError, reader: &str) -> ReaderError {
         match e {
-            E::NoService | E::ServiceStopped => ReaderError::NoService,
-            E::NoReadersAvailable => ReaderError::NoReaders,
-            E::NoSmartcard => ReaderError::NoCard(reader.to_owned()),
-            E::RemovedCard | E::ResetCard => ReaderError::Removed(reader.to_owned()),
-            E::UnresponsiveCard | E::UnpoweredCard => ReaderError::Unresponsive(reader.to_owned()),
-            E::Timeout => ReaderError::Timeout,
-            E::SharingViolation => ReaderError::Busy(reader.to_owned()),
-            E::UnknownReader | E::ReaderUnavailable => ReaderError::NoSuchReader {
+            FfiError::NoLibrary(why) => ReaderError::NoLibrary(why),
+            FfiError::BadName => ReaderError::NoSuchReader {
                 name: reader.to_owned(),
                 available: String::new(),
             },
-            other => ReaderError::Pcsc(format!("{other:?}")),
+            FfiError::Code(c) => ReaderError::from_code(c, reader),
         }
     }
+
+    fn from_code(c: ScardCode, reader: &str) -> ReaderError {
+        let r = || reader.to_owned();
+        match c {
+            ScardCode::NO_SERVICE | ScardCode::SERVICE_STOPPED => ReaderError::NoService,
+            ScardCode::NO_READERS_AVAILABLE => ReaderError::NoReaders,
+            ScardCode::NO_SMARTCARD => ReaderError::NoCard(r()),
+            ScardCode::REMOVED_CARD | ScardCode::RESET_CARD => ReaderError::Removed(r()),
+            ScardCode::UNRESPONSIVE_CARD | ScardCode::UNPOWERED_CARD => {
+                ReaderError::Unresponsive(r())
+            }
+            ScardCode::TIMEOUT => ReaderError::Timeout,
+            ScardCode::SHARING_VIOLATION => ReaderError::Busy(r()),
+            ScardCode::UNKNOWN_READER | ScardCode::READER_UNAVAILABLE => {
+                ReaderError::NoSuchReader {
+                    name: r(),
+                    available: String::new(),
+                }
+            }
+            other => ReaderError::Pcsc(other.to_string()),
+        }
+    }
+}
+
+fn is_timeout(e: &FfiError) -> bool {
+    *e == FfiError::Code(ScardCode::TIMEOUT)
 }
 
 impl From<ReaderError> for ChannelError {
@@ -139,14 +164,18 @@ impl ReaderInfo {
 }
 
 fn context() -> Result<Context, ReaderError> {
-    Context::establish(Scope::User).map_err(|e| ReaderError::from_pcsc(e, ""))
+    Context::establish().map_err(|e| ReaderError::from_ffi(e, ""))
 }
 
 fn reader_names(ctx: &Context) -> Result<Vec<CString>, ReaderError> {
-    match ctx.list_readers_owned() {
-        Ok(v) => Ok(v),
-        Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
-        Err(e) => Err(ReaderError::from_pcsc(e, "")),
+    ctx.list_readers().map_err(|e| ReaderError::from_ffi(e, ""))
+}
+
+/// Reads the readers' states now (a status change with no wait).
+fn poll_states(ctx: &Context, states: &mut [ReaderState], wait_ms: u32) -> Result<(), ReaderError> {
+    match ctx.get_status_change(wait_ms, states) {
+        Err(e) if !is_timeout(&e) => Err(ReaderError::from_ffi(e, "")),
+        _ => Ok(()),
     }
 }
 
@@ -157,31 +186,19 @@ pub fn list_readers() -> Result<Vec<ReaderInfo>, ReaderError> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let mut states: Vec<ReaderState> = names
-        .iter()
-        .map(|n| ReaderState::new(n.clone(), State::UNAWARE))
-        .collect();
-    ctx.get_status_change(Duration::from_millis(0), &mut states)
-        .or_else(|e| match e {
-            pcsc::Error::Timeout => Ok(()),
-            e => Err(ReaderError::from_pcsc(e, "")),
-        })?;
+    let mut states: Vec<ReaderState> = names.into_iter().map(ReaderState::unaware).collect();
+    poll_states(&ctx, &mut states, 0)?;
     Ok(states
         .iter()
         .map(|s| {
-            let ev = s.event_state();
-            let present = ev.contains(State::PRESENT);
+            let present = s.has(state::PRESENT);
             ReaderInfo {
-                name: s.name().to_string_lossy().into_owned(),
+                name: s.name.to_string_lossy().into_owned(),
                 card_present: present,
-                atr: if present {
-                    s.atr().to_vec()
-                } else {
-                    Vec::new()
-                },
-                exclusive: ev.contains(State::EXCLUSIVE),
-                in_use: ev.contains(State::INUSE),
-                mute: ev.contains(State::MUTE),
+                atr: if present { s.atr.clone() } else { Vec::new() },
+                exclusive: s.has(state::EXCLUSIVE),
+                in_use: s.has(state::INUSE),
+                mute: s.has(state::MUTE),
             }
         })
         .collect())
@@ -239,11 +256,11 @@ pub enum PreferredProtocol {
 }
 
 impl PreferredProtocol {
-    fn protocols(self) -> Protocols {
+    fn protocols(self) -> ffi::Dword {
         match self {
-            PreferredProtocol::Any => Protocols::T0 | Protocols::T1,
-            PreferredProtocol::T0 => Protocols::T0,
-            PreferredProtocol::T1 => Protocols::T1,
+            PreferredProtocol::Any => ffi::PROTOCOL_T0 | ffi::PROTOCOL_T1,
+            PreferredProtocol::T0 => ffi::PROTOCOL_T0,
+            PreferredProtocol::T1 => ffi::PROTOCOL_T1,
         }
     }
 }
@@ -254,7 +271,7 @@ pub struct PcscChannel {
     reader: String,
     reader_c: CString,
     preferred: PreferredProtocol,
-    card: Option<pcsc::Card>,
+    card: Option<ffi::Card>,
     protocol: Option<ActiveProtocol>,
 }
 
@@ -313,82 +330,72 @@ impl PcscChannel {
 
     /// Waits up to `timeout` for a card in the reader.
     pub fn wait_for_card(&self, timeout: Duration) -> Result<(), ReaderError> {
-        let mut st = [ReaderState::new(self.reader_c.clone(), State::UNAWARE)];
+        let mut st = [ReaderState::unaware(self.reader_c.clone())];
         let deadline = std::time::Instant::now() + timeout;
+        poll_states(&self.ctx, &mut st, 0).map_err(|e| self.named(e))?;
         loop {
-            match self
-                .ctx
-                .get_status_change(Duration::from_millis(0), &mut st)
-            {
-                Ok(()) | Err(pcsc::Error::Timeout) => {}
-                Err(e) => return Err(ReaderError::from_pcsc(e, &self.reader)),
-            }
-            let ev = st[0].event_state();
-            if ev.contains(State::PRESENT) && !ev.contains(State::MUTE) {
+            if st[0].has(state::PRESENT) && !st[0].has(state::MUTE) {
                 return Ok(());
             }
             let now = std::time::Instant::now();
             if now >= deadline {
                 return Err(ReaderError::Timeout);
             }
-            st[0].sync_current_state();
-            match self
-                .ctx
-                .get_status_change((deadline - now).min(Duration::from_millis(500)), &mut st)
-            {
-                Ok(()) | Err(pcsc::Error::Timeout) => {}
-                Err(e) => return Err(ReaderError::from_pcsc(e, &self.reader)),
-            }
+            st[0].sync();
+            let wait = (deadline - now).min(Duration::from_millis(500));
+            let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(500);
+            poll_states(&self.ctx, &mut st, wait_ms).map_err(|e| self.named(e))?;
         }
     }
 
-    fn record_protocol(&mut self) {
-        self.protocol = self.card.as_ref().map(|c| match c.status2_owned() {
-            Ok(s) => match s.protocol2() {
-                Some(pcsc::Protocol::T0) => ActiveProtocol::T0,
-                Some(pcsc::Protocol::T1) => ActiveProtocol::T1,
-                _ => ActiveProtocol::Other,
+    /// Puts this reader's name on an error raised without one.
+    fn named(&self, e: ReaderError) -> ReaderError {
+        match e {
+            ReaderError::NoSuchReader { available, .. } => ReaderError::NoSuchReader {
+                name: self.reader.clone(),
+                available,
             },
-            Err(_) => ActiveProtocol::Other,
+            other => other,
+        }
+    }
+
+    fn err(&self, e: FfiError) -> ReaderError {
+        ReaderError::from_ffi(e, &self.reader)
+    }
+
+    fn record_protocol(&mut self) {
+        self.protocol = self.card.as_ref().map(|c| match c.active_protocol() {
+            ffi::PROTOCOL_T0 => ActiveProtocol::T0,
+            ffi::PROTOCOL_T1 => ActiveProtocol::T1,
+            _ => ActiveProtocol::Other,
         });
     }
 
     fn atr(&self) -> Result<Vec<u8>, ReaderError> {
         let card = self.card.as_ref().ok_or(ReaderError::NotConnected)?;
-        card.status2_owned()
-            .map(|s| s.atr().to_vec())
-            .map_err(|e| ReaderError::from_pcsc(e, &self.reader))
+        card.status().map(|s| s.atr).map_err(|e| self.err(e))
     }
 
     /// Connects (or, when connected, cold-resets) and returns the ATR.
     pub fn connect(&mut self) -> Result<Vec<u8>, ReaderError> {
         let protocols = self.preferred.protocols();
-        match self.card.as_mut() {
-            Some(card) => card
-                .reconnect(ShareMode::Shared, protocols, Disposition::UnpowerCard)
-                .map_err(|e| ReaderError::from_pcsc(e, &self.reader))?,
-            None => {
-                let mut attempt = self
-                    .ctx
-                    .connect(&self.reader_c, ShareMode::Shared, protocols);
-                // A card removed and put back within one presence poll (~400 ms)
-                // reads as removed / unpowered once: wait for pcscd to see the new
-                // card and try again.
-                if let Err(
-                    pcsc::Error::RemovedCard
-                    | pcsc::Error::UnpoweredCard
-                    | pcsc::Error::UnresponsiveCard,
-                ) = attempt
-                {
-                    std::thread::sleep(Duration::from_millis(500));
-                    self.wait_for_card(Duration::from_secs(1))?;
-                    attempt = self
-                        .ctx
-                        .connect(&self.reader_c, ShareMode::Shared, protocols);
-                }
-                let card = attempt.map_err(|e| ReaderError::from_pcsc(e, &self.reader))?;
-                self.card = Some(card);
+        if let Some(card) = self.card.as_mut() {
+            let r = card.reconnect(protocols, ffi::UNPOWER_CARD);
+            r.map_err(|e| ReaderError::from_ffi(e, &self.reader))?;
+        } else {
+            let mut attempt = self.ctx.connect(&self.reader_c, protocols);
+            // A card removed and put back within one presence poll (~400 ms)
+            // reads as removed / unpowered once: wait for pcscd to see the new
+            // card and try again.
+            if let Err(FfiError::Code(
+                ScardCode::REMOVED_CARD | ScardCode::UNPOWERED_CARD | ScardCode::UNRESPONSIVE_CARD,
+            )) = attempt
+            {
+                std::thread::sleep(Duration::from_millis(500));
+                self.wait_for_card(Duration::from_secs(1))?;
+                attempt = self.ctx.connect(&self.reader_c, protocols);
             }
+            self.card = Some(attempt.map_err(|e| self.err(e))?);
         }
         self.record_protocol();
         self.atr()
@@ -397,14 +404,11 @@ impl PcscChannel {
     /// Sends one APDU as is and returns the response.
     pub fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ReaderError> {
         let card = self.card.as_ref().ok_or(ReaderError::NotConnected)?;
-        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        let r = card
-            .transmit(apdu, &mut buf)
-            .map_err(|e| ReaderError::from_pcsc(e, &self.reader))?;
+        let r = card.transmit(apdu).map_err(|e| self.err(e))?;
         if r.len() < 2 {
             return Err(ReaderError::ShortResponse(r.len()));
         }
-        Ok(r.to_vec())
+        Ok(r)
     }
 
     /// Sends one command with the transport rules of the active protocol (T=0:
@@ -429,7 +433,7 @@ impl PcscChannel {
     /// Disconnects, leaving the card unpowered.
     pub fn disconnect(&mut self) {
         if let Some(card) = self.card.take() {
-            let _ = card.disconnect(Disposition::UnpowerCard);
+            let _ = card.disconnect(ffi::UNPOWER_CARD);
         }
         self.protocol = None;
     }
@@ -459,8 +463,8 @@ impl CardChannel for PcscChannel {
     fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
         let protocols = self.preferred.protocols();
         let card = self.card.as_mut().ok_or(ChannelError::PoweredOff)?;
-        card.reconnect(ShareMode::Shared, protocols, Disposition::ResetCard)
-            .map_err(|e| ChannelError::from(ReaderError::from_pcsc(e, &self.reader)))?;
+        card.reconnect(protocols, ffi::RESET_CARD)
+            .map_err(|e| ChannelError::from(ReaderError::from_ffi(e, &self.reader)))?;
         self.record_protocol();
         Ok(self.atr()?)
     }
@@ -500,21 +504,32 @@ mod tests {
 
     #[test]
     fn errors_map_to_channel_errors() {
+        let code = |c| ReaderError::from_ffi(FfiError::Code(c), "r");
         assert_eq!(
-            ChannelError::from(ReaderError::from_pcsc(pcsc::Error::NoSmartcard, "r")),
+            ChannelError::from(code(ScardCode::NO_SMARTCARD)),
             ChannelError::NoCard
         );
         assert_eq!(
-            ChannelError::from(ReaderError::from_pcsc(pcsc::Error::RemovedCard, "r")),
+            ChannelError::from(code(ScardCode::REMOVED_CARD)),
             ChannelError::CardRemoved
         );
+        assert_eq!(code(ScardCode::NO_SERVICE), ReaderError::NoService);
+        assert_eq!(code(ScardCode::TIMEOUT), ReaderError::Timeout);
         assert_eq!(
-            ReaderError::from_pcsc(pcsc::Error::NoService, ""),
-            ReaderError::NoService
+            code(ScardCode(0x8010_0013)).to_string(),
+            "PC/SC: SCARD_F_COMM_ERROR (0x80100013)"
         );
-        assert_eq!(
-            ReaderError::from_pcsc(pcsc::Error::Timeout, ""),
-            ReaderError::Timeout
+    }
+
+    #[test]
+    fn a_missing_library_says_what_to_install() {
+        let e = ReaderError::from_ffi(
+            FfiError::NoLibrary("libpcsclite.so.1: not found".into()),
+            "",
         );
+        let text = e.to_string();
+        assert!(text.contains("libpcsclite.so.1"), "{text}");
+        assert!(text.contains(ffi::INSTALL_HINT), "{text}");
+        assert!(!text.contains('\n'));
     }
 }

@@ -257,10 +257,10 @@ impl AppScan {
                 out.extend_from_slice(&r.step.data);
             }
         }
-        if self.oda.aip_in_static_data {
-            if let Some(aip) = self.oda.aip {
-                out.extend_from_slice(&aip);
-            }
+        if self.oda.aip_in_static_data
+            && let Some(aip) = self.oda.aip
+        {
+            out.extend_from_slice(&aip);
         }
         out
     }

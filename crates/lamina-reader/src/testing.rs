@@ -10,9 +10,9 @@
 //! `pcscd` dies with it. Tests in one binary can run in parallel.
 //!
 //! Without namespaces (some containers), the body runs against the system
-//! `pcscd` (the one `.ci/pcsc-setup.sh` starts), one test at a time, when its
-//! first virtual reader is free. Without either, the test prints `SKIP …` and
-//! returns.
+//! `pcscd` (the one `scripts/pcsc-setup.sh` starts), one test at a time, when its
+//! first virtual reader is free. Without either, the test fails and names what
+//! is missing (`scripts/test.sh` installs and starts it all).
 //!
 //! ```no_run
 //! # use lamina_reader::testing::{with_private_pcscd, READER};
@@ -108,18 +108,20 @@ fn private_dir() -> std::io::Result<PathBuf> {
 }
 
 /// Runs `body(vpcd_port)` inside a private `pcscd` (see the module docs), or
-/// against the system daemon, or prints why it cannot and returns. `test` is
+/// against the system daemon, or fails saying why it cannot run. `test` is
 /// the test's libtest name, used to re-execute just this test.
 ///
 /// # Panics
 ///
 /// When the test body fails inside the private daemon (the daemon's log tail
-/// is printed).
+/// is printed), or when neither a private nor the system daemon can run.
+// A test that cannot run fails (names what is missing) rather than passing.
+#[allow(clippy::panic)]
 pub fn with_private_pcscd(test: &str, body: impl FnOnce(u16)) {
     if std::env::var_os(INNER_VAR).is_some() {
         match std::env::var(PORT_VAR).ok().and_then(|p| p.parse().ok()) {
             Some(port) => body(port),
-            None => println!("SKIP {test}: {PORT_VAR} not set inside the private daemon"),
+            None => panic!("{test}: {PORT_VAR} not set inside the private daemon"),
         }
         return;
     }
@@ -137,7 +139,10 @@ pub fn with_private_pcscd(test: &str, body: impl FnOnce(u16)) {
             body(port);
             let _ = wait_for_removal(READER, Duration::from_secs(5));
         }
-        Err(why) => println!("SKIP {test}: cannot start a private pcscd ({reasons}) and {why}"),
+        Err(why) => panic!(
+            "{test} cannot run: no private pcscd ({reasons}) and {why}; \
+             scripts/test.sh installs pcscd, vsmartcard-vpcd and pcsc-tools and starts pcscd"
+        ),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Through the REAL `pcscd`: the emulated card served by the vpcd bridge, read
-//! by the `pcsc` crate, by pyscard (`tests/pcsc/emv_read.py`), by `pcsc_scan`,
+//! by plain PC/SC calls (`pcsc_ffi`), by pyscard (`tests/pcsc/emv_read.py`), by `pcsc_scan`,
 //! and paid with by the terminal kernel — same outcome and cryptograms as the
 //! in-process card.
 //!
@@ -9,8 +9,8 @@
 //! own) and a private reader configuration whose vpcd port is a free loopback
 //! port (so it never meets a system `pcscd` or another test). When the pid
 //! namespace ends, its `pcscd` dies with it. Without root (or user namespaces),
-//! `unshare`, `pcscd` or the vpcd driver, each test prints `SKIP …` and passes.
-#![cfg(feature = "pcsc")]
+//! `unshare`, `pcscd` or the vpcd driver, each test fails and names what is
+//! missing (`scripts/test.sh` installs it all).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -145,10 +145,11 @@ fn pyscard_python() -> Option<String> {
     })
 }
 
-fn run_pyscard(extra: &[&str]) -> Option<String> {
+fn run_pyscard(extra: &[&str]) -> String {
     let Some(py) = pyscard_python() else {
-        println!("SKIP pyscard script: pyscard is not importable (apt install python3-pyscard)");
-        return None;
+        panic!(
+            "pyscard is not importable: apt install python3-pyscard (scripts/test.sh installs it)"
+        );
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/pcsc/emv_read.py");
     let out = Process::new(&py)
@@ -163,7 +164,7 @@ fn run_pyscard(extra: &[&str]) -> Option<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "emv_read.py failed");
-    Some(stdout)
+    stdout
 }
 
 fn spaced(b: &[u8]) -> String {
@@ -189,36 +190,31 @@ fn contact_card_through_real_pcscd() {
         let served = Served::start(card, port, Interface::Contact);
         let _ = open_reader();
 
-        // Raw pcsc crate, as any PC/SC program. Offered both, pcsc-lite picks
-        // T=1; an application that asks for T=0 only gets T=0 (the ATR offers it).
-        let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+        // Plain PC/SC calls, as any PC/SC program makes them. Offered both,
+        // pcsc-lite picks T=1; an application that asks for T=0 only gets T=0
+        // (the ATR offers it).
+        use lamina_reader::pcsc_ffi as ffi;
+        let ctx = ffi::Context::establish().unwrap();
         let reader = std::ffi::CString::new(READER).unwrap();
         let c = ctx
-            .connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            .connect(&reader, ffi::PROTOCOL_T0 | ffi::PROTOCOL_T1)
             .unwrap();
-        let st = c.status2_owned().unwrap();
-        assert_eq!(st.atr(), expected_atr.as_slice());
-        assert_eq!(st.protocol2(), Some(pcsc::Protocol::T1));
-        c.disconnect(pcsc::Disposition::UnpowerCard)
-            .map_err(|(_, e)| e)
-            .unwrap();
-        let c = ctx
-            .connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::T0)
-            .unwrap();
-        let st = c.status2_owned().unwrap();
-        assert_eq!(st.protocol2(), Some(pcsc::Protocol::T0), "T=0-only client");
-        let mut buf = [0u8; 4096];
+        let st = c.status().unwrap();
+        assert_eq!(st.atr, expected_atr);
+        assert_eq!(st.protocol, ffi::PROTOCOL_T1);
+        c.disconnect(ffi::UNPOWER_CARD).unwrap();
+        let c = ctx.connect(&reader, ffi::PROTOCOL_T0).unwrap();
+        let st = c.status().unwrap();
+        assert_eq!(st.protocol, ffi::PROTOCOL_T0, "T=0-only client");
         let r = c
-            .transmit(&apdu("00A404000E315041592E5359532E444446303100"), &mut buf)
-            .unwrap()
-            .to_vec();
+            .transmit(&apdu("00A404000E315041592E5359532E444446303100"))
+            .unwrap();
         assert_eq!(sw(&r), 0x9000, "full FCI with 9000 under T=0");
         assert_eq!(r[0], 0x6F);
         let mut n = 0;
         loop {
             n += 1;
-            let cmd = [0x00, 0xB2, n, 0x0C, 0x00];
-            let r = c.transmit(&cmd, &mut buf).unwrap().to_vec();
+            let r = c.transmit(&[0x00, 0xB2, n, 0x0C, 0x00]).unwrap();
             if sw(&r) == 0x6A83 {
                 break;
             }
@@ -226,17 +222,12 @@ fn contact_card_through_real_pcscd() {
             assert!(hex::encode_upper(&r).contains(AID));
         }
         assert_eq!(n, 2, "one directory entry, then 6A83");
-        let r = c
-            .transmit(&apdu(&format!("00A4040008{AID}00")), &mut buf)
-            .unwrap()
-            .to_vec();
+        let r = c.transmit(&apdu(&format!("00A4040008{AID}00"))).unwrap();
         assert_eq!(sw(&r), 0x9000);
-        let r = c.transmit(&apdu("00B2010C00"), &mut buf).unwrap().to_vec();
+        let r = c.transmit(&apdu("00B2010C00")).unwrap();
         assert_eq!(sw(&r), 0x9000);
         assert_eq!(r[0], 0x70, "record template");
-        c.disconnect(pcsc::Disposition::UnpowerCard)
-            .map_err(|(_, e)| e)
-            .unwrap();
+        c.disconnect(ffi::UNPOWER_CARD).unwrap();
 
         // The channel (T=0 handling) and the read-only scanner.
         let mut ch = open_reader().with_protocol(PreferredProtocol::T0);
@@ -253,14 +244,19 @@ fn contact_card_through_real_pcscd() {
         assert!(app.get_data.iter().any(|s| s.label.contains("9F36")));
 
         // A third-party tool: pyscard walking the PSE.
-        if let Some(out) = run_pyscard(&["--pse"]) {
+        {
+            let out = run_pyscard(&["--pse"]);
             assert!(out.contains(&format!("aid={AID}")), "{out}");
             assert!(out.contains("records=3"));
             assert!(out.contains("pan=476173******0010"), "PAN masked");
         }
 
         // pcsc_scan shows the ATR through the virtual reader.
-        if which("pcsc_scan").is_some() {
+        assert!(
+            which("pcsc_scan").is_some(),
+            "pcsc_scan missing: apt install pcsc-tools (scripts/test.sh installs it)"
+        );
+        {
             let out = Process::new("timeout")
                 .args(["5", "pcsc_scan", "-t", "2", "-n"])
                 .output()
@@ -271,10 +267,12 @@ fn contact_card_through_real_pcscd() {
                 "pcsc_scan output lacks the ATR:\n{text}"
             );
             println!("pcsc_scan shows ATR {}", spaced(&expected_atr));
-        } else {
-            println!("SKIP pcsc_scan check: pcsc-tools not installed");
         }
-        if which("opensc-tool").is_some() {
+        assert!(
+            which("opensc-tool").is_some(),
+            "opensc-tool missing: apt install opensc (scripts/test.sh installs it)"
+        );
+        {
             let out = Process::new("opensc-tool")
                 .args(["-r", READER, "-a"])
                 .output()
@@ -300,23 +298,22 @@ fn contact_card_through_real_pcscd() {
         wait_for_removal();
         let served = Served::start_with(card, port, Interface::Contact, ResponseStyle::T0);
         let _ = open_reader();
-        if let Some(out) = run_pyscard(&["--pse"]) {
+        {
+            let out = run_pyscard(&["--pse"]);
             assert!(out.contains(&format!("aid={AID}")), "{out}");
             assert!(out.contains("records=3"), "{out}");
         }
         let saw = served.log.lock().unwrap().clone();
         let _ = served.stop();
-        if pyscard_python().is_some() {
-            assert!(
-                saw.iter().any(|(c, _)| c.get(1) == Some(&0xC0)),
-                "the client fetched with GET RESPONSE"
-            );
-        }
+        assert!(
+            saw.iter().any(|(c, _)| c.get(1) == Some(&0xC0)),
+            "the client fetched with GET RESPONSE"
+        );
     });
 }
 
 /// Contactless presentation: the PC/SC pseudo-ATR, SELECT PPSE, the payment
-/// application, a record — with the `pcsc` crate and with pyscard.
+/// application, a record — with the channel and with pyscard.
 #[test]
 fn contactless_ppse_through_real_pcscd() {
     with_pcscd("contactless_ppse_through_real_pcscd", |port| {
@@ -340,7 +337,8 @@ fn contactless_ppse_through_real_pcscd() {
         ch.power_off();
         drop(ch);
 
-        if let Some(out) = run_pyscard(&[]) {
+        {
+            let out = run_pyscard(&[]);
             assert!(out.contains("SELECT PPSE"), "{out}");
             assert!(out.contains(&format!("aid={AID}")), "{out}");
             assert!(out.contains("records=3"), "{out}");

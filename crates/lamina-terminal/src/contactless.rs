@@ -239,6 +239,20 @@ pub enum Indicator {
     ProcessingError,
 }
 
+/// Book A's status names.
+impl core::fmt::Display for Indicator {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Indicator::ReadyToRead => "Ready to Read",
+            Indicator::CardReadOk => "Card Read Successfully",
+            Indicator::Processing => "Processing",
+            Indicator::Approved => "Approved",
+            Indicator::Declined => "Declined",
+            Indicator::ProcessingError => "Processing Error",
+        })
+    }
+}
+
 /// A reader sound (Book A audio indication: success tone, alert tone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Sound {
@@ -319,6 +333,19 @@ pub enum ReaderOutcome {
     EndApplication,
 }
 
+/// Book A's Outcome Parameter Set status names.
+impl core::fmt::Display for ReaderOutcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ReaderOutcome::Approved => "Approved",
+            ReaderOutcome::Declined => "Declined",
+            ReaderOutcome::TryAgain => "Try Again",
+            ReaderOutcome::TryAnotherInterface => "Try Another Interface",
+            ReaderOutcome::EndApplication => "End Application",
+        })
+    }
+}
+
 /// The CVM the contactless kernel chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ContactlessCvm {
@@ -332,6 +359,20 @@ pub enum ContactlessCvm {
     Signature,
     /// A CVM was required but none could be performed.
     Failed,
+}
+
+/// Book A's CVM names ("No CVM", "Online PIN", "Confirmation Code Verified"
+/// for a consumer device CVM, "Obtain Signature").
+impl core::fmt::Display for ContactlessCvm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ContactlessCvm::NoCvm => "No CVM",
+            ContactlessCvm::OnlinePin => "Online PIN",
+            ContactlessCvm::ConsumerDevice => "Confirmation Code Verified",
+            ContactlessCvm::Signature => "Obtain Signature",
+            ContactlessCvm::Failed => "CVM failed",
+        })
+    }
 }
 
 /// Everything one tap produced.

@@ -913,7 +913,7 @@ pub(crate) fn get_processing_options<R: CryptoRng>(
 /// Checks and splits the AFL (Book 3 §10.2: SFI 1–30, first ≥ 1, last ≥ first,
 /// ODA records ≤ records).
 pub fn parse_afl(afl: &[u8]) -> Result<Vec<AflEntry>, KernelError> {
-    if afl.is_empty() || afl.len() % 4 != 0 {
+    if afl.is_empty() || !afl.len().is_multiple_of(4) {
         return Err(card_err("AFL length is not a positive multiple of 4"));
     }
     afl.chunks_exact(4)

@@ -31,6 +31,20 @@ impl Outcome {
     }
 }
 
+/// The outcome as a person reads it ("Approved online", "Terminated: not
+/// accepted").
+impl core::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Outcome::ApprovedOffline => f.write_str("Approved offline"),
+            Outcome::ApprovedOnline => f.write_str("Approved online"),
+            Outcome::DeclinedOffline => f.write_str("Declined offline"),
+            Outcome::DeclinedOnline => f.write_str("Declined online"),
+            Outcome::Terminated(t) => write!(f, "Terminated: {t}"),
+        }
+    }
+}
+
 /// Why a transaction was terminated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Termination {
@@ -50,6 +64,20 @@ pub enum Termination {
     ProcessingError(String),
 }
 
+impl core::fmt::Display for Termination {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Termination::NoCard => f.write_str("no card"),
+            Termination::CardRemoved => f.write_str("card removed"),
+            Termination::CardError(why) => write!(f, "card error ({why})"),
+            Termination::NotAccepted => f.write_str("not accepted"),
+            Termination::CardBlocked => f.write_str("card blocked"),
+            Termination::Cancelled => f.write_str("cancelled"),
+            Termination::ProcessingError(why) => write!(f, "processing error ({why})"),
+        }
+    }
+}
+
 /// Which cryptogram (Book 3 §6.5.5.4 CID bits 8–7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AcType {
@@ -59,6 +87,17 @@ pub enum AcType {
     Tc,
     /// Authorisation Request Cryptogram (go online).
     Arqc,
+}
+
+/// Book 3's abbreviations: AAC, TC, ARQC.
+impl core::fmt::Display for AcType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            AcType::Aac => "AAC",
+            AcType::Tc => "TC",
+            AcType::Arqc => "ARQC",
+        })
+    }
 }
 
 impl AcType {

@@ -131,6 +131,22 @@ pub enum Event {
     SignatureRequired,
 }
 
+/// What a screen shows for the event: the standard message, the application
+/// label in brackets, or a short note in parentheses.
+impl core::fmt::Display for Event {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Event::Message(m) => write!(f, "{m}"),
+            Event::ApplicationSelected { label, .. } => write!(f, "[{label}]"),
+            Event::PinTriesLeft(n) => write!(f, "({n} PIN tries left)"),
+            Event::LastPinTry => f.write_str("LAST PIN TRY"),
+            Event::GoingOnline => f.write_str("(online)"),
+            Event::IssuerMessage(t) => write!(f, "issuer: {t}"),
+            Event::SignatureRequired => f.write_str("SIGN RECEIPT"),
+        }
+    }
+}
+
 /// One application offered to the cardholder (Book 1 §12.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CandidateView {

@@ -114,7 +114,7 @@ impl Tag {
     /// Parses a hex tag such as `9F02` (must be a well-formed, complete tag).
     pub fn parse_hex(s: &str) -> Option<Tag> {
         let s = s.trim();
-        if s.is_empty() || s.len() % 2 != 0 || s.len() > 8 {
+        if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 8 {
             return None;
         }
         let mut bytes = Vec::with_capacity(s.len() / 2);

@@ -453,7 +453,7 @@ fn expected_counts_match() {
 /// not zero, last record not before first, offline-authentication count not more
 /// than the records in the range.
 fn check_afl(afl: &[u8]) -> Result<(), String> {
-    if afl.is_empty() || afl.len() % 4 != 0 {
+    if afl.is_empty() || !afl.len().is_multiple_of(4) {
         return Err(format!(
             "AFL of {} bytes is not a non-empty multiple of 4",
             afl.len()

@@ -33,7 +33,7 @@ pub fn hex_arg(s: &str, what: &str) -> anyhow::Result<Vec<u8>> {
             "{what}: not hex: unexpected character at position {pos}"
         )));
     }
-    if clean.len() % 2 != 0 {
+    if !clean.len().is_multiple_of(2) {
         return Err(bad(format!(
             "{what}: odd number of hex digits ({})",
             clean.len()

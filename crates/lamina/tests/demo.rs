@@ -120,3 +120,121 @@ fn demo_runs_the_day_and_balances_the_ledger() {
         );
     }
 }
+
+/// Rust debug formatting found in `text`: `Some(`, `None`, `::`, struct dumps
+/// (`Name { field: …`), an identifier in parentheses (`(NotAccepted)`) and
+/// CamelCase identifiers (`ApprovedOnline`, `NoCvm`).
+fn debug_text(text: &str, allowed: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for pat in ["Some(", "::"] {
+        if text.contains(pat) {
+            found.push(pat.to_owned());
+        }
+    }
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .collect();
+    for w in &words {
+        let mut chars = w.chars();
+        let first_upper = chars.next().is_some_and(|c| c.is_ascii_uppercase());
+        let rest: Vec<char> = chars.collect();
+        let camel = first_upper
+            && rest.iter().any(char::is_ascii_lowercase)
+            && rest.iter().any(char::is_ascii_uppercase);
+        if (*w == "None" || camel) && !allowed.contains(w) {
+            found.push((*w).to_owned());
+        }
+    }
+    // `Name { field:` and `(Word)` without spaces inside.
+    for (i, _) in text.match_indices(" { ") {
+        let before = text[..i]
+            .rsplit(|c: char| !c.is_ascii_alphanumeric())
+            .next();
+        let after = text[i + 3..].split(':').next().unwrap_or("");
+        if before.is_some_and(|b| b.starts_with(|c: char| c.is_ascii_uppercase()))
+            && after.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            found.push(format!("struct dump at {i}"));
+        }
+    }
+    for part in text.split('(').skip(1) {
+        let inner = part.split(')').next().unwrap_or("");
+        if inner.len() > 1
+            && part.contains(')')
+            && inner.starts_with(|c: char| c.is_ascii_uppercase())
+            && inner.chars().all(|c| c.is_ascii_alphabetic())
+            && inner.chars().any(|c| c.is_ascii_lowercase())
+        {
+            found.push(format!("({inner})"));
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn debug_text_detector_finds_what_it_looks_for() {
+    for bad in [
+        "cvm Some(NoCvm)",
+        "ENDED (NotAccepted)",
+        "outcome: ApprovedOnline",
+        "session=None",
+        "lamina_terminal::Outcome",
+        "Cryptogram { generate_ac: 1",
+        "(Entry)",
+    ] {
+        assert!(!debug_text(bad, &[]).is_empty(), "{bad}");
+    }
+    assert!(debug_text("APPROVED (2 PIN tries left) No CVM (status: Approved)", &[]).is_empty());
+}
+
+/// What the demo shows people (text, JSON, report.html) holds no Rust debug
+/// formatting: EMV's names instead (CVM "Online PIN", "No CVM"; outcome "NOT
+/// ACCEPTED").
+#[test]
+fn demo_outputs_have_no_debug_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Command::cargo_bin("lamina")
+        .unwrap()
+        .args(["demo", "--dir"])
+        .arg(dir.path().join("text"))
+        .assert()
+        .success();
+    let text = String::from_utf8(text.get_output().stdout.clone()).unwrap();
+    let json = Command::cargo_bin("lamina")
+        .unwrap()
+        .args(["demo", "--json", "--dir"])
+        .arg(dir.path().join("json"))
+        .assert()
+        .success();
+    let json = String::from_utf8(json.get_output().stdout.clone()).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("text/report.html")).unwrap();
+    // Proper names: the card faces' font family, the database.
+    let allowed = ["DejaVu", "SQLite", "PostgreSQL"];
+    for (what, out) in [("text", &text), ("JSON", &json), ("report.html", &html)] {
+        let bad = debug_text(out, &allowed);
+        assert!(
+            bad.is_empty(),
+            "debug formatting in the demo's {what}: {bad:?}"
+        );
+    }
+    for cvm in ["Offline enciphered PIN", "Online PIN", "No CVM"] {
+        assert!(text.contains(cvm), "CVM column names {cvm}:\n{text}");
+    }
+    assert!(text.contains("NOT ACCEPTED"), "{text}");
+    // Every contactless row's processing time was measured.
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for s in doc["steps"].as_array().unwrap() {
+        if s["interface"] == "contactless" {
+            let ms = s["processing_ms"].as_f64();
+            assert!(ms.is_some_and(|m| m > 0.0), "{s:#}");
+        }
+    }
+    assert!(html.contains("Card transactions per hour"), "hourly chart");
+    assert!(
+        html.contains("Approval rate per terminal"),
+        "approval chart"
+    );
+}

@@ -62,7 +62,7 @@ fn emv_card_rides_open_loop_with_fares_captured_and_the_daily_cap() {
     assert_eq!(v["application"]["kind"], "emv", "{v:#}");
     assert_eq!(v["balance"], Value::Null);
     let ol = &v["open_loop"];
-    assert_eq!(ol["kernel_outcome"], "ApprovedOnline", "{v:#}");
+    assert_eq!(ol["kernel_outcome"], "Approved online", "{v:#}");
     assert_eq!(ol["cda_verified"], true, "{v:#}");
     assert_eq!(ol["hold"], 450);
     assert_eq!(ol["response_code"], "00");

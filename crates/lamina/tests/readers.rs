@@ -1,7 +1,7 @@
 //! `lamina terminal pay --reader` against `lamina card serve --vpcd` through the
 //! REAL `pcscd` (vsmartcard's vpcd driver), in a private daemon per test (see
-//! `lamina_reader::testing`). Skips with a message where the daemon cannot run.
-#![cfg(feature = "pcsc")]
+//! `lamina_reader::testing`). Fails naming what is missing where the daemon
+//! cannot run (`scripts/test.sh` installs it).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
@@ -92,4 +92,47 @@ fn terminal_pay_through_pcscd_against_card_serve() {
             "card image not saved"
         );
     });
+}
+
+/// Without the PC/SC library, `lamina readers` and `card scan` say what is
+/// missing and what to install, in one line, and exit 1.
+#[test]
+fn readers_without_the_pcsc_library_say_what_to_install() {
+    for args in [
+        &["readers"][..],
+        &["card", "scan", "--reader", "Virtual PCD"][..],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("LAMINA_PCSC_LIBRARY", "/nonexistent/libpcsclite.so.1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("PC/SC library not found"), "{err}");
+        assert!(err.contains("libpcsclite1"), "names the package: {err}");
+    }
+}
+
+/// Without `pcscd` (its socket pointed at a path where none listens), the
+/// commands say that the daemon is not running and how to start it, and exit 1.
+#[test]
+fn readers_without_pcscd_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["readers"][..],
+        &["card", "scan", "--reader", "Virtual PCD"][..],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("PCSCLITE_CSOCK_NAME", dir.path().join("no-pcscd.comm"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("pcscd is not running"), "{err}");
+        assert!(err.contains("apt install pcscd"), "{err}");
+    }
 }

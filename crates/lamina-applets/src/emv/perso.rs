@@ -511,7 +511,7 @@ impl EmvPersonalization {
         )?;
         check(self.aip.len() == 2, "aip: 2 bytes")?;
         check(
-            !self.afl.is_empty() && self.afl.len() % 4 == 0,
+            !self.afl.is_empty() && self.afl.len().is_multiple_of(4),
             "afl: a multiple of 4 bytes",
         )?;
         check(self.currency_code.len() == 2, "currency_code: 2 bytes")?;
@@ -771,7 +771,7 @@ pub fn dgi_records(id: u16, data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, EmvEr
         }
         0x8000 => {
             let n = data.len() / 3;
-            if data.len() % 3 != 0 || ![16, 24, 32].contains(&n) {
+            if !data.len().is_multiple_of(3) || ![16, 24, 32].contains(&n) {
                 return bad("DGI 8000: three keys of 16, 24 or 32 bytes");
             }
             let part = |i: usize| data.get(i * n..(i + 1) * n).unwrap_or_default().to_vec();

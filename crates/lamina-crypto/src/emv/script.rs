@@ -157,7 +157,7 @@ pub fn encrypt_command_data(
             let padded = Zeroizing::new(sym::pad(&buf, bs, Padding::Method2));
             sym::ecb_encrypt(alg, sk_smc, &padded)
         }
-        ScriptEncryption::Mastercard if data.len() % bs == 0 && !data.is_empty() => {
+        ScriptEncryption::Mastercard if data.len().is_multiple_of(bs) && !data.is_empty() => {
             sym::cbc_encrypt(alg, sk_smc, &zero_iv, data)
         }
         ScriptEncryption::Mastercard | ScriptEncryption::Emv => {

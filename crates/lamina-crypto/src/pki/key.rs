@@ -211,7 +211,7 @@ pub struct RsaKeyPair {
 }
 
 fn check_private_bits(bits: usize) -> Result<(), PkiError> {
-    if !(KEY_BITS_MIN..=KEY_BITS_MAX).contains(&bits) || bits % 8 != 0 {
+    if !(KEY_BITS_MIN..=KEY_BITS_MAX).contains(&bits) || !bits.is_multiple_of(8) {
         return Err(PkiError::ModulusSize {
             bits,
             min: KEY_BITS_MIN,

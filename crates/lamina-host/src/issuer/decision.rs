@@ -350,15 +350,13 @@ fn common_checks(
         // cryptogram verifies, so the ARPC and the queued issuer scripts (application
         // block) reach the chip (EMV Book 3 §10.9–10.10).
         let mut d = Decision::decline(code);
-        if let (false, Some(imk)) = (req.icc.is_empty(), keys.imk_ac) {
-            if let Ok(icc) = Tlv::parse_all(&req.icc) {
-                if let Ok(c) = verify_arqc(card, pan, imk, &icc) {
-                    if i64::from(c.atc) > card.last_atc {
-                        d.new_atc = Some(i64::from(c.atc));
-                        d.cryptogram = Some(c);
-                    }
-                }
-            }
+        if let (false, Some(imk)) = (req.icc.is_empty(), keys.imk_ac)
+            && let Ok(icc) = Tlv::parse_all(&req.icc)
+            && let Ok(c) = verify_arqc(card, pan, imk, &icc)
+            && i64::from(c.atc) > card.last_atc
+        {
+            d.new_atc = Some(i64::from(c.atc));
+            d.cryptogram = Some(c);
         }
         return Err(d);
     }

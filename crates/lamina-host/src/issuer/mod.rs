@@ -794,44 +794,44 @@ impl Issuer {
                 Vec::new()
             };
             let smi = issuer_keys.and_then(|k| k.imk_smi.as_ref());
-            if let (false, Some(imk_smi)) = (pending.is_empty(), smi) {
-                if let Some(mk_smi) = decision::derive_mk_smi(c.cvn, imk_smi, pan, card.psn) {
-                    let mut script_bytes = 0;
-                    for s in pending {
-                        let (header, data) = s.script.command()?;
-                        let apdu = emv::script_command(
-                            c.cvn,
-                            mk_smi.as_bytes(),
-                            c.atc,
-                            &c.arqc,
-                            header,
-                            &data,
-                            SCRIPT_MAC_LEN,
-                        )?;
-                        let script_id: [u8; 4] = Sha256::digest(s.id.as_bytes())
-                            .get(..4)
-                            .and_then(|b| b.try_into().ok())
-                            .unwrap_or([0; 4]);
-                        let template = Tlv::constructed(
-                            u32::from(s.template),
-                            vec![
-                                Tlv::primitive(0x9F18u32, script_id.to_vec()),
-                                Tlv::primitive(0x86u32, apdu),
-                            ],
-                        );
-                        let len = Tlv::encode_all(std::slice::from_ref(&template)).len();
-                        if script_bytes + len > MAX_SCRIPT_BYTES {
-                            // The rest stays queued, in order, for the next online
-                            // transaction.
-                            break;
-                        }
-                        script_bytes += len;
-                        icc.push(template);
-                        buf.push(
+            if let (false, Some(imk_smi)) = (pending.is_empty(), smi)
+                && let Some(mk_smi) = decision::derive_mk_smi(c.cvn, imk_smi, pan, card.psn)
+            {
+                let mut script_bytes = 0;
+                for s in pending {
+                    let (header, data) = s.script.command()?;
+                    let apdu = emv::script_command(
+                        c.cvn,
+                        mk_smi.as_bytes(),
+                        c.atc,
+                        &c.arqc,
+                        header,
+                        &data,
+                        SCRIPT_MAC_LEN,
+                    )?;
+                    let script_id: [u8; 4] = Sha256::digest(s.id.as_bytes())
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 4]);
+                    let template = Tlv::constructed(
+                        u32::from(s.template),
+                        vec![
+                            Tlv::primitive(0x9F18u32, script_id.to_vec()),
+                            Tlv::primitive(0x86u32, apdu),
+                        ],
+                    );
+                    let len = Tlv::encode_all(std::slice::from_ref(&template)).len();
+                    if script_bytes + len > MAX_SCRIPT_BYTES {
+                        // The rest stays queued, in order, for the next online
+                        // transaction.
+                        break;
+                    }
+                    script_bytes += len;
+                    icc.push(template);
+                    buf.push(
                             "UPDATE script_queue SET status = 'sent', sent_transaction_id = $1 WHERE id = $2",
                             vec![Val::Text(txn_id.clone()), Val::Text(s.id.clone())],
                         );
-                    }
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! A private, throwaway PostgreSQL cluster for the tests: `initdb` + `pg_ctl` on a free
 //! loopback port, one cluster per test binary, one fresh database per test. When the
-//! binaries are missing the PostgreSQL variants print a SKIP line and return.
+//! binaries are missing the PostgreSQL variants fail and name what to install.
 //!
 //! As root, PostgreSQL refuses to run, so the cluster runs as the `postgres` (or `nobody`)
 //! user via `runuser`, in a temp directory owned by that user. A watchdog shell stops the
@@ -148,22 +148,19 @@ fn rand_suffix() -> String {
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 static DB_SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// The URL of a fresh, empty database in the shared test cluster, or `None` (after
-/// printing why) when PostgreSQL is not available here.
-pub async fn fresh_database(test: &str) -> Option<String> {
+/// The URL of a fresh, empty database in the shared test cluster.
+///
+/// # Panics
+///
+/// When PostgreSQL is not available here (the message names what to install).
+pub async fn fresh_database(test: &str) -> String {
     let cluster = CLUSTER.get_or_init(start);
     let port = match cluster {
         Ok(c) => c.port,
-        Err(why) => {
-            // Written to the stderr handle directly (not `eprintln!`, which the test harness
-            // captures) so the skip is visible in every `cargo test` run.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP {test} on PostgreSQL: {why} (install PostgreSQL's initdb/pg_ctl to run it)"
-            );
-            return None;
-        }
+        Err(why) => panic!(
+            "{test} cannot run on PostgreSQL: {why} (apt install postgresql; scripts/test.sh \
+             installs it)"
+        ),
     };
     let name = format!(
         "t{}_{}",
@@ -179,5 +176,5 @@ pub async fn fresh_database(test: &str) -> Option<String> {
         .execute(&mut conn)
         .await
         .expect("create database");
-    Some(format!("postgres://lamina@127.0.0.1:{port}/{name}"))
+    format!("postgres://lamina@127.0.0.1:{port}/{name}")
 }

@@ -1460,7 +1460,7 @@ pub(crate) struct OpenLoopReport {
 
 impl OpenLoopReport {
     fn kernel(&mut self, r: &lamina_terminal::ContactlessResult) {
-        self.kernel_outcome = format!("{:?}", r.result.outcome);
+        self.kernel_outcome = r.result.outcome.to_string();
         self.aid.clone_from(&r.result.aid);
         self.oda.clone_from(&r.result.oda);
         self.cda_verified = r.result.cryptograms.iter().any(|c| c.cda_verified);

@@ -2,9 +2,10 @@
 //! --vpcd HOST:PORT`: real readers through PC/SC, and the emulated card as a
 //! virtual smart card (vsmartcard vpcd). Logic in `lamina-reader`.
 //!
-//! The PC/SC parts need this crate's `pcsc` feature (on by default, forwarding
-//! `lamina-reader/pcsc`); without it `lamina readers` says so and `card scan`
-//! refuses. `card serve` never needs libpcsclite: it is a TCP client of vpcd.
+//! The PC/SC library is loaded at run time: on a machine without it (or
+//! without `pcscd`) `lamina readers` and `card scan` say what is missing in one
+//! line and exit 1. `card serve` never needs libpcsclite: it is a TCP client of
+//! vpcd.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +22,6 @@ use serde::Serialize;
 
 use crate::cmd::tlv::{Node, decode_nodes};
 use crate::outln;
-#[cfg_attr(not(feature = "pcsc"), allow(unused_imports))]
 use crate::output::{emit, hx, print_json};
 
 /// `lamina readers`.
@@ -100,7 +100,6 @@ pub fn run_card(cmd: ReaderCardCommand) -> Result<()> {
 // lamina readers
 // ---------------------------------------------------------------------------
 
-#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 #[derive(Debug, Serialize)]
 struct ReaderRow {
     name: String,
@@ -111,44 +110,33 @@ struct ReaderRow {
 
 /// Runs `lamina readers`.
 pub fn run_readers(a: ReadersArgs) -> Result<()> {
-    #[cfg(feature = "pcsc")]
-    {
-        let readers = lamina_reader::list_readers()?;
-        let rows: Vec<ReaderRow> = readers
-            .iter()
-            .map(|r| ReaderRow {
-                name: r.name.clone(),
-                card: r.state_word(),
-                atr: (!r.atr.is_empty()).then(|| hx(&r.atr)),
-                in_use: r.in_use,
-            })
-            .collect();
-        if a.json {
-            return print_json(&rows);
-        }
-        let mut out = String::new();
-        if rows.is_empty() {
-            outln!(out, "no PC/SC reader found");
-        }
-        for r in &rows {
-            match &r.atr {
-                Some(atr) => outln!(out, "{}\t{}\tATR {atr}", r.name, r.card),
-                None => outln!(out, "{}\t{}", r.name, r.card),
-            }
-        }
-        emit(&out)
+    let readers = lamina_reader::list_readers()?;
+    let rows: Vec<ReaderRow> = readers
+        .iter()
+        .map(|r| ReaderRow {
+            name: r.name.clone(),
+            card: r.state_word(),
+            atr: (!r.atr.is_empty()).then(|| hx(&r.atr)),
+            in_use: r.in_use,
+        })
+        .collect();
+    if a.json {
+        return print_json(&rows);
     }
-    #[cfg(not(feature = "pcsc"))]
-    {
-        let _ = a;
-        anyhow::bail!(
-            "PC/SC support was not built in (build lamina with the `pcsc` feature; it needs libpcsclite-dev)"
-        )
+    let mut out = String::new();
+    if rows.is_empty() {
+        outln!(out, "no PC/SC reader found");
     }
+    for r in &rows {
+        match &r.atr {
+            Some(atr) => outln!(out, "{}\t{}\tATR {atr}", r.name, r.card),
+            None => outln!(out, "{}\t{}", r.name, r.card),
+        }
+    }
+    emit(&out)
 }
 
 /// Opens a PC/SC reader as a card channel (for `lamina terminal pay --reader`).
-#[cfg(feature = "pcsc")]
 pub fn open_reader(name: &str) -> Result<lamina_reader::PcscChannel> {
     Ok(lamina_reader::PcscChannel::open(name)?)
 }
@@ -268,7 +256,6 @@ struct ScanOut {
     applications: Vec<AppOut>,
 }
 
-#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 fn step_out(s: &Step, reveal: bool) -> StepOut {
     // Data that is not TLV (rare) is shown raw only with --reveal-pan, since it
     // could hold anything.
@@ -292,7 +279,6 @@ fn step_out(s: &Step, reveal: bool) -> StepOut {
 
 /// Offline data authentication of a scanned application (EMV Book 2 §5 SDA,
 /// §6 DDA), with the CA keys of `capk`, on `today`.
-#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 pub fn verify_oda(app: &AppScan, capk: &CapkStore, today: pki::Date) -> String {
     let Some(method) = app.oda.best_method() else {
         return app.oda.describe();
@@ -376,7 +362,6 @@ pub fn verify_oda(app: &AppScan, capk: &CapkStore, today: pki::Date) -> String {
     }
 }
 
-#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 fn scan_out(
     reader: &str,
     r: &ScanReport,
@@ -423,7 +408,6 @@ fn scan_out(
     }
 }
 
-#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 fn print_nodes(out: &mut String, nodes: &[Node], indent: usize) {
     for n in nodes {
         let pad = "  ".repeat(indent);
@@ -449,7 +433,6 @@ fn print_nodes(out: &mut String, nodes: &[Node], indent: usize) {
     }
 }
 
-#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
 fn print_step(out: &mut String, s: &StepOut) {
     outln!(out, "  {}  →  SW {} ({})", s.step, s.sw, s.meaning);
     print_nodes(out, &s.tlv, 2);
@@ -460,69 +443,59 @@ fn print_step(out: &mut String, s: &StepOut) {
 
 /// Runs `lamina card scan`.
 pub fn run_scan(a: ScanArgs) -> Result<()> {
-    #[cfg(feature = "pcsc")]
-    {
-        use lamina_reader::scan::{ScanOptions, scan};
-        let mut ch = open_reader(&a.reader)?;
-        let reader = ch.reader().to_owned();
-        ch.wait_for_card(std::time::Duration::from_secs(0))
-            .with_context(|| format!("no card in {reader}"))?;
-        let opts = ScanOptions {
-            gpo: !a.no_gpo,
-            ..ScanOptions::default()
-        };
-        let store = match &a.capk {
-            Some(p) => {
-                Some(CapkStore::load(p).with_context(|| format!("CAPK file {}", p.display()))?)
-            }
-            None => None,
-        };
-        let (y, m, d) = crate::cmd::crypto::civil_today();
-        let today = pki::Date::new(
-            u16::try_from(y).unwrap_or(u16::MAX),
-            u8::try_from(m).unwrap_or(1),
-            u8::try_from(d).unwrap_or(1),
-        )?;
-        let report = scan(&mut ch, &opts)?;
-        let o = scan_out(
-            &reader,
-            &report,
-            a.reveal_pan,
-            store.as_ref().map(|s| (s, today)),
-        );
-        if a.json {
-            return print_json(&o);
-        }
-        let mut out = String::new();
-        outln!(out, "reader {}", o.reader);
-        outln!(out, "ATR {}", o.atr);
+    use lamina_reader::scan::{ScanOptions, scan};
+    let mut ch = open_reader(&a.reader)?;
+    let reader = ch.reader().to_owned();
+    ch.wait_for_card(std::time::Duration::from_secs(0))
+        .with_context(|| format!("no card in {reader}"))?;
+    let opts = ScanOptions {
+        gpo: !a.no_gpo,
+        ..ScanOptions::default()
+    };
+    let store = match &a.capk {
+        Some(p) => Some(CapkStore::load(p).with_context(|| format!("CAPK file {}", p.display()))?),
+        None => None,
+    };
+    let (y, m, d) = crate::cmd::crypto::civil_today();
+    let today = pki::Date::new(
+        u16::try_from(y).unwrap_or(u16::MAX),
+        u8::try_from(m).unwrap_or(1),
+        u8::try_from(d).unwrap_or(1),
+    )?;
+    let report = scan(&mut ch, &opts)?;
+    let o = scan_out(
+        &reader,
+        &report,
+        a.reveal_pan,
+        store.as_ref().map(|s| (s, today)),
+    );
+    if a.json {
+        return print_json(&o);
+    }
+    let mut out = String::new();
+    outln!(out, "reader {}", o.reader);
+    outln!(out, "ATR {}", o.atr);
+    outln!(out);
+    outln!(out, "directories:");
+    if o.directories.is_empty() {
+        outln!(out, "  (none)");
+    }
+    for s in &o.directories {
+        print_step(&mut out, s);
+    }
+    for app in &o.applications {
         outln!(out);
-        outln!(out, "directories:");
-        if o.directories.is_empty() {
-            outln!(out, "  (none)");
-        }
-        for s in &o.directories {
+        outln!(out, "application {} (from {}):", app.aid, app.found_in);
+        for s in &app.steps {
             print_step(&mut out, s);
         }
-        for app in &o.applications {
-            outln!(out);
-            outln!(out, "application {} (from {}):", app.aid, app.found_in);
-            for s in &app.steps {
-                print_step(&mut out, s);
-            }
-            outln!(out, "  ODA: {}", app.oda);
-        }
-        if o.applications.is_empty() {
-            outln!(out);
-            outln!(out, "no EMV application found");
-        }
-        emit(&out)
+        outln!(out, "  ODA: {}", app.oda);
     }
-    #[cfg(not(feature = "pcsc"))]
-    {
-        let _ = a;
-        anyhow::bail!("PC/SC support was not built in (build lamina with the `pcsc` feature)")
+    if o.applications.is_empty() {
+        outln!(out);
+        outln!(out, "no EMV application found");
     }
+    emit(&out)
 }
 
 #[cfg(test)]

@@ -74,8 +74,8 @@ pub struct Step {
     pub amount: i64,
     pub outcome: String,
     pub ok: bool,
-    pub processing_ms: f64,
-    pub radio_ms: f64,
+    pub processing_ms: Option<f64>,
+    pub radio_ms: Option<f64>,
     pub notes: Vec<String>,
 }
 
@@ -195,8 +195,8 @@ impl ClosedLoop {
                 amount: i64::from(amount),
                 outcome: "LOADED".into(),
                 ok: true,
-                processing_ms: p,
-                radio_ms: radio,
+                processing_ms: Some(p),
+                radio_ms: Some(radio),
                 notes: vec![format!(
                     "balance {}",
                     super::report::amount(i64::from(o.balance))
@@ -229,8 +229,8 @@ impl ClosedLoop {
                         "GATE CLOSED".into()
                     },
                     ok: t.open,
-                    processing_ms: p,
-                    radio_ms: radio,
+                    processing_ms: Some(p),
+                    radio_ms: Some(radio),
                     notes: vec![
                         format!(
                             "fare {} (before cap {})",
@@ -267,7 +267,7 @@ impl ClosedLoop {
                     ParkingOutcome::Exited(stay) => {
                         ("PAID, BARRIER UP".to_owned(), exit, i64::from(stay.fee))
                     }
-                    other => (format!("{other:?}"), false, 0),
+                    other => (other.to_string(), false, 0),
                 };
                 Step {
                     title: if exit {
@@ -279,8 +279,8 @@ impl ClosedLoop {
                     amount,
                     outcome,
                     ok,
-                    processing_ms: p,
-                    radio_ms: radio,
+                    processing_ms: Some(p),
+                    radio_ms: Some(radio),
                     notes: vec![format!(
                         "balance {}",
                         super::report::amount(i64::from(rep.balance))
@@ -338,8 +338,8 @@ impl ClosedLoop {
                     format!("+{points} POINTS")
                 },
                 ok: true,
-                processing_ms: p,
-                radio_ms: radio,
+                processing_ms: Some(p),
+                radio_ms: Some(radio),
                 notes: vec![format!("{balance} points on the card")],
             },
             Ok(None) => failed(title, "POS-LOYALTY", "card not in the program"),
@@ -384,8 +384,8 @@ fn failed(title: &str, terminal: &str, why: &str) -> Step {
         amount: 0,
         outcome: "FAILED".into(),
         ok: false,
-        processing_ms: 0.0,
-        radio_ms: 0.0,
+        processing_ms: None,
+        radio_ms: None,
         notes: vec![why.to_owned()],
     }
 }

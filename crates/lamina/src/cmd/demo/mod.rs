@@ -21,7 +21,7 @@ use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest}
 use lamina_terminal::online::{AcquirerLink, Reversal, ReversalReason};
 use lamina_terminal::outcome::{Outcome, TransactionResult};
 use lamina_terminal::testkit::DukptPinPad;
-use lamina_terminal::ui::{Event, RecordingScreen, ScriptedPinPad};
+use lamina_terminal::ui::{RecordingScreen, ScriptedPinPad};
 use serde::Serialize;
 
 use crate::output::{emit, print_json};
@@ -115,28 +115,13 @@ fn outcome_text(o: &Outcome) -> String {
         Outcome::ApprovedOnline => "APPROVED".into(),
         Outcome::DeclinedOffline => "DECLINED".into(),
         Outcome::DeclinedOnline => "DECLINED".into(),
-        Outcome::Terminated(t) => format!("ENDED ({t:?})"),
+        Outcome::Terminated(t) => t.to_string().to_uppercase(),
     }
 }
 
-fn event_text(e: &Event) -> String {
-    match e {
-        Event::Message(m) => m.to_string(),
-        Event::ApplicationSelected { label, .. } => format!("[{label}]"),
-        Event::PinTriesLeft(n) => format!("({n} PIN tries left)"),
-        Event::LastPinTry => "LAST PIN TRY".into(),
-        Event::GoingOnline => "(online)".into(),
-        Event::IssuerMessage(t) => format!("issuer: {t}"),
-        Event::SignatureRequired => "SIGN RECEIPT".into(),
-        other => format!("{other:?}"),
-    }
-}
-
+/// The CVM performed, by its short EMV name (CVM Results 9F34 byte 1).
 fn cvm_text(r: &TransactionResult) -> String {
-    lamina_emv::bitmaps::explain(0x9F34, &r.cvm_raw.0)
-        .and_then(|v| v.into_iter().next())
-        .map(|e| e.detail.split(';').next().unwrap_or("").trim().to_owned())
-        .unwrap_or_else(|| "-".into())
+    r.cvm_raw.method().short_name().to_owned()
 }
 
 /// What the table needs of one EMV transaction.
@@ -300,9 +285,10 @@ impl Day {
             amount_minor,
             currency: "EUR".into(),
             outcome: outcome.into(),
+            approved: ok,
             response_code,
-            cvm: "no CVM".into(),
-            processing_ms: (card_ms - radio_ms).max(0.0),
+            cvm: "No CVM".into(),
+            processing_ms: Some((card_ms - radio_ms).max(0.0)),
             radio_ms: Some(radio_ms),
             screen: notes.clone(),
             expected: "OK".into(),
@@ -421,7 +407,7 @@ impl Day {
                     .map_or_else(|| aid.clone(), |(_, l)| l.clone())
             },
         );
-        let screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
+        let screen_lines: Vec<String> = screen.events.iter().map(ToString::to_string).collect();
         let row = self.emv_row(EmvStep {
             title,
             card: masked,
@@ -527,15 +513,18 @@ impl Day {
                 eprintln!("    TVR {}: {}", e.label, e.detail);
             }
             for c in &result.cryptograms {
-                eprintln!("    cryptogram {c:?}");
+                eprintln!(
+                    "    cryptogram {}: {} ATC {} CID {:02X}",
+                    c.generate_ac, c.returned, c.atc, c.cid
+                );
             }
         }
         if result.outcome == Outcome::ApprovedOnline {
             self.approved_online.push(stan);
         }
         let advice_note = self.queue_advice(result);
-        let mut screen_lines: Vec<String> = screen.events.iter().map(event_text).collect();
-        screen_lines.extend(r.indicators.iter().map(|i| format!("({i:?})")));
+        let mut screen_lines: Vec<String> = screen.events.iter().map(ToString::to_string).collect();
+        screen_lines.extend(r.indicators.iter().map(|i| format!("(status: {i})")));
         let row = self.emv_row(EmvStep {
             title,
             card: masked,
@@ -544,8 +533,10 @@ impl Day {
             application: label,
             amount,
             result,
-            cvm: format!("{:?}", r.cvm),
-            processing_ms: (wall - radio).max(0.0),
+            cvm: r.cvm.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            // The radio time is modelled (ISO/IEC 14443 bit rates), not spent:
+            // the wall-clock time is all processing (kernel, card, host).
+            processing_ms: wall,
             radio_ms: Some(radio),
             screen: screen_lines,
             expect,
@@ -574,9 +565,10 @@ impl Day {
             amount_minor: i64::try_from(st.amount).unwrap_or(i64::MAX),
             currency: "EUR".into(),
             outcome: outcome_text(&st.result.outcome),
+            approved: st.result.outcome.is_approved(),
             response_code: rc,
             cvm: st.cvm,
-            processing_ms: st.processing_ms,
+            processing_ms: Some(st.processing_ms),
             radio_ms: st.radio_ms,
             screen: st.screen,
             expected: format!(
@@ -618,10 +610,11 @@ impl Day {
             amount_minor: step.amount,
             currency: "EUR".into(),
             outcome: step.outcome.clone(),
+            approved: step.ok,
             response_code: None,
-            cvm: "no CVM".into(),
+            cvm: "No CVM".into(),
             processing_ms: step.processing_ms,
-            radio_ms: Some(step.radio_ms),
+            radio_ms: step.radio_ms,
             screen: step.notes.clone(),
             expected: "OK".into(),
             as_expected: step.ok,
@@ -646,9 +639,10 @@ impl Day {
             amount_minor: 0,
             currency: "EUR".into(),
             outcome: outcome.into(),
+            approved: false,
             response_code: None,
             cvm: "-".into(),
-            processing_ms: 0.0,
+            processing_ms: None,
             radio_ms: None,
             screen: notes.clone(),
             expected: "OK".into(),

@@ -25,12 +25,15 @@ pub struct Row {
     pub currency: String,
     /// The outcome (APPROVED, DECLINED, ...).
     pub outcome: String,
+    /// The card transaction went through (approved, gate opened, fare paid).
+    pub approved: bool,
     /// ISO 8583 response code, if the host answered.
     pub response_code: Option<String>,
     /// CVM performed.
     pub cvm: String,
-    /// Processing time in milliseconds.
-    pub processing_ms: f64,
+    /// Processing time in milliseconds (`None`: not measured, as for
+    /// back-office steps).
+    pub processing_ms: Option<f64>,
     /// Radio time in milliseconds (contactless only).
     pub radio_ms: Option<f64>,
     /// The terminal's screen messages, in order.
@@ -54,7 +57,7 @@ pub fn amount(minor: i64) -> String {
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let header = format!(
-        "{:<5} {:<16} {:<11} {:<11} {:<14} {:>10} {:<18} {:<3} {:<14} {:>7} {:>7}",
+        "{:<5} {:<16} {:<11} {:<11} {:<14} {:>10} {:<18} {:<3} {:<22} {:>7} {:>7}",
         "time",
         "card",
         "terminal",
@@ -73,7 +76,7 @@ pub fn table(rows: &[Row]) -> String {
     out.push('\n');
     for r in rows {
         out.push_str(&format!(
-            "{:<5} {:<16} {:<11} {:<11} {:<14} {:>10} {:<18} {:<3} {:<14} {:>7.1} {:>7}{}\n",
+            "{:<5} {:<16} {:<11} {:<11} {:<14} {:>10} {:<18} {:<3} {:<22} {:>7} {:>7}{}\n",
             r.time,
             r.card,
             r.terminal,
@@ -82,10 +85,9 @@ pub fn table(rows: &[Row]) -> String {
             format!("{} {}", amount(r.amount_minor), r.currency),
             r.outcome,
             r.response_code.as_deref().unwrap_or("-"),
-            truncate(&r.cvm, 14),
-            r.processing_ms,
-            r.radio_ms
-                .map_or_else(|| "-".to_owned(), |m| format!("{m:.1}")),
+            truncate(&r.cvm, 22),
+            ms(r.processing_ms),
+            ms(r.radio_ms),
             if r.as_expected {
                 ""
             } else {
@@ -94,6 +96,11 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+/// Milliseconds with one decimal, or "-" when not measured.
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -112,37 +119,113 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// An SVG bar chart of the day's approved amount by terminal.
-pub fn chart_svg(rows: &[Row]) -> String {
-    let mut totals: Vec<(String, i64)> = Vec::new();
-    for r in rows.iter().filter(|r| r.outcome.starts_with("APPROVED")) {
-        match totals.iter_mut().find(|(t, _)| *t == r.terminal) {
-            Some((_, v)) => *v += r.amount_minor,
-            None => totals.push((r.terminal.clone(), r.amount_minor)),
+/// A card transaction of the day (back-office steps are not).
+fn is_card_row(r: &Row) -> bool {
+    r.card != "-"
+}
+
+/// The segments of the hourly chart: interface × outcome, with their colours.
+const SEGMENTS: [(&str, bool, &str); 4] = [
+    ("contact", true, "#2b6cb0"),
+    ("contact", false, "#90cdf4"),
+    ("contactless", true, "#2f855a"),
+    ("contactless", false, "#9ae6b4"),
+];
+
+/// Card transactions per hour, stacked by interface and outcome, as SVG.
+pub fn hourly_chart_svg(rows: &[Row]) -> String {
+    let mut hours: Vec<(String, [usize; 4])> = Vec::new();
+    for r in rows.iter().filter(|r| is_card_row(r)) {
+        let hour = format!("{}:00", r.time.get(..2).unwrap_or("??"));
+        let seg = SEGMENTS
+            .iter()
+            .position(|(i, ok, _)| *i == r.interface && *ok == r.approved);
+        let Some(seg) = seg else { continue };
+        match hours.iter_mut().find(|(h, _)| *h == hour) {
+            Some((_, counts)) => counts[seg] += 1,
+            None => {
+                let mut counts = [0; 4];
+                counts[seg] = 1;
+                hours.push((hour, counts));
+            }
         }
     }
-    let max = totals.iter().map(|(_, v)| *v).max().unwrap_or(1).max(1);
-    let bar_w = 80;
-    let gap = 30;
-    let h = 220;
-    let width = (totals.len() * (bar_w + gap) + gap).max(200);
+    hours.sort_by(|a, b| a.0.cmp(&b.0));
+    let max = hours
+        .iter()
+        .map(|(_, c)| c.iter().sum::<usize>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (bar_w, gap, h, unit) = (36, 14, 200, 200 / max);
+    let width = (hours.len() * (bar_w + gap) + gap).max(420);
     let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" role="img" aria-label="Approved amount by terminal">"#,
-        h + 60
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" role="img" aria-label="Card transactions per hour by interface and outcome">"#,
+        h + 70
     );
-    for (i, (term, v)) in totals.iter().enumerate() {
+    for (i, (hour, counts)) in hours.iter().enumerate() {
         let x = gap + i * (bar_w + gap);
-        // bar heights are proportional to the amount; the ratio is in 0..=1
-        let bh = usize::try_from((i128::from(*v) * 200 / i128::from(max)).max(2)).unwrap_or(2);
-        let y = h - bh;
+        let mut y = h;
+        for (n, (_, _, colour)) in counts.iter().zip(SEGMENTS) {
+            if *n == 0 {
+                continue;
+            }
+            let bh = n * unit;
+            y -= bh;
+            svg.push_str(&format!(
+                r#"<rect x="{x}" y="{y}" width="{bar_w}" height="{bh}" fill="{colour}"><title>{n}</title></rect>"#
+            ));
+        }
+        let total: usize = counts.iter().sum();
         svg.push_str(&format!(
-            r##"<rect x="{x}" y="{y}" width="{bar_w}" height="{bh}" fill="#2b6cb0" rx="4"/><text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text><text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>"##,
-            x + bar_w / 2,
-            y.saturating_sub(6),
-            amount(*v),
-            x + bar_w / 2,
-            h + 20,
-            esc(term)
+            r#"<text x="{cx}" y="{ty}" font-size="11" text-anchor="middle">{total}</text><text x="{cx}" y="{hy}" font-size="11" text-anchor="middle">{hour}</text>"#,
+            cx = x + bar_w / 2,
+            ty = y.saturating_sub(4),
+            hy = h + 16,
+        ));
+    }
+    for (k, (interface, ok, colour)) in SEGMENTS.iter().enumerate() {
+        let x = 10 + k * 105;
+        let what = if *ok { "approved" } else { "not approved" };
+        svg.push_str(&format!(
+            r#"<rect x="{x}" y="{ly}" width="10" height="10" fill="{colour}"/><text x="{tx}" y="{ty}" font-size="11">{interface} {what}</text>"#,
+            ly = h + 34,
+            tx = x + 14,
+            ty = h + 43,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Approval rate per terminal (card transactions approved / attempted), as SVG.
+pub fn approval_chart_svg(rows: &[Row]) -> String {
+    let mut terms: Vec<(String, usize, usize)> = Vec::new();
+    for r in rows.iter().filter(|r| is_card_row(r)) {
+        let ok = usize::from(r.approved);
+        match terms.iter_mut().find(|(t, _, _)| *t == r.terminal) {
+            Some((_, a, n)) => {
+                *a += ok;
+                *n += 1;
+            }
+            None => terms.push((r.terminal.clone(), ok, 1)),
+        }
+    }
+    let (row_h, label_w, bar_max) = (22, 110, 300);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img" aria-label="Approval rate per terminal">"#,
+        label_w + bar_max + 120,
+        terms.len() * row_h + 10
+    );
+    for (i, (term, approved, n)) in terms.iter().enumerate() {
+        let y = 5 + i * row_h;
+        let w = bar_max * approved / n.max(&1);
+        let pct = 100 * approved / n.max(&1);
+        svg.push_str(&format!(
+            r##"<text x="0" y="{ty}" font-size="12">{}</text><rect x="{label_w}" y="{y}" width="{bar_max}" height="16" fill="#edf2f7"/><rect x="{label_w}" y="{y}" width="{w}" height="16" fill="#2b6cb0"/><text x="{tx}" y="{ty}" font-size="12">{pct}% ({approved}/{n})</text>"##,
+            esc(term),
+            ty = y + 12,
+            tx = label_w + bar_max + 8,
         ));
     }
     svg.push_str("</svg>");
@@ -178,7 +261,7 @@ pub fn html(
     for r in rows {
         let cls = if r.as_expected { "" } else { " class=\"bad\"" };
         body.push_str(&format!(
-            "<tr{cls}><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{} {}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{}</td><td class=\"screen\">{}</td></tr>",
+            "<tr{cls}><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{} {}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"screen\">{}</td></tr>",
             esc(&r.time),
             esc(&r.card),
             esc(&r.terminal),
@@ -189,8 +272,8 @@ pub fn html(
             esc(&r.outcome),
             esc(r.response_code.as_deref().unwrap_or("-")),
             esc(&r.cvm),
-            r.processing_ms,
-            r.radio_ms.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}")),
+            ms(r.processing_ms),
+            ms(r.radio_ms),
             esc(&r.screen.join(" → ")),
         ));
     }
@@ -220,8 +303,10 @@ figure {{ margin: 0; }} figure svg {{ width: 320px; height: auto; }}
 <h1>{t}</h1>
 <h2>The day</h2>
 {body}
-<h2>Approved amount by terminal</h2>
-{chart}
+<h2>Card transactions per hour, by interface and outcome</h2>
+{hourly}
+<h2>Approval rate per terminal</h2>
+{rates}
 <h2>Settlement</h2>
 {settlement_html}
 <h2>Cards issued</h2>
@@ -229,7 +314,8 @@ figure {{ margin: 0; }} figure svg {{ width: 320px; height: auto; }}
 </body></html>
 "#,
         t = esc(title),
-        chart = chart_svg(rows),
+        hourly = hourly_chart_svg(rows),
+        rates = approval_chart_svg(rows),
     )
 }
 
@@ -249,9 +335,10 @@ mod tests {
             amount_minor,
             currency: "EUR".into(),
             outcome: outcome.into(),
+            approved: outcome == "APPROVED",
             response_code: Some("00".into()),
-            cvm: "offline PIN".into(),
-            processing_ms: 3.2,
+            cvm: "Offline enciphered PIN".into(),
+            processing_ms: Some(3.2),
             radio_ms: None,
             screen: vec!["ENTER PIN".into(), "APPROVED".into()],
             expected: "APPROVED".into(),
@@ -270,15 +357,42 @@ mod tests {
     }
 
     #[test]
-    fn chart_sums_approved_by_terminal() {
+    fn hourly_chart_stacks_interface_and_outcome() {
+        let mut tap = row("GATE", 250, "DECLINED");
+        tap.interface = "contactless".into();
+        tap.time = "10:15".into();
         let rows = [
             row("POS-1", 1000, "APPROVED"),
-            row("POS-1", 500, "APPROVED"),
-            row("GATE", 250, "DECLINED"),
+            row("POS-1", 500, "DECLINED"),
+            tap,
         ];
-        let svg = chart_svg(&rows);
-        assert!(svg.contains("15.00"));
-        assert!(!svg.contains("GATE"));
+        let svg = hourly_chart_svg(&rows);
+        assert!(svg.contains(">09:00<") && svg.contains(">10:00<"), "{svg}");
+        // 09:00: one approved, one declined contact segment; 10:00: one
+        // declined contactless segment.
+        assert_eq!(svg.matches(r##"fill="#2b6cb0"><title>1<"##).count(), 1);
+        assert_eq!(svg.matches(r##"fill="#90cdf4"><title>1<"##).count(), 1);
+        assert_eq!(svg.matches(r##"fill="#9ae6b4"><title>1<"##).count(), 1);
+        assert!(svg.contains("contactless not approved"), "legend");
+    }
+
+    #[test]
+    fn approval_rate_per_terminal() {
+        let mut office = row("back office", 0, "SETTLED");
+        office.card = "-".into();
+        let rows = [
+            row("POS-1", 1000, "APPROVED"),
+            row("POS-1", 500, "DECLINED"),
+            row("GATE", 250, "APPROVED"),
+            office,
+        ];
+        let svg = approval_chart_svg(&rows);
+        assert!(svg.contains("50% (1/2)"), "{svg}");
+        assert!(svg.contains("100% (1/1)"), "{svg}");
+        assert!(
+            !svg.contains("back office"),
+            "back-office steps are not card transactions"
+        );
     }
 
     #[test]

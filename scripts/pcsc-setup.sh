@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# PC/SC set-up for CI (called by .ci/run before clippy and the tests).
+# PC/SC set-up for the tests (called by scripts/test.sh).
 #
 # Installs the PC/SC daemon, the vsmartcard virtual reader driver (vpcd), the
-# PC/SC tools and pyscard, then makes sure pcscd runs. Idempotent and quiet: a
+# PC/SC tools (pcsc_scan, opensc-tool) and pyscard, then makes sure pcscd runs.
+# Lamina itself needs none of it to build: it loads libpcsclite.so.1 at run time. Idempotent and quiet: a
 # second run installs nothing and leaves a running daemon alone. Fails only on
 # real errors (a package that cannot be installed, a daemon that will not start).
 #
@@ -40,7 +41,7 @@ apt_install() {
 pid_of_daemon() { tr -d '\0' <"$PIDFILE" 2>/dev/null || echo '?'; }
 
 # --- packages --------------------------------------------------------------
-REQUIRED=(pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools)
+REQUIRED=(pcscd libpcsclite1 vsmartcard-vpcd pcsc-tools opensc)
 missing=()
 for p in "${REQUIRED[@]}"; do installed "$p" || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -50,14 +51,16 @@ fi
 
 # pyscard: Debian's python3-pyscard serves /usr/bin/python3; if `python3` on the
 # PATH is another interpreter (pyenv, venv) without it, build pyscard from PyPI
-# (needs swig and libpcsclite-dev).
+# (its build needs swig and libpcsclite-dev; Lamina's own build needs neither).
 has_pyscard() { "$1" -c 'import smartcard' >/dev/null 2>&1; }
 if ! installed python3-pyscard; then
   say "installing python3-pyscard"
   apt_install python3-pyscard || say "python3-pyscard not available from apt; trying PyPI"
 fi
 if command -v python3 >/dev/null 2>&1 && ! has_pyscard python3 && ! has_pyscard /usr/bin/python3; then
-  installed swig || apt_install swig || die "cannot install swig (needed to build pyscard)"
+  for p in swig libpcsclite-dev; do
+    installed "$p" || apt_install "$p" || die "cannot install $p (needed to build pyscard)"
+  done
   say "installing pyscard from PyPI for $(command -v python3)"
   python3 -m pip install -q pyscard >/dev/null || die "pip install pyscard failed"
 fi

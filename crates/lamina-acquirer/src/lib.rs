@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lamina_host::client::HostClient;
 use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_link::client::HostClient;
 use lamina_terminal::clearing::{
     AdviceAnswer, AdviceSender, CardInterface, OfflineAdvice, PendingAdvice,
 };

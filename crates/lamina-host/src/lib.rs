@@ -20,7 +20,6 @@
 pub mod api;
 mod batch;
 pub mod cards;
-pub mod client;
 pub mod clock;
 pub mod error;
 mod hot;
@@ -35,6 +34,5 @@ pub mod service;
 pub mod settle;
 pub mod sim;
 pub mod store;
-pub mod tls;
 
 pub use error::{HostError, Result};

@@ -16,14 +16,14 @@ use lamina_iso8583::{Message, Mti};
 use serde::Serialize;
 
 use crate::cards::{self, NewCard};
-use crate::client::HostClient;
 use crate::clock::civil_date;
 use crate::error::{HostError, Result, invalid};
 use crate::keys::HostKeys;
 use crate::ledger::{self, NewAccount};
 use crate::sim::SimCard;
 use crate::store::Store;
-use crate::tls::ClientTls;
+use lamina_link::client::HostClient;
+use lamina_link::tls::ClientTls;
 
 /// Luhn check digit of a digit string (ISO/IEC 7812-1 Annex B).
 pub fn luhn_digit(digits: &str) -> u8 {

@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lamina_iso8583::{Message, Spec};
+use lamina_link::framing::codec;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::iso;
 use crate::issuer::Issuer;
@@ -48,8 +49,8 @@ pub struct ServerConfig {
     pub per_connection: usize,
     /// Largest accepted frame.
     pub max_frame: usize,
-    /// TLS on every connection (none: plain TCP); see [`crate::tls`].
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS on every connection (none: plain TCP); see [`lamina_link::tls`].
+    pub tls: Option<lamina_link::tls::TlsAcceptor>,
     /// Time allowed for a client to complete the TLS handshake.
     pub tls_handshake_timeout: Duration,
 }
@@ -78,15 +79,6 @@ impl Default for ServerConfig {
             tls_handshake_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// The 2-byte length-prefixed codec.
-pub fn codec(max_frame: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(2)
-        .big_endian()
-        .max_frame_length(max_frame)
-        .new_codec()
 }
 
 /// Shared state of a running server.

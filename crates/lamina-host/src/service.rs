@@ -29,7 +29,7 @@ pub struct HostConfig {
     /// Merchant fee, basis points.
     pub fee_bps: i64,
     /// Server limits, and TLS on the ISO 8583 listener (`server.tls`, built with
-    /// [`crate::tls::server_config_files`] and [`crate::tls::acceptor`]).
+    /// [`lamina_link::tls::server_config_files`] and [`lamina_link::tls::acceptor`]).
     pub server: ServerConfig,
     /// Store options.
     pub store: StoreOptions,

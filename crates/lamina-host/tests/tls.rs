@@ -10,13 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lamina_host::client::{ClientError, HostClient};
 use lamina_host::keys::HostKeys;
 use lamina_host::load::{LoadConfig, provision_cards, run_load_with};
 use lamina_host::metrics::Metrics;
 use lamina_host::server::{ServerConfig, ServerState, serve};
-use lamina_host::tls::{ClientTls, TestPki, acceptor};
 use lamina_iso8583::{Message, Mti};
+use lamina_link::client::{ClientError, HostClient};
+use lamina_link::tls::{ClientTls, TestPki, acceptor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::{Fixture, assert_ledger_ok, fixture, sqlite_store};
@@ -203,7 +203,7 @@ async fn mutual_tls_refuses_a_client_without_certificate_or_from_another_ca() {
 
     // A client certificate from another CA (the client trusts the right server CA).
     let other = TestPki::generate(&[]).unwrap();
-    let foreign_identity = lamina_host::tls::client_config_pem(
+    let foreign_identity = lamina_link::tls::client_config_pem(
         pki.ca_cert_pem.as_bytes(),
         Some((
             other.client_cert_pem.as_bytes(),

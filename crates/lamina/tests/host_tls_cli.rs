@@ -210,7 +210,7 @@ fn terminal_pay_over_mutual_tls() {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
-    let pki = lamina_host::tls::TestPki::generate(&[]).unwrap();
+    let pki = lamina_link::tls::TestPki::generate(&[]).unwrap();
     let files = pki.write(&dir.path().join("tls")).unwrap();
     let (ca, cert, key) = (&files[0], &files[3], &files[4]);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -282,7 +282,7 @@ fn terminal_pay_over_mutual_tls() {
             ),
             metrics: Arc::new(lamina_host::metrics::Metrics::default()),
             config: lamina_host::server::ServerConfig {
-                tls: Some(lamina_host::tls::acceptor(pki.server_config(true).unwrap())),
+                tls: Some(lamina_link::tls::acceptor(pki.server_config(true).unwrap())),
                 ..Default::default()
             },
         };

@@ -1,11 +1,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lamina_host::client::HostClient;
 use lamina_host::metrics::Metrics;
 use lamina_host::server::{ServerConfig, ServerState, serve};
 use lamina_host::store::Store;
 use lamina_iso8583::{Message, Mti, OriginalData, Spec};
+use lamina_link::client::HostClient;
 
 use crate::both_backends;
 use crate::common::{Fixture, fixture};

@@ -1055,7 +1055,7 @@ fn settle_advice(a: &TapArgs, advice: &OfflineAdvice, time: u32) -> AdviceReport
         .build()
         .map_err(|e| e.to_string())
         .and_then(|rt| {
-            rt.block_on(lamina_host::client::HostClient::connect(host))
+            rt.block_on(lamina_link::client::HostClient::connect(host))
                 .map(|c| (rt, c))
                 .map_err(|e| e.to_string())
         });
@@ -1486,7 +1486,7 @@ pub(crate) struct OpenLoop {
     /// The runtime the CLI created for the link (none when the caller's).
     _runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    client: Arc<lamina_host::client::HostClient>,
+    client: Arc<lamina_link::client::HostClient>,
     link: lamina_acquirer::IsoLink,
     clock: TapClock,
     reader: ContactlessConfig,
@@ -1504,7 +1504,7 @@ impl OpenLoop {
     /// list, STANs), saved to `path` by [`OpenLoop::save`] if given; `time`
     /// (seconds since 1970) starts the transmission clock.
     pub(crate) fn new(
-        client: Arc<lamina_host::client::HostClient>,
+        client: Arc<lamina_link::client::HostClient>,
         handle: tokio::runtime::Handle,
         reader: ContactlessConfig,
         table: FareTable,
@@ -1561,7 +1561,7 @@ impl OpenLoop {
             .build()?;
         let client = Arc::new(
             runtime
-                .block_on(lamina_host::client::HostClient::connect(host))
+                .block_on(lamina_link::client::HostClient::connect(host))
                 .map_err(|e| anyhow!("connecting to the host at {host}: {e}"))?,
         );
         let mut ol = OpenLoop::new(

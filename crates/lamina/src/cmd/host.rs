@@ -13,8 +13,8 @@ use lamina_host::load::{LoadConfig, provision_cards, run_load_with};
 use lamina_host::server::ServerConfig;
 use lamina_host::service::{HostConfig, open, run as run_host};
 use lamina_host::store::{SqliteSync, Store, StoreOptions};
-use lamina_host::tls::{ClientTls, TestPki};
 use lamina_iso8583::Mti;
+use lamina_link::tls::{ClientTls, TestPki};
 
 use crate::input::bad;
 use crate::output::{emit, print_json};
@@ -71,11 +71,11 @@ impl TlsClientArgs {
             (None, None) => None,
             _ => return Err(bad("--tls-cert and --tls-key go together")),
         };
-        let config = lamina_host::tls::client_config_files(ca, identity)?;
+        let config = lamina_link::tls::client_config_files(ca, identity)?;
         let name = self
             .tls_server_name
             .as_deref()
-            .unwrap_or_else(|| lamina_host::tls::host_of(addr));
+            .unwrap_or_else(|| lamina_link::tls::host_of(addr));
         Ok(Some(
             ClientTls::new(config, name).map_err(|e| bad(e.to_string()))?,
         ))
@@ -307,8 +307,8 @@ pub fn run(cmd: HostCommand) -> Result<()> {
 
 fn serve(a: ServeArgs) -> Result<()> {
     let tls = match (&a.tls_cert, &a.tls_key) {
-        (Some(cert), Some(key)) => Some(lamina_host::tls::acceptor(
-            lamina_host::tls::server_config_files(cert, key, a.tls_client_ca.as_deref())?,
+        (Some(cert), Some(key)) => Some(lamina_link::tls::acceptor(
+            lamina_link::tls::server_config_files(cert, key, a.tls_client_ca.as_deref())?,
         )),
         (None, None) => None,
         _ => return Err(bad("--tls-cert and --tls-key go together")),
@@ -530,7 +530,7 @@ pub fn load(a: LoadArgs) -> Result<()> {
 /// `lamina host tls-certs`: a fresh TEST CA, host and client certificate.
 fn tls_certs(a: TlsCertsArgs) -> Result<()> {
     if !a.force {
-        for f in lamina_host::tls::TEST_PKI_FILES {
+        for f in lamina_link::tls::TEST_PKI_FILES {
             let p = a.out.join(f);
             if p.exists() {
                 return Err(bad(format!(

@@ -529,7 +529,7 @@ fn pay(a: PayArgs) -> Result<()> {
                 .enable_all()
                 .build()?;
             let client = runtime
-                .block_on(lamina_host::client::HostClient::connect_with(
+                .block_on(lamina_link::client::HostClient::connect_with(
                     addr,
                     tls.as_ref(),
                 ))

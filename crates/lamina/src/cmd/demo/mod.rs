@@ -173,7 +173,7 @@ fn open_loop_ride(day: &mut Day, tap_in: u32, tap_out: u32) -> Result<()> {
     let client = day
         .world
         .runtime
-        .block_on(lamina_host::client::HostClient::connect(
+        .block_on(lamina_link::client::HostClient::connect(
             &day.world.host_addr,
         ))?;
     let table = FareTable::demo().map_err(|e| anyhow!("fare table: {e}"))?;

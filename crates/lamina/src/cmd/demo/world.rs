@@ -285,7 +285,7 @@ pub fn build(
     std::fs::write(dir.join("retail.toml"), &retail_toml)?;
     let contactless =
         lamina_terminal::contactless::ContactlessConfig::from_toml(RETAIL_CONTACTLESS_TOML, dir)?;
-    let client = runtime.block_on(lamina_host::client::HostClient::connect(&host_addr))?;
+    let client = runtime.block_on(lamina_link::client::HostClient::connect(&host_addr))?;
     let link = IsoLink::new(
         Arc::new(client),
         runtime.handle().clone(),

@@ -249,7 +249,7 @@ pub fn host_of(addr: &str) -> &str {
     }
 }
 
-/// A TLS acceptor for [`crate::server::ServerConfig::tls`].
+/// A TLS acceptor for the host's listener (`lamina_host::server::ServerConfig::tls`).
 pub fn acceptor(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
     TlsAcceptor::from(config)
 }

@@ -4,6 +4,7 @@
 //! kernel, an ISO/IEC 14443-4 link), is reported as an ISO 8583 0220 advice over
 //! TCP to a real `lamina_host` server on SQLite, which posts it once — also when
 //! the advice is sent again after a lost 0230 — and the ledger check passes.
+//! (Here rather than in lamina-acquirer, which does not depend on the host.)
 
 #[path = "../../lamina-terminal/tests/clcard/mod.rs"]
 mod clcard;
@@ -138,7 +139,7 @@ fn bank() -> Bank {
         let _ = rx.await;
     }));
     let client = runtime
-        .block_on(lamina_host::client::HostClient::connect(&addr))
+        .block_on(lamina_link::client::HostClient::connect(&addr))
         .unwrap();
     let link = IsoLink::new(
         Arc::new(client),

@@ -1,6 +1,7 @@
-//! An async ISO 8583 client for the host: pipelines requests on one connection and
-//! matches responses by DE 11 + DE 41 (the acquirer side of the link; used by the load
-//! generator and the end-to-end tests). Plain TCP or TLS ([`crate::tls`]); one code path
+//! An async ISO 8583 client: pipelines requests on one connection and matches
+//! responses by DE 11 + DE 41 (the acquirer side of the link; used by the
+//! terminal's acquirer link, the gates, the host's load generator and the
+//! end-to-end tests). Plain TCP or TLS ([`crate::tls`]); one code path
 //! over any stream's read and write halves.
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use crate::server::codec;
+use crate::framing::codec;
 use crate::tls::ClientTls;
 
 /// Time allowed for the TLS handshake in [`HostClient::connect_tls`].

@@ -13,13 +13,15 @@
 //! | `advise` (card approved) | 0220 with DE 90 = the original | completion: capture of the hold |
 //! | `advise` (card declined) | 0420 with DE 90 | reversal advice: release the hold |
 //! | `reverse` | 0400 with DE 90 | reversal |
-//! | [`IsoLink::advise_offline`] / [`AdviceSender`] (offline approval, TC) | 0220 without DE 90 (`Y3`: DE 90 = the unanswered 0100 if sent), DE 39 = `Y1`/`Y3`, DE 55 with the TC; a retry is the 0221 repeat with the same DE 7 | posts the offline purchase once (`Y3` with a hold: captures it) |
+//! | [`IsoLink::advise_offline`] / [`AdviceSender`] (offline approval, TC); the retry policy in [`advice::deliver_advice`] | 0220 without DE 90 (`Y3`: DE 90 = the unanswered 0100 if sent), DE 39 = `Y1`/`Y3`, DE 55 with the TC; a retry is the 0221 repeat with the same DE 7 | posts the offline purchase once (`Y3` with a hold: captures it) |
+
+pub mod advice;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_iso8583::{Message, Mti, OriginalData, ResponseCode};
 use lamina_link::client::HostClient;
 use lamina_terminal::clearing::{
     AdviceAnswer, AdviceSender, CardInterface, OfflineAdvice, PendingAdvice,
@@ -154,10 +156,7 @@ impl IsoLink {
     }
 
     fn stamp(&mut self, msg: &mut Message) {
-        let (mo, d, h, mi, s) = self.clock.now();
-        msg.set(7, format!("{mo:02}{d:02}{h:02}{mi:02}{s:02}"));
-        msg.set(12, format!("{h:02}{mi:02}{s:02}"));
-        msg.set(13, format!("{mo:02}{d:02}"));
+        stamp_with(msg, self.clock.as_mut());
     }
 
     /// The request message for a kernel authorisation (docs/iso8583.md §6).
@@ -356,6 +355,106 @@ impl IsoLink {
             None => Err(LinkError("response without DE 39".into())),
         }
     }
+}
+
+/// The ISO 8583 elements of a request kept to refer to it from a later
+/// completion or reversal (docs/iso8583.md §6): no card data (no PAN, expiry or
+/// PAN sequence number), so a gate may keep them in its state.
+pub const REFERENCE_FIELDS: [u8; 11] = [3, 7, 11, 18, 22, 25, 32, 37, 41, 42, 49];
+
+/// What [`IsoLink::settle_reference`] sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldSettlement {
+    /// 0220 completion advice for the captured amount.
+    Completion,
+    /// 0400 reversal of the whole hold.
+    Reversal,
+}
+
+impl HoldSettlement {
+    /// The MTI sent.
+    pub fn mti(self) -> Mti {
+        match self {
+            HoldSettlement::Completion => Mti::FINANCIAL_ADVICE,
+            HoldSettlement::Reversal => Mti::REVERSAL_REQUEST,
+        }
+    }
+}
+
+impl IsoLink {
+    /// The [`REFERENCE_FIELDS`] of the last request, by `de{n}` name, with its
+    /// MTI under `mti`.
+    pub fn last_reference(&self) -> std::collections::BTreeMap<String, String> {
+        let mut reference = std::collections::BTreeMap::new();
+        if let Some(m) = &self.last {
+            reference.insert("mti".to_owned(), m.mti.as_str().to_owned());
+            for n in REFERENCE_FIELDS {
+                if let Some(v) = m.get_str(n) {
+                    reference.insert(format!("de{n}"), v.to_owned());
+                }
+            }
+        }
+        reference
+    }
+
+    /// Settles a pre-authorization kept only by its reference (see
+    /// [`IsoLink::last_reference`]), possibly sent by an earlier process: the
+    /// 0220 completion of `captured` (the host captures it and releases the
+    /// rest), or for 0 the 0400 reversal of the whole `held` amount. DE 90 names
+    /// the 0100 (MTI, STAN, transmission time, acquirer); DE 7/12/13 come from
+    /// `clock`. `Ok` when the host answers 00.
+    pub fn settle_reference(
+        &mut self,
+        reference: &std::collections::BTreeMap<String, String>,
+        held: u32,
+        captured: u32,
+        clock: &mut dyn TransmissionClock,
+    ) -> Result<HoldSettlement, LinkError> {
+        let get = |n: u8| reference.get(&format!("de{n}")).cloned();
+        let mut original = Message::new(Mti::AUTHORIZATION_REQUEST);
+        for n in [7u8, 11, 32] {
+            if let Some(v) = get(n) {
+                original.set(n, v);
+            }
+        }
+        let od = OriginalData::of(&original).map_err(|e| LinkError(e.to_string()))?;
+        let (kind, amount) = if captured == 0 {
+            (HoldSettlement::Reversal, held)
+        } else {
+            (HoldSettlement::Completion, captured)
+        };
+        let mut m = Message::new(kind.mti());
+        for n in REFERENCE_FIELDS.into_iter().filter(|n| *n != 7) {
+            if let Some(v) = get(n) {
+                m.set(n, v);
+            }
+        }
+        m.set(4, format!("{amount:012}"));
+        stamp_with(&mut m, clock);
+        m.set_original_data(&od)
+            .map_err(|e| LinkError(e.to_string()))?;
+        let resp = self.call(&m)?;
+        match resp.response_code() {
+            Some(ResponseCode::APPROVED) => Ok(kind),
+            Some(code) => Err(LinkError(format!(
+                "{} answered {}",
+                kind.mti().as_str(),
+                code.as_str()
+            ))),
+            None => Err(LinkError(format!(
+                "{}: response without DE 39",
+                kind.mti().as_str()
+            ))),
+        }
+    }
+}
+
+/// DE 7 (transmission date and time), DE 12 and DE 13 from `clock`.
+fn stamp_with(msg: &mut Message, clock: &mut dyn TransmissionClock) {
+    let (mo, d, h, mi, s) = clock.now();
+    msg.set(7, format!("{mo:02}{d:02}{h:02}{mi:02}{s:02}"));
+    msg.set(12, format!("{h:02}{mi:02}{s:02}"));
+    msg.set(13, format!("{mo:02}{d:02}"));
 }
 
 /// Pads or cuts text to a fixed ans field width.

@@ -220,6 +220,11 @@ impl ResponseCode {
         }
     }
 
+    /// The two bytes, as DE 39 and the EMV Authorisation Response Code (8A) carry them.
+    pub const fn to_bytes(self) -> [u8; 2] {
+        self.0
+    }
+
     /// The two characters.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("??")

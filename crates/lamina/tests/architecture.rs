@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["lamina-link"],
     &["lamina-host"],
     &["lamina-acquirer", "lamina-reader"],
+    &["lamina-accept"],
     &["lamina"],
 ];
 

@@ -42,14 +42,17 @@
 //! id) is taken from the wall clock in seconds, since the command keeps no
 //! terminal state between runs.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
-use lamina_card::iso14443::{BitRate, ContactlessLink, LinkConfig, LinkStats};
-use lamina_card::{Card, CardChannel, ChannelError, EmulatedCard, Interface};
+use lamina_accept::field::Field;
+use lamina_accept::openloop::{
+    OpenLoop, OpenLoopError, OpenLoopReport, TapClock, kernel_date_time,
+};
+use lamina_card::iso14443::{BitRate, LinkConfig, LinkStats};
+use lamina_card::{Card, CardChannel, EmulatedCard, Interface};
 use lamina_closedloop::TerminalId;
 use lamina_closedloop::install::{self, Schemes};
 use lamina_closedloop::loyalty::{EarnRule, LoyaltyTerminal};
@@ -57,23 +60,17 @@ use lamina_closedloop::parking::{ParkingOutcome, ParkingTerminal, Tariff};
 use lamina_closedloop::purse::{IssuerHost, Sam, load_purse, read_status};
 use lamina_closedloop::select::{self, AppKind, Candidate, Profiles};
 use lamina_closedloop::terminal::{CardLink, StdStopwatch, TerminalError};
-use lamina_closedloop::transit::openloop::{CardToken, Hold, OpenLoopGate, Settlement, TokenKey};
 use lamina_closedloop::transit::{Direction, FareTable, GATE_BUDGET_US, GateTerminal, TapReport};
-use lamina_iso8583::{Message, Mti, OriginalData};
+use lamina_terminal::TransactionRequest;
 use lamina_terminal::clearing::{AdviceSender, OfflineAdvice};
-use lamina_terminal::contactless::{ContactlessConfig, ContactlessDevices, ContactlessReader};
-use lamina_terminal::online::{
-    AcquirerLink, Advice, AuthorizationRequest, AuthorizationResponse, LinkError, Reversal,
-};
-use lamina_terminal::{Outcome, TransactionRequest};
+use lamina_terminal::contactless::{ContactlessConfig, ContactlessDevices};
 use serde::Serialize;
-use zeroize::Zeroizing;
 
 use crate::cmd::card::{load_chip, save_chip};
-use crate::cmd::terminal::{AdviceReport, AdviceStatus, deliver_advice};
 use crate::input::bad;
 use crate::outln;
 use crate::output::{emit, print_json};
+use lamina_acquirer::advice::{AdviceReport, AdviceStatus, deliver_advice};
 
 const TEST_KEYS_WARNING: &str = "warning: closed-loop terminals use the public DEMO scheme keys \
      (lamina_closedloop::install::Schemes::demo) — test keys, not for real cards";
@@ -223,125 +220,6 @@ pub enum LoyaltyCommand {
     },
 }
 
-/// A borrowed chip as a card channel (the contactless link takes its card by value).
-struct Borrowed<'a>(&'a mut EmulatedCard);
-
-impl CardChannel for Borrowed<'_> {
-    fn power_on(&mut self, interface: Interface) -> Result<Vec<u8>, ChannelError> {
-        self.0.power_on(interface)
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
-        self.0.transmit(apdu)
-    }
-    fn power_off(&mut self) {
-        self.0.power_off();
-    }
-    fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
-        self.0.reset()
-    }
-}
-
-/// The card identity a gate reader sees in the READ RECORD answers of an EMV
-/// application: PAN `5A` (or track 2 `57`) and PAN sequence number `5F34`. Kept
-/// only long enough to compute the card token; zeroized on drop.
-#[derive(Default)]
-struct SeenIdentity {
-    pan: Option<Zeroizing<String>>,
-    psn: Option<u8>,
-}
-
-impl SeenIdentity {
-    fn observe(&mut self, response: &[u8]) {
-        let Some(split) = response.len().checked_sub(2) else {
-            return;
-        };
-        let (data, sw) = response.split_at(split);
-        if sw != [0x90, 0x00] {
-            return;
-        }
-        let Ok(list) = lamina_tlv::Tlv::parse_all(data) else {
-            return;
-        };
-        let value = |tag: u32| lamina_tlv::find_recursive(&list, tag).and_then(|t| t.value_bytes());
-        if let Some(pan) = value(0x5A).and_then(lamina_terminal::data::pan_digits) {
-            self.pan = Some(Zeroizing::new(pan));
-        } else if self.pan.is_none()
-            && let Some(t2) = value(0x57)
-        {
-            let digits = hex::encode_upper(t2);
-            if let Some(pan) = digits.split('D').next().filter(|p| !p.is_empty()) {
-                self.pan = Some(Zeroizing::new(pan.to_owned()));
-            }
-        }
-        if let Some(p) = value(0x5F34).and_then(|v| v.first()) {
-            self.psn = Some(*p);
-        }
-    }
-}
-
-/// The chip in the reader's field: the ISO/IEC 14443-4 link, the counters of
-/// everything exchanged in this tap (the contactless kernel takes the link's
-/// counters for its own report; they are added here), and optionally the card
-/// identity seen in READ RECORD answers.
-struct Field<'a> {
-    link: ContactlessLink<Borrowed<'a>>,
-    total: LinkStats,
-    watch: Option<SeenIdentity>,
-}
-
-fn add_stats(a: &mut LinkStats, b: &LinkStats) {
-    a.apdus += b.apdus;
-    a.activations += b.activations;
-    a.frames += b.frames;
-    a.pcd_frames += b.pcd_frames;
-    a.picc_frames += b.picc_frames;
-    a.bytes_on_air += b.bytes_on_air;
-    a.radio_cycles += b.radio_cycles;
-    a.processing += b.processing;
-    a.chip_time += b.chip_time;
-    a.wtx += b.wtx;
-    a.retransmissions += b.retransmissions;
-    a.timeouts += b.timeouts;
-}
-
-impl Field<'_> {
-    /// Everything exchanged so far in this tap.
-    fn drain(&mut self) -> LinkStats {
-        let s = self.link.take_stats();
-        add_stats(&mut self.total, &s);
-        self.total
-    }
-}
-
-impl CardChannel for Field<'_> {
-    fn power_on(&mut self, interface: Interface) -> Result<Vec<u8>, ChannelError> {
-        self.link.power_on(interface)
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
-        let r = self.link.transmit(apdu)?;
-        if let Some(w) = self.watch.as_mut()
-            && apdu.get(1) == Some(&0xB2)
-        {
-            w.observe(&r);
-        }
-        Ok(r)
-    }
-    fn power_off(&mut self) {
-        self.link.power_off();
-    }
-    fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
-        self.link.reset()
-    }
-}
-
-impl ContactlessReader for Field<'_> {
-    fn take_link_stats(&mut self) -> Option<LinkStats> {
-        let s = self.link.take_stats();
-        add_stats(&mut self.total, &s);
-        Some(s)
-    }
-}
-
 fn bit_rate(kbps: u32) -> Result<BitRate> {
     match kbps {
         106 => Ok(BitRate::R106),
@@ -435,17 +313,13 @@ impl Session {
     /// Runs `f` with the chip in the field; returns its result and the tap's timing.
     fn tap<T>(&mut self, f: impl FnOnce(&mut Field<'_>, u32) -> T) -> (T, Timing) {
         let time = self.time;
-        let mut field = Field {
-            link: ContactlessLink::with_config(
-                Borrowed(&mut self.chip),
-                LinkConfig {
-                    bit_rate: self.rate,
-                    ..LinkConfig::default()
-                },
-            ),
-            total: LinkStats::default(),
-            watch: None,
-        };
+        let mut field = Field::new(
+            &mut self.chip,
+            LinkConfig {
+                bit_rate: self.rate,
+                ..LinkConfig::default()
+            },
+        );
         let r = f(&mut field, time);
         let stats = field.drain();
         (r, Timing::of(&stats, self.kbps))
@@ -709,6 +583,22 @@ enum GateEnd {
     Nothing,
 }
 
+/// The gate's open-loop side: its reader configuration and state file from the
+/// arguments, its own connection to the host.
+fn open_loop_connect(a: &TapArgs, host: &str, table: FareTable, time: u32) -> Result<OpenLoop> {
+    let reader = reader_config(a, "terminals/transit-gate-contactless.toml")?;
+    let path = a.state.clone().unwrap_or_else(|| {
+        a.card
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("transit-gate-openloop.json")
+    });
+    OpenLoop::connect(host, reader, table, path, time).map_err(|e| match e {
+        OpenLoopError::State(..) => bad(format!("--state: {e}")),
+        other => anyhow!("{other}"),
+    })
+}
+
 fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
     let table = FareTable::demo().map_err(|e| anyhow!("fare table: {e}"))?;
     table
@@ -770,7 +660,7 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
                         continue;
                     };
                     if open_loop.is_none() {
-                        match OpenLoop::connect(a, host, table.clone(), time) {
+                        match open_loop_connect(a, host, table.clone(), time) {
                             Ok(ol) => open_loop = Some(ol),
                             Err(e) => {
                                 choice
@@ -1043,7 +933,7 @@ fn emv_offline(
 
 /// After the tap (the card has left the field): reports the EMV leg's offline
 /// approval to the acquirer as an advice (0220, 0221 repeat on a lost answer;
-/// [`crate::cmd::terminal::deliver_advice`]) when the terminal has a `--host`,
+/// [`lamina_acquirer::advice::deliver_advice`]) when the terminal has a `--host`,
 /// else keeps it queued. `time` starts the transmission clock (DE 7).
 fn settle_advice(a: &TapArgs, advice: &OfflineAdvice, time: u32) -> AdviceReport {
     let Some(host) = &a.host else {
@@ -1291,636 +1181,6 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
         outln!(text, "{}", adv.line());
     }
     s.print(&rep, &text, &t)
-}
-
-/// The kernel's date and time of an instant (seconds since 1970, UTC).
-pub fn kernel_date_time(secs: i64) -> lamina_terminal::DateTime {
-    let (y, mo, d, h, mi, s) = lamina_emv::date::civil_from_unix(secs);
-    let b = |v: u32| u8::try_from(v).unwrap_or(0);
-    lamina_terminal::DateTime {
-        year: u16::try_from(y).unwrap_or(2026),
-        month: b(mo),
-        day: b(d),
-        hour: b(h),
-        minute: b(mi),
-        second: b(s),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The transit gate's EMV open-loop fare
-// ---------------------------------------------------------------------------
-
-/// ISO 8583 elements of the gate's authorization kept in a [`Hold`] to refer to
-/// it from the completion or reversal (docs/iso8583.md §6; no card data: no PAN,
-/// expiry or PAN sequence number).
-const REFERENCE_FIELDS: [u8; 11] = [3, 7, 11, 18, 22, 25, 32, 37, 41, 42, 49];
-
-/// Transmission date and time (DE 7, 12, 13) from the tap time, one second
-/// further for each message.
-pub(crate) struct TapClock {
-    secs: i64,
-}
-
-impl TapClock {
-    /// A clock starting at `secs` (seconds since 1970, UTC).
-    pub(crate) fn at(secs: i64) -> Self {
-        TapClock { secs }
-    }
-
-    /// A clock starting at the wall clock's current second.
-    pub(crate) fn now() -> Self {
-        TapClock::at(i64::from(now()))
-    }
-}
-
-impl lamina_acquirer::TransmissionClock for TapClock {
-    fn now(&mut self) -> (u8, u8, u8, u8, u8) {
-        let (_, mo, d, h, mi, s) = lamina_emv::date::civil_from_unix(self.secs);
-        self.secs += 1;
-        let b = |v: u32| u8::try_from(v).unwrap_or(0);
-        (b(mo), b(d), b(h), b(mi), b(s))
-    }
-}
-
-/// What the gate's acquirer link saw of an online authorization.
-struct SeenAuth {
-    token: Option<CardToken>,
-    code: String,
-    /// Declined at the gate (deny list), without going online.
-    local: bool,
-    link_error: Option<String>,
-    reference: BTreeMap<String, String>,
-}
-
-/// The gate's acquirer link: tokenizes the card from the authorization request
-/// (the PAN goes no further than the request to the host), refuses deny-listed
-/// tokens itself with response code `05` without going online, and forwards the
-/// rest over the ISO 8583 link.
-struct GateAcquirer<'a> {
-    link: &'a mut lamina_acquirer::IsoLink,
-    key: &'a TokenKey,
-    state: &'a OpenLoopGate,
-    seen: Option<SeenAuth>,
-}
-
-impl AcquirerLink for GateAcquirer<'_> {
-    fn authorize(
-        &mut self,
-        request: &AuthorizationRequest,
-    ) -> Result<AuthorizationResponse, LinkError> {
-        let token = self.key.token(&request.pan, request.pan_sequence).ok();
-        if token.as_ref().is_some_and(|t| self.state.is_denied(t)) {
-            self.seen = Some(SeenAuth {
-                token,
-                code: "05".into(),
-                local: true,
-                link_error: None,
-                reference: BTreeMap::new(),
-            });
-            return Ok(AuthorizationResponse {
-                response_code: *b"05",
-                auth_code: None,
-                issuer_authentication_data: None,
-                scripts: Vec::new(),
-            });
-        }
-        let resp = self.link.authorize(request);
-        let mut reference = BTreeMap::new();
-        if let Some(m) = self.link.last_request() {
-            reference.insert("mti".to_owned(), m.mti.as_str().to_owned());
-            for n in REFERENCE_FIELDS {
-                if let Some(v) = m.get_str(n) {
-                    reference.insert(format!("de{n}"), v.to_owned());
-                }
-            }
-        }
-        self.seen = Some(SeenAuth {
-            token,
-            code: resp
-                .as_ref()
-                .map(|r| String::from_utf8_lossy(&r.response_code).into_owned())
-                .unwrap_or_default(),
-            local: false,
-            link_error: resp.as_ref().err().map(|e| e.to_string()),
-            reference,
-        });
-        resp
-    }
-
-    fn advise(&mut self, advice: &Advice) -> Result<(), LinkError> {
-        self.link.advise(advice)
-    }
-
-    fn reverse(&mut self, reversal: &Reversal) -> Result<(), LinkError> {
-        self.link.reverse(reversal)
-    }
-}
-
-/// A hold settled at the host.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct SettledJson {
-    /// STAN of the authorization.
-    pub(crate) stan: u32,
-    /// Amount captured (0: the whole hold released).
-    pub(crate) captured: u32,
-    /// `0220` completion or `0400` reversal.
-    pub(crate) message: &'static str,
-}
-
-/// The open-loop leg of a gate tap.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct OpenLoopReport {
-    pub(crate) open: bool,
-    pub(crate) kind: String,
-    pub(crate) charged: u32,
-    pub(crate) uncapped: u32,
-    /// The card token (keyed hash of PAN and PSN).
-    pub(crate) token: Option<String>,
-    /// Trace number of this tap's kernel transaction.
-    pub(crate) stan: Option<u32>,
-    /// The issuer's response code to the pre-authorization.
-    pub(crate) response_code: Option<String>,
-    /// Amount pre-authorized at this tap in.
-    pub(crate) hold: Option<u32>,
-    pub(crate) kernel_outcome: String,
-    pub(crate) aid: Option<String>,
-    pub(crate) oda: Option<String>,
-    pub(crate) cda_verified: bool,
-    pub(crate) settled: Vec<SettledJson>,
-    pub(crate) spent_today: u32,
-    pub(crate) deny_listed: bool,
-    pub(crate) refusal: Option<String>,
-    /// One line per message exchanged with the host after the tap.
-    pub(crate) host: Vec<String>,
-    /// The card interaction of the kernel (radio and processing), ms.
-    pub(crate) card_ms: f64,
-    pub(crate) state_file: String,
-}
-
-impl OpenLoopReport {
-    fn kernel(&mut self, r: &lamina_terminal::ContactlessResult) {
-        self.kernel_outcome = r.result.outcome.to_string();
-        self.aid.clone_from(&r.result.aid);
-        self.oda.clone_from(&r.result.oda);
-        self.cda_verified = r.result.cryptograms.iter().any(|c| c.cda_verified);
-        self.card_ms += r.tap.map_or(0.0, |s| {
-            (s.radio_us() as f64 + s.processing.as_secs_f64() * 1e6) / 1000.0
-        });
-    }
-
-    fn refuse(mut self, why: impl Into<String>) -> Self {
-        self.open = false;
-        self.kind = "Refused".into();
-        self.refusal = Some(why.into());
-        self
-    }
-}
-
-/// The transit gate's open-loop side: acquirer link, gate reader, token key,
-/// fare table and the state kept between taps.
-///
-/// The CLI builds it with [`OpenLoop::connect`]; `lamina demo` can build one
-/// over its own host with [`OpenLoop::new`] and ride with [`OpenLoop::tap_chip`].
-pub(crate) struct OpenLoop {
-    /// The runtime the CLI created for the link (none when the caller's).
-    _runtime: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
-    client: Arc<lamina_link::client::HostClient>,
-    link: lamina_acquirer::IsoLink,
-    clock: TapClock,
-    reader: ContactlessConfig,
-    key: TokenKey,
-    table: FareTable,
-    path: Option<PathBuf>,
-    state: OpenLoopGate,
-}
-
-impl OpenLoop {
-    /// A gate's open-loop side over a connected host client. `handle` must be
-    /// a multi-thread runtime's (the ISO 8583 link blocks on it); `reader` is
-    /// the gate's contactless reader (e.g. terminals/transit-gate-contactless.toml
-    /// with the bureau's CA keys); `state` the open-loop state (journeys, deny
-    /// list, STANs), saved to `path` by [`OpenLoop::save`] if given; `time`
-    /// (seconds since 1970) starts the transmission clock.
-    pub(crate) fn new(
-        client: Arc<lamina_link::client::HostClient>,
-        handle: tokio::runtime::Handle,
-        reader: ContactlessConfig,
-        table: FareTable,
-        state: OpenLoopGate,
-        path: Option<PathBuf>,
-        time: u32,
-    ) -> Self {
-        let link = lamina_acquirer::IsoLink::new(
-            Arc::clone(&client),
-            handle.clone(),
-            lamina_acquirer::AcquirerConfig {
-                acceptor_name: "LAMINA METRO GATE".into(),
-                ..lamina_acquirer::AcquirerConfig::default()
-            },
-            Box::new(TapClock {
-                secs: i64::from(time),
-            }),
-        );
-        OpenLoop {
-            _runtime: None,
-            handle,
-            client,
-            link,
-            clock: TapClock {
-                secs: i64::from(time),
-            },
-            reader,
-            key: TokenKey::demo(),
-            table,
-            path,
-            state,
-        }
-    }
-
-    fn connect(a: &TapArgs, host: &str, table: FareTable, time: u32) -> Result<Self> {
-        let reader = reader_config(a, "terminals/transit-gate-contactless.toml")?;
-        let path = a.state.clone().unwrap_or_else(|| {
-            a.card
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("transit-gate-openloop.json")
-        });
-        let state = match std::fs::read_to_string(&path) {
-            Ok(text) => OpenLoopGate::from_json(&text)
-                .map_err(|e| bad(format!("--state {}: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenLoopGate::new(),
-            Err(e) => return Err(bad(format!("--state {}: {e}", path.display()))),
-        };
-        // A multi-thread runtime: `IsoLink` blocks on the runtime's handle, which
-        // drives no I/O or timers on a current-thread runtime.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let client = Arc::new(
-            runtime
-                .block_on(lamina_link::client::HostClient::connect(host))
-                .map_err(|e| anyhow!("connecting to the host at {host}: {e}"))?,
-        );
-        let mut ol = OpenLoop::new(
-            client,
-            runtime.handle().clone(),
-            reader,
-            table,
-            state,
-            Some(path),
-            time,
-        );
-        ol._runtime = Some(runtime);
-        Ok(ol)
-    }
-
-    /// Writes the state to its file, if it has one.
-    pub(crate) fn save(&self) -> Result<()> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let json = self.state.to_json().map_err(|e| anyhow!("{e}"))?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
-    }
-
-    fn report(&self) -> OpenLoopReport {
-        OpenLoopReport {
-            kind: "Refused".into(),
-            state_file: self
-                .path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            ..OpenLoopReport::default()
-        }
-    }
-
-    /// One open-loop tap of an emulated chip at `station` (the EMV leg only: no
-    /// PPSE choice), over ISO/IEC 14443-4 at 106 kbit/s; the report and the
-    /// card interaction's timing.
-    pub(crate) fn tap_chip(
-        &mut self,
-        chip: &mut EmulatedCard,
-        direction: Direction,
-        station: u16,
-        time: u32,
-    ) -> (OpenLoopReport, LinkStats) {
-        let mut field = Field {
-            link: ContactlessLink::with_config(Borrowed(chip), LinkConfig::default()),
-            total: LinkStats::default(),
-            watch: None,
-        };
-        let rep = self.tap(&mut field, direction, station, time);
-        let stats = field.drain();
-        (rep, stats)
-    }
-
-    fn tap(
-        &mut self,
-        field: &mut Field<'_>,
-        direction: Direction,
-        station: u16,
-        time: u32,
-    ) -> OpenLoopReport {
-        // Follow-up messages of this tap are stamped after its authorization.
-        self.clock.secs = self.clock.secs.max(i64::from(time) + 10);
-        match direction {
-            Direction::In => self.tap_in(field, station, time),
-            Direction::Out => self.tap_out(field, station, time),
-        }
-    }
-
-    /// One contactless kernel transaction of `amount`, online (pre-authorization
-    /// through [`GateAcquirer`]) or offline only (identification at tap out).
-    fn run_kernel(
-        &mut self,
-        field: &mut Field<'_>,
-        amount: u32,
-        online: bool,
-        time: u32,
-    ) -> (lamina_terminal::ContactlessResult, Option<SeenAuth>, u32) {
-        let stan = self.state.allocate_stan();
-        let mut request = TransactionRequest::purchase(u64::from(amount));
-        request.stan = stan;
-        request.services = true;
-        request.force_online = online;
-        let mut screen = lamina_terminal::ui::RecordingScreen::default();
-        let mut pad = lamina_terminal::ui::ScriptedPinPad::absent();
-        let clock = lamina_terminal::FixedClock(kernel_date_time(i64::from(time)));
-        let mut acquirer = GateAcquirer {
-            link: &mut self.link,
-            key: &self.key,
-            state: &self.state,
-            seen: None,
-        };
-        let r = lamina_terminal::contactless::run_contactless(
-            &self.reader,
-            &request,
-            ContactlessDevices {
-                reader: field,
-                screen: &mut screen,
-                pin_pad: &mut pad,
-                acquirer: if online {
-                    Some(&mut acquirer as &mut dyn AcquirerLink)
-                } else {
-                    None
-                },
-                pin_encryptor: None,
-                status: None,
-            },
-            &clock,
-            &mut rand::rng(),
-        );
-        let seen = acquirer.seen.take();
-        (r, seen, stan)
-    }
-
-    /// An online pre-authorization of `amount` for the card in the field: the
-    /// approved hold with the card's token, or the refusal (deny list, decline:
-    /// the token goes on the deny list, unreachable host).
-    fn authorize(
-        &mut self,
-        field: &mut Field<'_>,
-        amount: u32,
-        time: u32,
-        rep: &mut OpenLoopReport,
-    ) -> Result<(CardToken, Hold), String> {
-        let (r, seen, stan) = self.run_kernel(field, amount, true, time);
-        rep.kernel(&r);
-        rep.stan = Some(stan);
-        let Some(seen) = seen else {
-            return Err(format!(
-                "not authorized online (kernel: {:?})",
-                r.result.outcome
-            ));
-        };
-        rep.token = seen.token.map(|t| t.to_hex());
-        rep.response_code = Some(seen.code.clone());
-        let Some(token) = seen.token else {
-            return Err("the authorization carried no usable PAN".into());
-        };
-        if seen.local {
-            rep.deny_listed = true;
-            return Err("card on the gate's deny list (refused without going online)".into());
-        }
-        if let Some(e) = seen.link_error {
-            return Err(format!("acquirer unreachable: {e}"));
-        }
-        if !matches!(seen.code.as_str(), "00" | "08" | "10" | "11") {
-            self.state
-                .deny(token, time, format!("issuer declined {}", seen.code));
-            rep.deny_listed = true;
-            return Err(format!(
-                "issuer declined ({}); card token put on the gate's deny list",
-                seen.code
-            ));
-        }
-        let hold = Hold {
-            stan,
-            amount,
-            time,
-            reference: seen.reference,
-        };
-        if r.result.outcome != Outcome::ApprovedOnline {
-            // Approved by the issuer, not by the kernel: give the hold back.
-            let why = format!("kernel {:?} after the issuer's approval", r.result.outcome);
-            return Err(match self.settle(&Settlement { hold, amount: 0 }, rep) {
-                Ok(()) => format!("{why}; hold released"),
-                Err(e) => format!("{why}; releasing the hold failed: {e}"),
-            });
-        }
-        rep.hold = Some(amount);
-        Ok((token, hold))
-    }
-
-    fn tap_in(&mut self, field: &mut Field<'_>, station: u16, time: u32) -> OpenLoopReport {
-        let mut rep = self.report();
-        let amount = OpenLoopGate::hold_amount(&self.table);
-        let (token, hold) = match self.authorize(field, amount, time, &mut rep) {
-            Ok(x) => x,
-            Err(why) => return rep.refuse(why),
-        };
-        let mut next = self.state.clone();
-        let o = match next.tap_in(&self.table, token, station, time, hold.clone()) {
-            Ok(o) => o,
-            Err(e) => {
-                let _ = self.settle(&Settlement { hold, amount: 0 }, &mut rep);
-                return rep.refuse(e.to_string());
-            }
-        };
-        let due = o.settle.iter().cloned().chain(
-            o.release
-                .iter()
-                .cloned()
-                .map(|hold| Settlement { hold, amount: 0 }),
-        );
-        for st in due {
-            if let Err(e) = self.settle(&st, &mut rep) {
-                return rep.refuse(format!("host: {e}"));
-            }
-        }
-        self.state = next;
-        rep.open = o.opens();
-        rep.kind = format!("{:?}", o.kind);
-        rep.charged = o.settle.as_ref().map_or(0, |s| s.amount);
-        rep.uncapped = o.uncapped;
-        rep.spent_today = o.spent_today;
-        rep
-    }
-
-    fn tap_out(&mut self, field: &mut Field<'_>, station: u16, time: u32) -> OpenLoopReport {
-        let mut rep = self.report();
-        // Identification: the kernel reads the card offline (no amount, no
-        // acquirer); the reader keeps the PAN and PSN only to compute the token.
-        field.watch = Some(SeenIdentity::default());
-        let (r, _, stan) = self.run_kernel(field, 0, false, time);
-        let id = field.watch.take().unwrap_or_default();
-        rep.kernel(&r);
-        rep.stan = Some(stan);
-        if !r.card_read_ok {
-            return rep.refuse(format!("card not read ({:?})", r.result.outcome));
-        }
-        // TVR byte 1: SDA failed (0x40), DDA failed (0x08), CDA failed (0x04).
-        let tvr1 = hex::decode(&r.result.tvr.hex)
-            .ok()
-            .and_then(|b| b.first().copied())
-            .unwrap_or(0);
-        if tvr1 & 0x4C != 0 {
-            return rep.refuse("offline data authentication failed");
-        }
-        let Some(pan) = id.pan else {
-            return rep.refuse("no PAN in the card's records");
-        };
-        let token = match self.key.token(&pan, id.psn) {
-            Ok(t) => t,
-            Err(e) => return rep.refuse(e.to_string()),
-        };
-        drop(pan);
-        rep.token = Some(token.to_hex());
-        let mut next = self.state.clone();
-        let o = match next.tap_out(&self.table, token, station, time) {
-            Ok(o) => o,
-            Err(e) => return rep.refuse(e.to_string()),
-        };
-        if !o.opens() {
-            rep.deny_listed = next.is_denied(&token);
-            let why = if rep.deny_listed {
-                "card on the gate's deny list".to_owned()
-            } else {
-                format!("{:?}", o.kind)
-            };
-            return rep.refuse(why);
-        }
-        if let Some(st) = &o.settle
-            && let Err(e) = self.settle(st, &mut rep)
-        {
-            return rep.refuse(format!("host: {e}"));
-        }
-        self.state = next;
-        rep.open = true;
-        rep.kind = format!("{:?}", o.kind);
-        rep.charged = o.settle.as_ref().map_or(0, |s| s.amount);
-        rep.uncapped = o.uncapped;
-        rep.spent_today = o.spent_today;
-        if o.unpaid > 0 {
-            // A tap out without a tap in: the fare is authorized now and captured.
-            match self.authorize(field, o.unpaid, time, &mut rep) {
-                Ok((t, hold)) if t == token => {
-                    let st = Settlement {
-                        amount: o.unpaid,
-                        hold,
-                    };
-                    match self.settle(&st, &mut rep) {
-                        Ok(()) => {
-                            self.state.paid(&token, o.unpaid);
-                            rep.charged += o.unpaid;
-                        }
-                        Err(e) => rep
-                            .host
-                            .push(format!("fare of {} unpaid: {e}", money(o.unpaid))),
-                    }
-                }
-                Ok((_, hold)) => {
-                    let _ = self.settle(&Settlement { hold, amount: 0 }, &mut rep);
-                    rep.host.push("another card answered: fare unpaid".into());
-                }
-                Err(why) => rep
-                    .host
-                    .push(format!("fare of {} unpaid: {why}", money(o.unpaid))),
-            }
-        }
-        rep
-    }
-
-    /// Sends the completion (0220, DE 4 = the amount) or, for 0, the reversal
-    /// (0400) of a hold, referring to its authorization by DE 90 (original MTI,
-    /// STAN, transmission time, acquirer); the host finds it by acquirer,
-    /// terminal, STAN and transmission time. Built from the hold's reference, so
-    /// a later run of the gate can settle what an earlier one authorized.
-    fn settle(&mut self, st: &Settlement, rep: &mut OpenLoopReport) -> Result<()> {
-        let r = &st.hold.reference;
-        let get = |n: u8| r.get(&format!("de{n}")).cloned();
-        let mut original = Message::new(Mti::AUTHORIZATION_REQUEST);
-        for n in [7u8, 11, 32] {
-            if let Some(v) = get(n) {
-                original.set(n, v);
-            }
-        }
-        let od =
-            OriginalData::of(&original).map_err(|e| anyhow!("hold STAN {}: {e}", st.hold.stan))?;
-        let (mti, amount, message) = if st.amount == 0 {
-            (Mti::REVERSAL_REQUEST, st.hold.amount, "0400")
-        } else {
-            (Mti::FINANCIAL_ADVICE, st.amount, "0220")
-        };
-        let mut m = Message::new(mti);
-        for n in [3u8, 11, 18, 22, 25, 32, 37, 41, 42, 49] {
-            if let Some(v) = get(n) {
-                m.set(n, v);
-            }
-        }
-        m.set(4, format!("{amount:012}"));
-        let (mo, d, h, mi, s) = lamina_acquirer::TransmissionClock::now(&mut self.clock);
-        m.set(7, format!("{mo:02}{d:02}{h:02}{mi:02}{s:02}"));
-        m.set(12, format!("{h:02}{mi:02}{s:02}"));
-        m.set(13, format!("{mo:02}{d:02}"));
-        m.set_original_data(&od)
-            .map_err(|e| anyhow!("hold STAN {}: {e}", st.hold.stan))?;
-        let client = Arc::clone(&self.client);
-        let resp = self
-            .handle
-            .block_on(async move { client.call(&m, std::time::Duration::from_secs(5)).await })
-            .map_err(|e| anyhow!("{message}: {e}"))?;
-        match resp.get_str(39) {
-            Some("00") => {
-                rep.host.push(if st.amount == 0 {
-                    format!(
-                        "0400 reversal of STAN {:06}: hold of {} released",
-                        st.hold.stan,
-                        money(st.hold.amount)
-                    )
-                } else {
-                    format!(
-                        "0220 completion of STAN {:06}: {} captured, {} of the hold released",
-                        st.hold.stan,
-                        money(st.amount),
-                        money(st.hold.amount.saturating_sub(st.amount))
-                    )
-                });
-                rep.settled.push(SettledJson {
-                    stan: st.hold.stan,
-                    captured: st.amount,
-                    message,
-                });
-                Ok(())
-            }
-            Some(code) => Err(anyhow!("{message} answered {code}")),
-            None => Err(anyhow!("{message}: response without DE 39")),
-        }
-    }
 }
 
 #[derive(Serialize)]

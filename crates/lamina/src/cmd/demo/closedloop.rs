@@ -4,8 +4,9 @@
 //! tap over the ISO/IEC 14443-4 transport so it reports its radio time.
 
 use anyhow::{Result, anyhow};
+use lamina_accept::field::Borrowed;
 use lamina_card::iso14443::{BitRate, ContactlessLink, LinkConfig, LinkStats};
-use lamina_card::{CardChannel, ChannelError, EmulatedCard, Interface};
+use lamina_card::{CardChannel, EmulatedCard, Interface};
 use lamina_closedloop::install::{self, Schemes};
 use lamina_closedloop::loyalty::{EarnRule, LoyaltyTerminal};
 use lamina_closedloop::parking::{ParkingOutcome, ParkingTerminal, Tariff};
@@ -13,24 +14,6 @@ use lamina_closedloop::purse::{Clearing, IssuerHost, Sam, load_purse};
 use lamina_closedloop::terminal::{CardLink, StdStopwatch};
 use lamina_closedloop::transit::{Direction, FareTable, GateTerminal};
 use lamina_closedloop::{CardId, TerminalId};
-
-/// A borrowed chip as a card channel (the contactless link takes its card by value).
-pub struct Borrowed<'a>(pub &'a mut EmulatedCard);
-
-impl CardChannel for Borrowed<'_> {
-    fn power_on(&mut self, interface: Interface) -> Result<Vec<u8>, ChannelError> {
-        self.0.power_on(interface)
-    }
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
-        self.0.transmit(apdu)
-    }
-    fn power_off(&mut self) {
-        self.0.power_off();
-    }
-    fn reset(&mut self) -> Result<Vec<u8>, ChannelError> {
-        self.0.reset()
-    }
-}
 
 /// The chip in the reader's field at 106 kbit/s.
 pub fn field(card: &mut EmulatedCard) -> ContactlessLink<Borrowed<'_>> {

@@ -177,7 +177,7 @@ fn open_loop_ride(day: &mut Day, tap_in: u32, tap_out: u32) -> Result<()> {
             &day.world.host_addr,
         ))?;
     let table = FareTable::demo().map_err(|e| anyhow!("fare table: {e}"))?;
-    let mut gate = crate::cmd::closedloop::OpenLoop::new(
+    let mut gate = lamina_accept::openloop::OpenLoop::new(
         std::sync::Arc::new(client),
         day.world.runtime.handle().clone(),
         reader,

@@ -142,6 +142,8 @@ pub struct LoadReport {
     pub by_code: BTreeMap<String, u64>,
     /// Requests without a response in time, or failed sends.
     pub errors: u64,
+    /// The errors by reason ("timed out", "connection closed", "TLS: …").
+    pub error_reasons: BTreeMap<String, u64>,
     /// Wall time, seconds.
     pub elapsed_s: f64,
     /// Responses per second.
@@ -266,6 +268,7 @@ pub async fn run_load_with(
             let mut lat = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();
             let mut errors = 0u64;
+            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
             // A random start STAN so reruns do not collide with stored idempotency keys.
             let mut stan = u32::from_be_bytes(rand::random::<[u8; 4]>()) % 900_000;
             for k in 0..count {
@@ -273,9 +276,13 @@ pub async fn run_load_with(
                 tokio::time::sleep_until(at).await;
                 stan += 1;
                 let t = transmission_now();
-                let Ok(msg) = request(&mut sim, &cfg, &terminal, stan, &t) else {
-                    errors += 1;
-                    continue;
+                let msg = match request(&mut sim, &cfg, &terminal, stan, &t) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        errors += 1;
+                        *reasons.entry(format!("request: {e}")).or_insert(0) += 1;
+                        continue;
+                    }
                 };
                 let sent = Instant::now();
                 match client.call(&msg, cfg.timeout).await {
@@ -285,19 +292,25 @@ pub async fn run_load_with(
                             .entry(r.get_str(39).unwrap_or("??").to_owned())
                             .or_insert(0) += 1;
                     }
-                    Err(_) => errors += 1,
+                    Err(e) => {
+                        errors += 1;
+                        *reasons.entry(e.to_string()).or_insert(0) += 1;
+                    }
                 }
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 progress(d);
             }
-            (lat, codes, errors, count)
+            (lat, codes, errors, reasons, count)
         });
     }
     let mut report = LoadReport::default();
     let mut all = Vec::new();
     while let Some(res) = tasks.join_next().await {
-        let (lat, codes, errors, count) =
+        let (lat, codes, errors, reasons, count) =
             res.map_err(|e| HostError::Config(format!("load task: {e}")))?;
+        for (why, k) in reasons {
+            *report.error_reasons.entry(why).or_insert(0) += k;
+        }
         all.extend(lat);
         for (c, k) in codes {
             *report.by_code.entry(c).or_insert(0) += k;

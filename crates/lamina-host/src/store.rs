@@ -163,6 +163,12 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
     }
 }
 
+/// The file of a normalized `sqlite://PATH?mode=...` URL.
+fn sqlite_path_of(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(rest.split_once('?').map_or(rest, |(p, _)| p).to_owned())
+}
+
 /// The file of a normalized `sqlite://PATH?mode=...` URL, unless it is opened read-only.
 fn sqlite_file_of(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://")?;
@@ -175,6 +181,25 @@ impl Store {
     /// Connects with default options and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
         Self::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// Connects to a database that must exist already (commands that only read,
+    /// such as the ledger check and settlement): a SQLite file that is not there
+    /// is an error naming it, never a new empty database.
+    pub async fn connect_existing(url: &str) -> Result<Store> {
+        let (backend, normalized) = normalize_url(url)?;
+        if backend == Backend::Sqlite
+            && let Some(path) = sqlite_path_of(&normalized)
+            && !std::path::Path::new(&path).exists()
+        {
+            return Err(HostError::Invalid {
+                what: "database",
+                reason: format!(
+                    "{path} does not exist (a host creates it: lamina host serve, add-account or issue-card)"
+                ),
+            });
+        }
+        Self::connect(url).await
     }
 
     /// Connects (`sqlite://PATH` or `postgres://...`) and applies the migrations.

@@ -921,6 +921,7 @@ struct AfterTap {
     oda: Option<OdaMethod>,
     signature: bool,
     advice: bool,
+    online_failure: Option<String>,
     trace: Option<Vec<crate::io::TraceEntry>>,
     apdu_bytes: usize,
     apdu_count: usize,
@@ -1098,6 +1099,7 @@ pub fn run_contactless<R: CryptoRng>(
         oda: None,
         signature: false,
         advice: false,
+        online_failure: None,
         trace: None,
         apdu_bytes: 0,
         apdu_count: 0,
@@ -1170,6 +1172,7 @@ pub fn run_contactless<R: CryptoRng>(
             static_data: Vec::new(),
             static_data_ok: true,
             reversal_sent: false,
+            online_failure: None,
             advice: false,
         };
         let r = match powered {
@@ -1293,7 +1296,14 @@ pub fn run_contactless<R: CryptoRng>(
                         pin,
                         track2: st.card.get(0x57).map(<[u8]>::to_vec),
                     };
-                    let answer = acquirer.as_mut().and_then(|l| l.authorize(&auth).ok());
+                    let answer = match acquirer.as_mut().map(|l| l.authorize(&auth)) {
+                        Some(Ok(resp)) => Some(resp),
+                        Some(Err(e)) => {
+                            st.online_failure = Some(e.0);
+                            None
+                        }
+                        None => None,
+                    };
                     match answer {
                         None => fin(
                             Outcome::DeclinedOffline,
@@ -1437,6 +1447,7 @@ fn finish(
         script_results: None,
         signature_required: st.signature && fin.outcome.is_approved(),
         reversal_sent: false,
+        online_failure: st.online_failure.clone(),
         receipt,
         record,
         offline_advice,

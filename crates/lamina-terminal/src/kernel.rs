@@ -297,6 +297,8 @@ pub(crate) struct Ctx<'a, R: CryptoRng> {
     pub(crate) static_data: Vec<u8>,
     pub(crate) static_data_ok: bool,
     pub(crate) reversal_sent: bool,
+    /// Why going online failed (the acquirer link's error), if it did.
+    pub(crate) online_failure: Option<String>,
     pub(crate) advice: bool,
 }
 
@@ -1510,8 +1512,12 @@ fn online_and_complete<R: CryptoRng>(
         pin: ctx.online_pin.clone(),
         track2: ctx.card.get(0x57).map(<[u8]>::to_vec),
     };
-    let answer = match ctx.acquirer.as_mut() {
-        Some(link) => link.authorize(&request).ok(),
+    let answer = match ctx.acquirer.as_mut().map(|link| link.authorize(&request)) {
+        Some(Ok(resp)) => Some(resp),
+        Some(Err(e)) => {
+            ctx.online_failure = Some(e.0);
+            None
+        }
         None => None,
     };
     let Some(resp) = answer else {
@@ -1722,6 +1728,7 @@ pub fn run<'a, R: CryptoRng>(
         static_data: Vec::new(),
         static_data_ok: true,
         reversal_sent: false,
+        online_failure: None,
         advice: false,
     };
     let outcome = match flow(&mut ctx) {
@@ -1826,6 +1833,7 @@ fn finish<R: CryptoRng>(mut ctx: Ctx<'_, R>, outcome: Outcome) -> TransactionRes
             .then(|| hex::encode_upper(&ctx.script_results)),
         signature_required: ctx.signature && outcome.is_approved(),
         reversal_sent: ctx.reversal_sent,
+        online_failure: ctx.online_failure.take(),
         receipt,
         record,
         offline_advice,

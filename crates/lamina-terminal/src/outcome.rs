@@ -245,6 +245,11 @@ pub struct TransactionResult {
     pub signature_required: bool,
     /// Whether a reversal was sent.
     pub reversal_sent: bool,
+    /// Why the terminal could not go online when it tried (connection
+    /// refused, TLS handshake failed, timeout …): the reason behind an
+    /// unable-to-go-online decision (ARC Y3/Z3). `None` when it did not try or
+    /// the acquirer answered.
+    pub online_failure: Option<String>,
     /// Receipt, when the transaction reached completion.
     pub receipt: Option<Receipt>,
     /// Batch record, when the transaction reached completion.

@@ -284,3 +284,44 @@ fn card_issue_then_apdu_and_state() {
     // records hold the PAN: the state shows their sizes only
     assert!(text.contains("bytes)"), "{text}");
 }
+
+/// A command that reads a database never creates one: `host check-ledger` on a
+/// file that is not there fails naming it, and the file is still not there.
+#[test]
+fn check_ledger_never_creates_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nonexistent.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = lamina()
+        .args(["host", "check-ledger", "--db", &url])
+        .assert()
+        .failure();
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("nonexistent.db"), "{err}");
+    assert!(!db.exists(), "check-ledger created {}", db.display());
+}
+
+/// `terminal pay --host` against a host that is not there: the terminal says it
+/// could not reach it and exits 1 (no silent offline approval).
+#[test]
+fn terminal_pay_with_an_unreachable_host_fails() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = lamina()
+        .args([
+            "terminal", "pay", "--card", "test", "--amount", "12.50", "--pin", "1234",
+        ])
+        .args(["--host", &format!("127.0.0.1:{port}")])
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../terminals/retail.toml"),
+        ])
+        .assert()
+        .code(1);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("connecting to the host"), "{err}");
+}

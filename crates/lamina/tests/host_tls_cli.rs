@@ -167,14 +167,19 @@ fn tls_certs_then_mutual_tls_serve_and_load() {
     assert_eq!(report["errors"], 0, "{report}");
     assert_eq!(report["by_code"]["00"], 10, "{report}");
 
-    // No client certificate, or no TLS at all: nothing is answered.
+    // No client certificate, or no TLS at all: nothing is answered, the
+    // report says why, and the load fails (exit 1) beyond --max-error-rate.
     for extra in [&["--tls-ca", s(&ca)][..], &[][..]] {
         let out = load(extra);
-        assert!(out.status.success(), "{extra:?}: {out:?}");
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {out:?}");
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(r["sent"], 10, "{extra:?}: {r}");
         assert_eq!(r["errors"], 10, "{extra:?}: {r}");
         assert!(r["by_code"].as_object().unwrap().is_empty(), "{r}");
+        let reasons = r["error_reasons"].as_object().unwrap();
+        assert!(!reasons.is_empty(), "{r}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("10 of 10 requests failed"), "{err}");
     }
     // Only one of --tls-cert/--tls-key: a usage error.
     assert!(
@@ -325,12 +330,25 @@ fn terminal_pay_over_mutual_tls() {
         Command::new(BIN).args(&args).output().unwrap()
     };
 
-    // Without a client certificate the host refuses the link: no online approval.
+    // Without a client certificate the host refuses the link: no online
+    // approval, the terminal says why it could not go online, and the command
+    // fails unless the offline fallback was asked for.
     let out = pay(&["--tls-ca", s(ca)]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(doc["result"]["outcome"], "ApprovedOnline", "{doc}");
+    let why = doc["result"]["online_failure"].as_str().unwrap_or_default();
+    assert!(!why.is_empty(), "the reason is in the JSON: {doc}");
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("ApprovedOnline"),
-        "{out:?}"
+        err.contains("could not be reached") && err.contains("--offline-fallback"),
+        "{err}"
     );
+    assert_eq!(available(), 100_000);
+    let out = pay(&["--tls-ca", s(ca), "--offline-fallback"]);
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["result"]["online_failure"].is_string(), "{doc}");
     assert_eq!(available(), 100_000);
 
     let out = pay(&[

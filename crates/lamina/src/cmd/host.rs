@@ -275,6 +275,10 @@ pub struct LoadArgs {
     pub amount: i64,
     #[command(flatten)]
     pub tls: TlsClientArgs,
+    /// Exit 1 when more than this fraction of the requests got no answer
+    /// (0.01 = 1 %); the error reasons are printed either way.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_error_rate: f64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -378,7 +382,7 @@ fn init_keys(a: InitKeysArgs) -> Result<()> {
 
 fn check_ledger(a: DbArgs) -> Result<()> {
     let report = runtime()?.block_on(async {
-        let store = Store::connect(&a.db).await?;
+        let store = Store::connect_existing(&a.db).await?;
         lamina_host::ledger::check_ledger(&store).await
     })?;
     print_json(&serde_json::json!({"ok": report.ok(), "report": report}))?;
@@ -393,7 +397,7 @@ fn settle(a: SettleArgs) -> Result<()> {
         return Err(bad("--date must be YYYY-MM-DD"));
     }
     let s = runtime()?.block_on(async {
-        let store = Store::connect(&a.db.db).await?;
+        let store = Store::connect_existing(&a.db.db).await?;
         lamina_host::settle::settle(&store, &a.date, a.fee_bps, now_ms()).await
     })?;
     print_json(&s)
@@ -506,14 +510,19 @@ pub fn load(a: LoadArgs) -> Result<()> {
         bar.finish_and_clear();
         r
     })?;
+    let too_many = load_errors_exceed(&report, a.max_error_rate);
     if a.json {
-        return print_json(&report);
+        print_json(&report)?;
+        return too_many;
     }
     let mut s = String::new();
     s.push_str(&format!(
         "sent {}  answered {:.0}/s over {:.1} s  errors {}\n",
         report.sent, report.throughput, report.elapsed_s, report.errors
     ));
+    for (why, n) in &report.error_reasons {
+        s.push_str(&format!("  error: {why} ({n})\n"));
+    }
     s.push_str(&format!(
         "latency ms: p50 {:.2}  p99 {:.2}  p999 {:.2}  max {:.2}\n",
         report.p50_ms, report.p99_ms, report.p999_ms, report.max_ms
@@ -524,7 +533,29 @@ pub fn load(a: LoadArgs) -> Result<()> {
         .map(|(c, n)| format!("{c}: {n}"))
         .collect();
     s.push_str(&format!("response codes: {}\n", codes.join(", ")));
-    emit(&s)
+    emit(&s)?;
+    too_many
+}
+
+/// A failure when more than `max_rate` (a fraction) of the requests got no answer.
+fn load_errors_exceed(report: &lamina_host::load::LoadReport, max_rate: f64) -> Result<()> {
+    #[allow(clippy::cast_precision_loss)]
+    let rate = report.errors as f64 / report.sent.max(1) as f64;
+    if rate > max_rate {
+        let top = report
+            .error_reasons
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map_or_else(String::new, |(why, _)| format!(", mostly: {why}"));
+        anyhow::bail!(
+            "{} of {} requests failed ({:.1}% > --max-error-rate {:.1}%){top}",
+            report.errors,
+            report.sent,
+            rate * 100.0,
+            max_rate * 100.0
+        );
+    }
+    Ok(())
 }
 
 /// `lamina host tls-certs`: a fresh TEST CA, host and client certificate.

@@ -100,6 +100,11 @@ pub struct PayArgs {
     /// Do not go online (no acquirer link).
     #[arg(long)]
     pub offline: bool,
+    /// With --host: when the host cannot be reached, let the card decide offline
+    /// (ARC Y3/Z3) and exit 0. Without it an unreachable host is a failure (exit 1)
+    /// after the card's decision is shown.
+    #[arg(long, requires = "host")]
+    pub offline_fallback: bool,
     /// Merchant forces the transaction online.
     #[arg(long)]
     pub force_online: bool,
@@ -454,11 +459,12 @@ fn pay(a: PayArgs) -> Result<()> {
         }
     });
     if a.json {
-        return print_json(&JsonOut {
+        print_json(&JsonOut {
             screen: &screen.events,
             result: &result,
             advice: advice.as_ref(),
-        });
+        })?;
+        return unreachable_host(&result, a.offline_fallback);
     }
     let mut text = render(&result, cfg.currency_exponent, amount);
     if let Some(adv) = &advice {
@@ -468,13 +474,29 @@ fn pay(a: PayArgs) -> Result<()> {
     if matches!(result.outcome, Outcome::Terminated(_)) {
         std::process::exit(1);
     }
-    Ok(())
+    unreachable_host(&result, a.offline_fallback)
+}
+
+/// `--host` given but not reached: a failure unless the user asked for the
+/// offline fallback.
+fn unreachable_host(result: &TransactionResult, fallback: bool) -> Result<()> {
+    match &result.online_failure {
+        Some(why) if !fallback => Err(anyhow::anyhow!(
+            "the host could not be reached ({why}); the card decided offline ({}). \
+             Pass --offline-fallback to accept that",
+            result.arc.as_deref().unwrap_or("-")
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn render(r: &TransactionResult, exponent: u8, amount: u64) -> String {
     let mut s = String::new();
     outln!(s);
-    outln!(s, "Outcome:      {:?}", r.outcome);
+    if let Some(why) = &r.online_failure {
+        outln!(s, "Online:       could not go online: {why}");
+    }
+    outln!(s, "Outcome:      {}", r.outcome);
     outln!(s, "Amount:       {}", format_amount(amount, exponent));
     if let Some(aid) = &r.aid {
         outln!(s, "AID:          {aid}");
@@ -498,7 +520,7 @@ fn render(r: &TransactionResult, exponent: u8, amount: u64) -> String {
     for c in &r.cryptograms {
         outln!(
             s,
-            "GENERATE AC {}: asked {:?}, got {:?} (CID {:02X}, ATC {:04X}) AC {}{}",
+            "GENERATE AC {}: asked {}, got {} (CID {:02X}, ATC {:04X}) AC {}{}",
             c.generate_ac,
             c.requested,
             c.returned,

@@ -30,7 +30,6 @@ use lamina_reader::scan::{ScanOptions, scan};
 use lamina_reader::vpcd::{
     Bridge, BridgeConfig, Event, ResponseStyle, SaveTo, VpcdCard, pseudo_atr,
 };
-use lamina_terminal::config::TerminalConfig;
 use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest, run};
 use lamina_terminal::outcome::TransactionResult;
 use lamina_terminal::testkit::{DetRng, DukptPinPad, HostDouble};
@@ -353,8 +352,7 @@ fn pay(
     card: &mut dyn CardChannel,
     amount: u64,
 ) -> (TransactionResult, HostDouble, RecordingScreen) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../terminals");
-    let mut cfg = TerminalConfig::load(&dir.join("retail.toml")).unwrap();
+    let mut cfg = lamina_terminal::source::Builtin::terminal("retail").unwrap();
     cfg.random_selection.target_percent = 0;
     cfg.random_selection.max_target_percent = 0;
     let mut host = HostDouble::new(

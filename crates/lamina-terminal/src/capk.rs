@@ -19,8 +19,6 @@
 //!
 //! Every key's checksum is verified on load; a wrong checksum refuses the file.
 
-use std::path::Path;
-
 use lamina_crypto::pki::{CaPublicKey, Date, HASH_ALGORITHM_SHA1, PK_ALGORITHM_RSA};
 use serde::Deserialize;
 
@@ -127,15 +125,6 @@ impl CapkStore {
             store.add(key);
         }
         Ok(store)
-    }
-
-    /// Reads a CAPK file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Self::from_toml(&text)
     }
 
     /// Writes the store in the CAPK file format.

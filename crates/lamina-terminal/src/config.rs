@@ -4,13 +4,12 @@
 //! Every value is checked when the file is loaded: a bad field is a [`ConfigError`]
 //! naming it. Binary values are hex strings; amounts are integers in minor units.
 
-use std::path::{Path, PathBuf};
-
 use lamina_emv::bitmaps::{AdditionalTerminalCapabilities, TerminalCapabilities, Tvr};
 use lamina_emv::dol::Dol;
 use serde::Deserialize;
 
 use crate::capk::{CapkStore, RevokedCertificate};
+use crate::source::ConfigSource;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -289,8 +288,8 @@ fn ascii(name: &str, s: &str, max: usize) -> Result<String, ConfigError> {
 }
 
 impl TerminalConfig {
-    /// Parses a configuration; `base` resolves the relative CAPK file path.
-    pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
+    /// Parses a configuration; `source` gives the CAPK file it names.
+    pub fn from_toml(text: &str, source: &dyn ConfigSource) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
         let t = &raw.terminal;
         let [terminal_type] = hex_n::<1>("terminal.terminal_type", &t.terminal_type)?;
@@ -374,10 +373,7 @@ impl TerminalConfig {
             return Err(field("aid", "at least one supported application is needed"));
         }
         let capks = match &raw.capk {
-            Some(c) => {
-                let path = resolve(base, &c.file);
-                CapkStore::load(&path)?
-            }
+            Some(c) => CapkStore::from_toml(&source.read(&c.file)?)?,
             None => CapkStore::default(),
         };
         let mut revoked = Vec::new();
@@ -422,16 +418,6 @@ impl TerminalConfig {
         })
     }
 
-    /// Reads a configuration file (the CAPK file path is relative to it).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, base)
-    }
-
     /// Whether the terminal is an ATM (Terminal Type '14', '15', '16' with cash
     /// capability, Book 4 Annex A1).
     pub fn is_atm(&self) -> bool {
@@ -450,14 +436,5 @@ impl TerminalConfig {
                 .iter()
                 .find(|a| a.partial_match && df_name.starts_with(&a.aid))
         })
-    }
-}
-
-fn resolve(base: &Path, file: &str) -> PathBuf {
-    let p = Path::new(file);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
     }
 }

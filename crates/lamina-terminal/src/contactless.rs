@@ -40,8 +40,7 @@
 //! "restart" outcomes (issuer update on a second tap).
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lamina_card::atr::Interface;
 use lamina_card::channel::{CardChannel, ChannelError};
@@ -66,6 +65,7 @@ use crate::outcome::{
     AcType, Cryptogram, Decoded, Outcome, Receipt, Termination, TransactionRecord,
     TransactionResult,
 };
+use crate::source::ConfigSource;
 use crate::ui::{Event, Message, PinEntry, PinPad, PinPurpose, Screen};
 
 /// DF name of the Proximity Payment System Environment (Book B §3.3).
@@ -150,9 +150,9 @@ fn cfg_field(name: &str, reason: &str) -> ConfigError {
 }
 
 impl ContactlessConfig {
-    /// Parses a contactless reader file: `base` names the terminal file (relative
-    /// to `base_dir`), `[contactless]` holds [`ContactlessParams`].
-    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+    /// Parses a contactless reader file: `base` names the terminal file, which
+    /// `source` gives; `[contactless]` holds [`ContactlessParams`].
+    pub fn from_toml(text: &str, source: &dyn ConfigSource) -> Result<Self, ConfigError> {
         let raw: RawClConfig =
             toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
         let c = &raw.contactless;
@@ -165,13 +165,7 @@ impl ContactlessConfig {
         if c.kernel_ids.contains(&0) {
             return Err(cfg_field("contactless.kernel_ids", "kernel 0 is RFU"));
         }
-        let base = Path::new(&raw.base);
-        let path = if base.is_absolute() {
-            base.to_path_buf()
-        } else {
-            base_dir.join(base)
-        };
-        let terminal = TerminalConfig::load(&path)?;
+        let terminal = TerminalConfig::from_toml(&source.read(&raw.base)?, source)?;
         if c.online_only && !terminal.online_capable {
             return Err(cfg_field(
                 "contactless.online_only",
@@ -192,15 +186,6 @@ impl ContactlessConfig {
                 kernel_ids: c.kernel_ids.clone(),
             },
         })
-    }
-
-    /// Reads a contactless reader file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Self::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
     }
 }
 
@@ -1135,7 +1120,7 @@ pub fn run_contactless<R: CryptoRng>(
         can_go_online: cfg.online_capable && acquirer.is_some(),
         pin_encryptor: pin_encryptor.is_some(),
     };
-    let started = Instant::now();
+    let started = clock.monotonic();
     let mut kernel_id = None;
     let tapped = {
         let powered = reader.power_on(Interface::Contactless);
@@ -1199,7 +1184,7 @@ pub fn run_contactless<R: CryptoRng>(
         st.apdu_count = ctx.io.commands;
         r
     };
-    let wall = started.elapsed();
+    let wall = clock.monotonic().saturating_sub(started);
     let link = reader.take_link_stats();
     let ttq_hex = Some(hex::encode_upper(pre.ttq.0));
     let done = match tapped {

@@ -15,6 +15,7 @@
 //! and mapped at the edge ([`run`]) to TVR bits, an [`Outcome`] and a message.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use lamina_apdu::{Command, Response, StatusWord};
 use lamina_card::channel::CardChannel;
@@ -95,6 +96,12 @@ pub fn date_number(yymmdd: &[u8]) -> Option<u32> {
 pub trait Clock {
     /// Now.
     fn now(&self) -> DateTime;
+
+    /// A monotonic reading (time since any fixed start) to measure how long
+    /// a tap took; the default says zero (a fixed clock measures nothing).
+    fn monotonic(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A clock that always says the same time (tests, benchmarks, replays).

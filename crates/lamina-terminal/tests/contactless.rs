@@ -45,7 +45,7 @@ fn h(s: &str) -> Vec<u8> {
 }
 
 fn config() -> ContactlessConfig {
-    let mut c = ContactlessConfig::load(&terminals_dir().join("retail-contactless.toml")).unwrap();
+    let mut c = lamina_terminal::source::Builtin::contactless("retail-contactless").unwrap();
     c.terminal.random_selection.target_percent = 0;
     c.terminal.random_selection.max_target_percent = 0;
     c
@@ -202,7 +202,7 @@ fn shipped_configuration_loads() {
     assert!(c.terminal.online_capable);
     let bad = ContactlessConfig::from_toml(
         "base = \"retail.toml\"\n[contactless]\ntransaction_limit = 1\nfloor_limit = 0\ncvm_required_limit = 0\nbogus = 1\n",
-        &terminals_dir(),
+        &lamina_terminal::source::Builtin,
     );
     assert!(bad.is_err(), "unknown fields are refused");
 }

@@ -13,6 +13,7 @@ use lamina_terminal::capk::CapkStore;
 use lamina_terminal::config::{ConfigError, TerminalConfig};
 use lamina_terminal::kernel::{date_number, format_amount, parse_afl};
 use lamina_terminal::outcome::{Outcome, Termination};
+use lamina_terminal::source::Builtin;
 use lamina_terminal::ui::{CandidateView, Event, Message, RecordingScreen, Screen, ScriptedPinPad};
 use lamina_terminal::{Devices, FixedClock, TransactionRequest, run};
 use lamina_tlv::Tlv;
@@ -390,13 +391,12 @@ fn dates_and_amounts() {
 
 #[test]
 fn shipped_configurations_load() {
-    let dir = terminals_dir();
     for f in ["retail.toml", "offline.toml"] {
-        let c = TerminalConfig::load(&dir.join(f)).unwrap();
+        let c = Builtin::terminal(f).unwrap();
         assert_eq!(c.capks.len(), 1, "{f}");
         assert!(c.aid_for(&hex::decode(LAMINA).unwrap()).is_some());
     }
-    let c = TerminalConfig::load(&dir.join("retail.toml")).unwrap();
+    let c = Builtin::terminal("retail").unwrap();
     assert_eq!(c.terminal_type, 0x22);
     assert_eq!(c.capabilities.0, [0xE0, 0xF8, 0xE8]);
     assert_eq!(c.aids[0].floor_limit, 5000);
@@ -405,7 +405,7 @@ fn shipped_configurations_load() {
 
 #[test]
 fn shipped_capk_file_is_the_test_ca() {
-    let store = CapkStore::load(&terminals_dir().join("capk-test.toml")).unwrap();
+    let store = CapkStore::from_toml(Builtin::text("capk-test.toml").unwrap()).unwrap();
     let k = store
         .get(
             &lamina_terminal::testkit::TEST_RID,
@@ -419,8 +419,8 @@ fn shipped_capk_file_is_the_test_ca() {
 
 #[test]
 fn configuration_errors_name_the_field() {
-    let base = std::fs::read_to_string(terminals_dir().join("retail.toml")).unwrap();
-    let dir = terminals_dir();
+    let base = Builtin::text("retail.toml").unwrap().to_owned();
+    let dir = Builtin;
     let cases = [
         (
             base.replace("capabilities = \"E0F8E8\"", "capabilities = \"E0F8\""),
@@ -453,7 +453,7 @@ fn configuration_errors_name_the_field() {
 
 #[test]
 fn capk_checksum_is_checked() {
-    let text = std::fs::read_to_string(terminals_dir().join("capk-test.toml")).unwrap();
+    let text = Builtin::text("capk-test.toml").unwrap();
     let bad = text.replace("checksum = \"1", "checksum = \"2");
     let e = CapkStore::from_toml(&bad).unwrap_err();
     assert!(e.to_string().contains("checksum"), "{e}");

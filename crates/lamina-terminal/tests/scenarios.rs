@@ -719,7 +719,7 @@ fn exception_file_and_forced_online() {
 
 #[test]
 fn offline_only_terminal() {
-    let cfg = lamina_terminal::TerminalConfig::load(&terminals_dir().join("offline.toml")).unwrap();
+    let cfg = lamina_terminal::source::Builtin::terminal("offline").unwrap();
     let mut c = card(&CardSpec::default());
     warm_up(&mut c);
     let p = pay(&cfg, &mut c, 1500, &[Some("1234")], None);

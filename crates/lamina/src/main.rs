@@ -4,6 +4,7 @@
 
 mod chip;
 mod cmd;
+mod files;
 mod input;
 mod output;
 

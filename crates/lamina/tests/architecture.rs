@@ -86,3 +86,47 @@ fn the_acquirer_side_has_no_host_database_or_web_crate() {
         );
     }
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Codecs, crypto, applets and the terminal kernel do no I/O and read no clock
+/// (ARCHITECTURE.md "Codecs, chip and kernel are pure"). The chip's ISO/IEC
+/// 14443 transport measures the card's processing time and is the one
+/// documented exception (`lamina-card/src/iso14443.rs`).
+#[test]
+fn pure_crates_do_no_io_and_read_no_clock() {
+    let pure = [
+        "lamina-tlv",
+        "lamina-apdu",
+        "lamina-emv",
+        "lamina-iso8583",
+        "lamina-crypto",
+        "lamina-card",
+        "lamina-applets",
+        "lamina-terminal",
+    ];
+    let banned = ["std::fs", "std::net", "Instant::now", "SystemTime", "tokio"];
+    for krate in pure {
+        let mut files = Vec::new();
+        rust_files(&workspace().join("crates").join(krate).join("src"), &mut files);
+        for f in files {
+            if f.ends_with("lamina-card/src/iso14443.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            for b in banned {
+                assert!(!text.contains(b), "{} uses {b}", f.display());
+            }
+        }
+    }
+}

@@ -226,10 +226,41 @@ fn terminal_pay_with_the_test_card() {
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let text = v.to_string();
     assert!(text.contains("ApprovedOnline"), "{text}");
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        err.contains("built-in TEST host"),
+        "says it uses the test host: {err}"
+    );
     lamina()
         .args(["terminal", "pay", "--card", "test", "--amount", "12.345"])
         .assert()
         .code(2);
+}
+
+/// The shipped terminal configurations are built in: `terminal pay` and `tap`
+/// work from any directory, and a `--config` that names one (as the docs
+/// write it) finds the built-in copy when no such file is there.
+#[test]
+fn terminal_configurations_are_built_in() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in [None, Some("terminals/retail.toml"), Some("offline")] {
+        let mut cmd = lamina();
+        cmd.current_dir(dir.path()).args([
+            "terminal", "pay", "--card", "test:cda", "--amount", "5.00", "--pin", "1234", "--json",
+        ]);
+        if let Some(c) = config {
+            cmd.args(["--config", c]);
+        }
+        cmd.assert().success();
+    }
+    let out = lamina()
+        .current_dir(dir.path())
+        .args(["terminal", "pay", "--card", "test", "--amount", "5.00"])
+        .args(["--config", "nowhere.toml"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("not a built-in configuration"), "{err}");
 }
 
 #[test]

@@ -119,7 +119,7 @@ fn contact_offline_approval_is_posted_once_through_the_terminal_link() {
         .assert()
         .success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    assert!(text.contains("Outcome:      ApprovedOffline"), "{text}");
+    assert!(text.contains("Outcome:      Approved offline"), "{text}");
     assert!(
         text.contains("advice queued (no --host: test host double)"),
         "{text}"

@@ -28,9 +28,7 @@ fn h(s: &str) -> Vec<u8> {
 
 /// The shipped `terminals/retail-contactless.toml` with random selection off.
 pub fn cl_config() -> ContactlessConfig {
-    let mut c =
-        ContactlessConfig::load(&crate::support::terminals_dir().join("retail-contactless.toml"))
-            .unwrap();
+    let mut c = lamina_terminal::source::Builtin::contactless("retail-contactless").unwrap();
     c.terminal.random_selection.target_percent = 0;
     c.terminal.random_selection.max_target_percent = 0;
     c

@@ -228,7 +228,7 @@ pub fn terminals_dir() -> PathBuf {
 
 /// The shipped retail configuration with random selection off (deterministic tests).
 pub fn retail() -> TerminalConfig {
-    let mut c = TerminalConfig::load(&terminals_dir().join("retail.toml")).unwrap();
+    let mut c = lamina_terminal::source::Builtin::terminal("retail").unwrap();
     c.random_selection.target_percent = 0;
     c.random_selection.max_target_percent = 0;
     c

@@ -137,9 +137,9 @@ pub struct TapArgs {
     /// Purchase amount in minor units (retail, vending).
     #[arg(long)]
     pub amount: Option<u32>,
-    /// Contactless reader configuration for the EMV leg (default:
-    /// terminals/transit-gate-contactless.toml at the transit gate,
-    /// terminals/retail-contactless.toml otherwise).
+    /// Contactless reader configuration for the EMV leg: a file, or a built-in
+    /// one by name (default: the built-in transit-gate-contactless at the transit
+    /// gate, retail-contactless otherwise).
     #[arg(long)]
     pub reader_config: Option<PathBuf>,
     /// CA public key file (the bureau's `capk.toml`) replacing the configuration's,
@@ -480,11 +480,9 @@ fn reader_config(a: &TapArgs, default: &str) -> Result<ContactlessConfig> {
         .reader_config
         .clone()
         .unwrap_or_else(|| PathBuf::from(default));
-    let mut reader = ContactlessConfig::load(&path)
-        .map_err(|e| bad(format!("--reader-config {}: {e}", path.display())))?;
+    let mut reader = crate::files::contactless_config(&path)?;
     if let Some(capk) = &a.capk {
-        reader.terminal.capks = lamina_terminal::capk::CapkStore::load(capk)
-            .map_err(|e| bad(format!("--capk: {e}")))?;
+        reader.terminal.capks = crate::files::capk_file(capk)?;
     }
     Ok(reader)
 }
@@ -586,7 +584,7 @@ enum GateEnd {
 /// The gate's open-loop side: its reader configuration and state file from the
 /// arguments, its own connection to the host.
 fn open_loop_connect(a: &TapArgs, host: &str, table: FareTable, time: u32) -> Result<OpenLoop> {
-    let reader = reader_config(a, "terminals/transit-gate-contactless.toml")?;
+    let reader = reader_config(a, "transit-gate-contactless")?;
     let path = a.state.clone().unwrap_or_else(|| {
         a.card
             .parent()
@@ -1016,9 +1014,7 @@ fn retail_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()>
                     }
                 }
                 AppKind::Emv => {
-                    let cfg = reader.get_or_insert_with(|| {
-                        reader_config(a, "terminals/retail-contactless.toml")
-                    });
+                    let cfg = reader.get_or_insert_with(|| reader_config(a, "retail-contactless"));
                     match cfg {
                         Ok(cfg) => {
                             let (ok, line, adv) = emv_offline(field, cfg, amount, time);
@@ -1119,7 +1115,7 @@ fn vending_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()
     if amount == 0 {
         return Err(bad("--amount must be above 0"));
     }
-    let reader = reader_config(a, "terminals/retail-contactless.toml")?;
+    let reader = reader_config(a, "retail-contactless")?;
     let tid = 0x564E_4400_0000_0000 | u64::from(a.station);
     let mut machine = sam(tid, schemes);
     let mut emv_advice = None;

@@ -453,7 +453,7 @@ pub fn run_scan(a: ScanArgs) -> Result<()> {
         ..ScanOptions::default()
     };
     let store = match &a.capk {
-        Some(p) => Some(CapkStore::load(p).with_context(|| format!("CAPK file {}", p.display()))?),
+        Some(p) => Some(crate::files::capk_file(p)?),
         None => None,
     };
     let (y, m, d) = crate::cmd::crypto::civil_today();

@@ -34,7 +34,6 @@ use lamina_applets::emv::{CvnChoice, EmvRecord, IccRsa, IccRsaKey, OdaMethod};
 use lamina_card::{Card, CardChannel, EmulatedCard, SeededRng};
 use lamina_crypto::pin::Pin;
 use lamina_terminal::clearing::AdviceSender;
-use lamina_terminal::config::TerminalConfig;
 use lamina_terminal::kernel::{DateTime, Devices, FixedClock, TransactionRequest, format_amount};
 use lamina_terminal::online::AcquirerLink;
 use lamina_terminal::testkit::{DukptPinPad, HostDouble, TestPki, static_data};
@@ -87,8 +86,9 @@ pub struct PayArgs {
     /// Ask for the PIN on the terminal (read from standard input).
     #[arg(long)]
     pub pin_prompt: bool,
-    /// Terminal configuration (TOML).
-    #[arg(long, default_value = "terminals/retail.toml")]
+    /// Terminal configuration (TOML): a file, or a built-in one by name (retail,
+    /// offline, transit-gate; the default is the built-in retail terminal).
+    #[arg(long, default_value = "retail")]
     pub config: PathBuf,
     /// CA public key file (the bureau's `capk.toml`) replacing the configuration's,
     /// so the terminal can authenticate cards of that issuer offline (SDA/DDA/CDA).
@@ -342,10 +342,9 @@ struct JsonOut<'a> {
 // ---------------------------------------------------------------------------
 
 fn pay(a: PayArgs) -> Result<()> {
-    let mut cfg = TerminalConfig::load(&a.config).map_err(|e| bad(format!("--config: {e}")))?;
+    let mut cfg = crate::files::terminal_config(&a.config)?;
     if let Some(capk) = &a.capk {
-        cfg.capks = lamina_terminal::capk::CapkStore::load(capk)
-            .map_err(|e| bad(format!("--capk: {e}")))?;
+        cfg.capks = crate::files::capk_file(capk)?;
     }
     if let Some(c) = &a.currency {
         let numeric = c.parse::<u16>().ok().or_else(|| {
@@ -398,6 +397,12 @@ fn pay(a: PayArgs) -> Result<()> {
     let runtime;
     if a.host.is_none() && a.tls.tls_ca.is_some() {
         return Err(bad("--tls-ca needs --host"));
+    }
+    if a.host.is_none() && !a.offline {
+        eprintln!(
+            "note: no --host: online authorizations go to the built-in TEST host double \
+             (public test keys); --host HOST:PORT for a Lamina host"
+        );
     }
     let mut iso_link = match &a.host {
         Some(addr) => {
@@ -588,7 +593,7 @@ mod tests {
     fn test_card_pays() {
         let cfg_path =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terminals/retail.toml");
-        let cfg = TerminalConfig::load(&cfg_path).unwrap();
+        let cfg = crate::files::terminal_config(&cfg_path).unwrap();
         for (spec, oda) in [
             ("test:none", None),
             ("test:sda", Some("SDA")),
@@ -657,7 +662,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let cfg_path =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terminals/offline.toml");
-        let cfg = TerminalConfig::load(&cfg_path).unwrap();
+        let cfg = crate::files::terminal_config(&cfg_path).unwrap();
         let mut screen = CliScreen {
             to_stderr: true,
             events: Vec::new(),

@@ -168,7 +168,7 @@ fn open_loop_ride(day: &mut Day, tap_in: u32, tap_out: u32) -> Result<()> {
     std::fs::write(day.world.dir.join("transit-gate.toml"), &gate_toml)?;
     let reader = lamina_terminal::contactless::ContactlessConfig::from_toml(
         GATE_CONTACTLESS_TOML,
-        &day.world.dir,
+        &crate::files::DirSource::new(&day.world.dir),
     )?;
     let client = day
         .world

@@ -279,12 +279,15 @@ pub fn build(
         "file = \"capk-test.toml\"",
         &format!("file = \"issuer/{}\"", lamina_perso::issuer::CAPK_FILE),
     );
-    let retail = TerminalConfig::from_toml(&retail_toml, dir)?;
+    let files = crate::files::DirSource::new(dir);
+    let retail = TerminalConfig::from_toml(&retail_toml, &files)?;
     // The contactless reader of the same terminal: its parameters over the retail
     // configuration (written beside the issuer so `base` resolves).
     std::fs::write(dir.join("retail.toml"), &retail_toml)?;
-    let contactless =
-        lamina_terminal::contactless::ContactlessConfig::from_toml(RETAIL_CONTACTLESS_TOML, dir)?;
+    let contactless = lamina_terminal::contactless::ContactlessConfig::from_toml(
+        RETAIL_CONTACTLESS_TOML,
+        &files,
+    )?;
     let client = runtime.block_on(lamina_link::client::HostClient::connect(&host_addr))?;
     let link = IsoLink::new(
         Arc::new(client),

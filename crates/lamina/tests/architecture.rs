@@ -118,7 +118,10 @@ fn pure_crates_do_no_io_and_read_no_clock() {
     let banned = ["std::fs", "std::net", "Instant::now", "SystemTime", "tokio"];
     for krate in pure {
         let mut files = Vec::new();
-        rust_files(&workspace().join("crates").join(krate).join("src"), &mut files);
+        rust_files(
+            &workspace().join("crates").join(krate).join("src"),
+            &mut files,
+        );
         for f in files {
             if f.ends_with("lamina-card/src/iso14443.rs") {
                 continue;

@@ -29,6 +29,7 @@ mod error;
 pub mod face;
 pub mod image;
 pub mod issuer;
+pub mod keyfile;
 pub mod keystore;
 pub mod manifest;
 pub mod prepare;

@@ -24,7 +24,9 @@ use std::fmt;
 
 use lamina_apdu::{Command, Response, StatusWord};
 use lamina_card::{CardChannel, ChannelError, Interface};
+use lamina_crypto::pki;
 use lamina_emv::dol::Dol;
+use lamina_terminal::capk::CapkStore;
 use lamina_tlv::{Tag, Tlv, find_recursive};
 
 /// DF name of the contact PSE.
@@ -752,5 +754,215 @@ mod tests {
         assert!(r.ppse.is_none(), "no PPSE on the contact interface");
         assert_eq!(r.apps.len(), 1);
         assert_eq!(r.apps[0].source, "PSE");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Offline data authentication of a scanned application
+// ---------------------------------------------------------------------------
+
+/// Which check of offline data authentication failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OdaCheck {
+    /// The issuer public key certificate `90` (EMV Book 2 §5.3, §6.3).
+    IssuerCertificate,
+    /// The signed static application data `93` (Book 2 §5.4).
+    SignedStaticData,
+    /// The ICC public key certificate `9F46` (Book 2 §6.4).
+    IccCertificate,
+    /// The signed dynamic application data of INTERNAL AUTHENTICATE (Book 2 §6.5).
+    SignedDynamicData,
+}
+
+impl core::fmt::Display for OdaCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            OdaCheck::IssuerCertificate => "issuer public key certificate",
+            OdaCheck::SignedStaticData => "signed static application data",
+            OdaCheck::IccCertificate => "ICC public key certificate",
+            OdaCheck::SignedDynamicData => "signed dynamic application data",
+        })
+    }
+}
+
+/// What [`verify_oda`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OdaVerdict {
+    /// The card offers no method with the data it needs (the summary says why).
+    NotPossible(String),
+    /// No CA public key index `8F`.
+    NoCaIndex(&'static str),
+    /// The CA key the card names is not among the terminal's.
+    CaKeyMissing {
+        /// SDA, DDA or CDA.
+        method: &'static str,
+        /// RID, hex.
+        rid: String,
+        /// CA public key index.
+        index: u8,
+    },
+    /// No usable PAN `5A` in the records.
+    NoPan(&'static str),
+    /// A check failed.
+    Failed {
+        /// SDA, DDA or CDA.
+        method: &'static str,
+        /// Which check.
+        check: OdaCheck,
+        /// Why.
+        reason: String,
+    },
+    /// SDA verified: issuer certificate and signed static data.
+    SdaVerified {
+        /// Data Authentication Code, hex.
+        dac: String,
+    },
+    /// DDA or CDA: both certificates verified, no INTERNAL AUTHENTICATE to check
+    /// (`None`) or it did not answer 9000 (the status word).
+    CertificatesOnly {
+        /// DDA or CDA.
+        method: &'static str,
+        /// The INTERNAL AUTHENTICATE status word when it was not 9000.
+        sw: Option<u16>,
+    },
+    /// DDA or CDA: certificates, static data and the INTERNAL AUTHENTICATE
+    /// signature verified.
+    DynamicVerified(&'static str),
+}
+
+impl core::fmt::Display for OdaVerdict {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OdaVerdict::NotPossible(why) => f.write_str(why),
+            OdaVerdict::NoCaIndex(m) => write!(f, "{m}: no CA key index (8F)"),
+            OdaVerdict::CaKeyMissing { method, rid, index } => write!(
+                f,
+                "{method}: CA key {rid}/{index:02X} is not in the CAPK file"
+            ),
+            OdaVerdict::NoPan(m) => write!(f, "{m}: no usable PAN (5A) in the records"),
+            OdaVerdict::Failed {
+                method,
+                check,
+                reason,
+            } => write!(f, "{method} FAILED: {check}: {reason}"),
+            OdaVerdict::SdaVerified { dac } => write!(
+                f,
+                "SDA verified: issuer certificate and signed static data OK (DAC {dac})"
+            ),
+            OdaVerdict::CertificatesOnly { method, sw: None } => write!(
+                f,
+                "{method}: issuer and ICC certificates verified; no INTERNAL AUTHENTICATE answer to check"
+            ),
+            OdaVerdict::CertificatesOnly {
+                method,
+                sw: Some(sw),
+            } => write!(
+                f,
+                "{method}: issuer and ICC certificates verified; INTERNAL AUTHENTICATE answered {sw:04X}"
+            ),
+            OdaVerdict::DynamicVerified(m) => write!(
+                f,
+                "{m} verified: issuer and ICC certificates, static data and the INTERNAL AUTHENTICATE signature OK{}",
+                if *m == "CDA" {
+                    " (the CDA signature itself needs GENERATE AC, which a scan does not send)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// Offline data authentication of a scanned application (EMV Book 2 §5 SDA,
+/// §6 DDA) with the terminal's CA public keys, on `today`.
+pub fn verify_oda(app: &AppScan, capk: &CapkStore, today: pki::Date) -> OdaVerdict {
+    let Some(method) = app.oda.best_method() else {
+        return OdaVerdict::NotPossible(app.oda.describe());
+    };
+    let (Some(rid), Some(index)) = (app.aid.get(..5), app.oda.ca_index) else {
+        return OdaVerdict::NoCaIndex(method);
+    };
+    let Some(ca) = capk.get(rid, index) else {
+        return OdaVerdict::CaKeyMissing {
+            method,
+            rid: hex::encode_upper(rid),
+            index,
+        };
+    };
+    let Some(pan) = app
+        .record_value(0x5A)
+        .and_then(|v| pki::Pan::from_cn(&v).ok())
+    else {
+        return OdaVerdict::NoPan(method);
+    };
+    let failed = |check, e: &dyn core::fmt::Display| OdaVerdict::Failed {
+        method,
+        check,
+        reason: e.to_string(),
+    };
+    let get = |t: u32| app.record_value(t).unwrap_or_default();
+    let issuer =
+        match pki::verify_issuer_certificate(ca, &get(0x90), &get(0x92), &get(0x9F32), &pan, today)
+        {
+            Ok(k) => k,
+            Err(e) => return failed(OdaCheck::IssuerCertificate, &e),
+        };
+    let static_data = app.static_data();
+    if method == "SDA" {
+        return match pki::verify_signed_static_data(&issuer.public_key, &get(0x93), &static_data) {
+            Ok(dac) => OdaVerdict::SdaVerified {
+                dac: hex::encode_upper(dac),
+            },
+            Err(e) => failed(OdaCheck::SignedStaticData, &e),
+        };
+    }
+    let icc = match pki::verify_icc_certificate(
+        &issuer.public_key,
+        &get(0x9F46),
+        &get(0x9F48),
+        &get(0x9F47),
+        &pan,
+        &static_data,
+        today,
+    ) {
+        Ok(k) => k,
+        Err(e) => return failed(OdaCheck::IccCertificate, &e),
+    };
+    verify_internal_authenticate(app, method, &icc.public_key)
+}
+
+/// The DDA step of a scan: the INTERNAL AUTHENTICATE answer's signature
+/// (format 1: `80 { SDAD }`; format 2: `77 { 9F4B SDAD }`, Book 3 §6.5.9.4).
+fn verify_internal_authenticate(
+    app: &AppScan,
+    method: &'static str,
+    icc_key: &pki::RsaPublicKey,
+) -> OdaVerdict {
+    let Some((ddol_data, step)) = &app.internal_authenticate else {
+        return OdaVerdict::CertificatesOnly { method, sw: None };
+    };
+    if !step.sw.is_ok() {
+        return OdaVerdict::CertificatesOnly {
+            method,
+            sw: Some(step.sw.0),
+        };
+    }
+    let tlvs = lamina_tlv::Tlv::parse_all(&step.data).unwrap_or_default();
+    let sdad = match tlvs.first() {
+        Some(t) if t.tag == lamina_tlv::Tag::from(0x80u32) => {
+            t.value_bytes().unwrap_or_default().to_vec()
+        }
+        _ => find_recursive(&tlvs, 0x9F4Bu32)
+            .and_then(|t| t.value_bytes())
+            .unwrap_or_default()
+            .to_vec(),
+    };
+    match pki::verify_dda(icc_key, &sdad, ddol_data) {
+        Ok(_) => OdaVerdict::DynamicVerified(method),
+        Err(e) => OdaVerdict::Failed {
+            method,
+            check: OdaCheck::SignedDynamicData,
+            reason: e.to_string(),
+        },
     }
 }

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use lamina_crypto::emv::{self, ArpcResponse, Cvn, MkDerivation, SessionKeyDerivation};
 use lamina_crypto::sym::{self, Algorithm};
 use lamina_crypto::{cvv, pin, pki};
+use lamina_perso::keyfile::RsaKeyFile;
 use serde_json::{Value, json};
 
 use crate::input::{bad, hex_arg};
@@ -965,17 +966,6 @@ fn cvns(a: JsonFlag) -> Result<()> {
 
 // --- certificates ----------------------------------------------------------
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct KeyFile {
-    format: String,
-    bits: usize,
-    modulus: String,
-    public_exponent: String,
-    private_exponent: String,
-    prime_p: String,
-    prime_q: String,
-}
-
 fn genkey(a: GenkeyArgs) -> Result<()> {
     let e = match a.exponent {
         3 => pki::PublicExponent::Three,
@@ -984,17 +974,8 @@ fn genkey(a: GenkeyArgs) -> Result<()> {
     };
     let key = pki::RsaKeyPair::generate(&mut rand::rng(), a.bits, e)
         .map_err(|e| bad(format!("--bits: {e}")))?;
-    let parts = key.to_parts().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let file = KeyFile {
-        format: "lamina-rsa-key/1".into(),
-        bits: a.bits,
-        modulus: hx(&parts.modulus),
-        public_exponent: hx(&parts.public_exponent),
-        private_exponent: hx(&parts.private_exponent),
-        prime_p: hx(&parts.prime_p),
-        prime_q: hx(&parts.prime_q),
-    };
-    write_private(&a.out, &serde_json::to_string_pretty(&file)?)?;
+    let file = RsaKeyFile::of(&key)?;
+    file.write(&a.out).map_err(|e| bad(format!("--out: {e}")))?;
     report(
         a.json,
         json!({
@@ -1006,36 +987,10 @@ fn genkey(a: GenkeyArgs) -> Result<()> {
     )
 }
 
-/// Writes a file only its owner can read (mode 0600 on Unix).
-fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
-}
-
 fn load_key(path: &std::path::Path) -> Result<pki::RsaKeyPair> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("--signer {}: {e}", path.display())))?;
-    let f: KeyFile = serde_json::from_str(&text).map_err(|e| bad(format!("--signer: {e}")))?;
-    let h = |s: &str, what: &str| hex_arg(s, &format!("--signer {what}"));
-    let parts = pki::RsaKeyParts {
-        modulus: h(&f.modulus, "modulus")?,
-        public_exponent: h(&f.public_exponent, "public_exponent")?,
-        private_exponent: h(&f.private_exponent, "private_exponent")?.into(),
-        prime_p: h(&f.prime_p, "prime_p")?.into(),
-        prime_q: h(&f.prime_q, "prime_q")?.into(),
-    };
-    pki::RsaKeyPair::from_parts(&parts).map_err(|e| bad(format!("--signer: {e}")))
+    RsaKeyFile::read(path)
+        .and_then(|f| f.key_pair())
+        .map_err(|e| bad(format!("--signer: {e}")))
 }
 
 fn expiry_arg(s: &str) -> Result<pki::CertExpiry> {

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use lamina_card::{Card, CardRng, Interface, Rom};
 use lamina_crypto::pki;
-use lamina_reader::scan::{AppScan, ScanReport, Step};
+use lamina_reader::scan::{ScanReport, Step, verify_oda};
 use lamina_reader::vpcd::{Bridge, BridgeConfig, DEFAULT_ADDR, Event, ResponseStyle, SaveTo};
 use lamina_terminal::capk::CapkStore;
 use serde::Serialize;
@@ -277,91 +277,6 @@ fn step_out(s: &Step, reveal: bool) -> StepOut {
     }
 }
 
-/// Offline data authentication of a scanned application (EMV Book 2 §5 SDA,
-/// §6 DDA), with the CA keys of `capk`, on `today`.
-pub fn verify_oda(app: &AppScan, capk: &CapkStore, today: pki::Date) -> String {
-    let Some(method) = app.oda.best_method() else {
-        return app.oda.describe();
-    };
-    let (Some(rid), Some(index)) = (app.aid.get(..5), app.oda.ca_index) else {
-        return format!("{method}: no CA key index (8F)");
-    };
-    let Some(ca) = capk.get(rid, index) else {
-        return format!(
-            "{method}: CA key {}/{index:02X} is not in the CAPK file",
-            hx(rid)
-        );
-    };
-    let Some(pan) = app
-        .record_value(0x5A)
-        .and_then(|v| pki::Pan::from_cn(&v).ok())
-    else {
-        return format!("{method}: no usable PAN (5A) in the records");
-    };
-    let get = |t: u32| app.record_value(t).unwrap_or_default();
-    let issuer =
-        match pki::verify_issuer_certificate(ca, &get(0x90), &get(0x92), &get(0x9F32), &pan, today)
-        {
-            Ok(k) => k,
-            Err(e) => return format!("{method} FAILED: issuer public key certificate: {e}"),
-        };
-    let static_data = app.static_data();
-    if method == "SDA" {
-        return match pki::verify_signed_static_data(&issuer.public_key, &get(0x93), &static_data) {
-            Ok(dac) => format!(
-                "SDA verified: issuer certificate and signed static data OK (DAC {})",
-                hx(&dac)
-            ),
-            Err(e) => format!("SDA FAILED: signed static application data: {e}"),
-        };
-    }
-    let icc = match pki::verify_icc_certificate(
-        &issuer.public_key,
-        &get(0x9F46),
-        &get(0x9F48),
-        &get(0x9F47),
-        &pan,
-        &static_data,
-        today,
-    ) {
-        Ok(k) => k,
-        Err(e) => return format!("{method} FAILED: ICC public key certificate: {e}"),
-    };
-    let Some((ddol_data, step)) = &app.internal_authenticate else {
-        return format!(
-            "{method}: issuer and ICC certificates verified; no INTERNAL AUTHENTICATE answer to check"
-        );
-    };
-    if !step.sw.is_ok() {
-        return format!(
-            "{method}: issuer and ICC certificates verified; INTERNAL AUTHENTICATE answered {:04X}",
-            step.sw.0
-        );
-    }
-    // Format 1: 80 { SDAD }; format 2: 77 { 9F4B SDAD } (EMV Book 3 §6.5.9.4).
-    let tlvs = lamina_tlv::Tlv::parse_all(&step.data).unwrap_or_default();
-    let sdad = match tlvs.first() {
-        Some(t) if t.tag == lamina_tlv::Tag::from(0x80u32) => {
-            t.value_bytes().unwrap_or_default().to_vec()
-        }
-        _ => lamina_tlv::find_recursive(&tlvs, 0x9F4Bu32)
-            .and_then(|t| t.value_bytes())
-            .unwrap_or_default()
-            .to_vec(),
-    };
-    match pki::verify_dda(&icc.public_key, &sdad, ddol_data) {
-        Ok(_) => format!(
-            "{method} verified: issuer and ICC certificates, static data and the INTERNAL AUTHENTICATE signature OK{}",
-            if method == "CDA" {
-                " (the CDA signature itself needs GENERATE AC, which a scan does not send)"
-            } else {
-                ""
-            }
-        ),
-        Err(e) => format!("{method} FAILED: signed dynamic application data: {e}"),
-    }
-}
-
 fn scan_out(
     reader: &str,
     r: &ScanReport,
@@ -390,7 +305,7 @@ fn scan_out(
                 aid: hx(&a.aid),
                 found_in: a.source,
                 oda: match capk {
-                    Some((store, today)) => verify_oda(a, store, today),
+                    Some((store, today)) => verify_oda(a, store, today).to_string(),
                     None if a.oda.best_method().is_some() => {
                         format!("{} (give --capk FILE to verify)", a.oda.describe())
                     }
@@ -585,7 +500,7 @@ mod tests {
         let r = scan(ch.as_mut(), &ScanOptions::default()).unwrap();
         let store = if with_keys { store } else { CapkStore::new() };
         let today = pki::Date::new(2026, 11, 25).unwrap();
-        verify_oda(&r.apps[0], &store, today)
+        verify_oda(&r.apps[0], &store, today).to_string()
     }
 
     #[test]

@@ -423,6 +423,50 @@ pub fn mask_pan(pan: &str) -> String {
         .collect()
 }
 
+/// Tags whose values carry the PAN: PAN `5A`, track 2 equivalent data `57`,
+/// track 2 `9F6B`, track 1 `56`, track 1 discretionary data `9F1F`.
+pub const PAN_BEARING_TAGS: [u32; 5] = [0x5A, 0x57, 0x9F6B, 0x56, 0x9F1F];
+
+/// The hex of `data` (BER-TLV, as a card answers) with every PAN-bearing value
+/// masked: the PAN's middle digits become `*` (first 6 and last 4 kept), and
+/// the rest of track data (after the separator `D`) and track 1 entirely.
+/// Data that does not parse as TLV is returned as plain hex (it cannot be
+/// searched for a PAN the same way; callers show it only on request).
+pub fn mask_pan_hex(data: &[u8]) -> String {
+    let mut out = hex::encode_upper(data);
+    let Ok(list) = lamina_tlv::Tlv::parse_all(data) else {
+        return out;
+    };
+    let mut stack: Vec<&lamina_tlv::Tlv> = list.iter().collect();
+    while let Some(t) = stack.pop() {
+        stack.extend(t.children());
+        let Some(v) = t.value_bytes() else { continue };
+        if v.is_empty()
+            || !PAN_BEARING_TAGS
+                .iter()
+                .any(|&x| t.tag == lamina_tlv::Tag::from(x))
+        {
+            continue;
+        }
+        let clear = hex::encode_upper(v);
+        let masked = if t.tag == lamina_tlv::Tag::from(0x5Au32) {
+            mask_pan(clear.trim_end_matches('F'))
+                + &"F".repeat(clear.len() - clear.trim_end_matches('F').len())
+        } else if t.tag == lamina_tlv::Tag::from(0x57u32)
+            || t.tag == lamina_tlv::Tag::from(0x9F6Bu32)
+        {
+            match clear.split_once('D') {
+                Some((pan, rest)) => format!("{}D{}", mask_pan(pan), "*".repeat(rest.len())),
+                None => "*".repeat(clear.len()),
+            }
+        } else {
+            "*".repeat(clear.len())
+        };
+        out = out.replace(&clear, &masked);
+    }
+    out
+}
+
 /// Renders a YYMMDD date (n 6) as "YYYY-MM-DD"; YY 00-49 → 20YY, 50-99 → 19YY (Book 4 §6.7.3).
 fn render_date(value: &[u8]) -> Option<String> {
     let digits = decode_n(value)?;
@@ -565,6 +609,27 @@ pub fn render_value(tag: u32, value: &[u8]) -> Option<String> {
         Format::Cn => decode_cn(value),
         Format::A | Format::An | Format::Ans => decode_text(value, info.format),
         Format::B | Format::Var => None,
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn pan_and_track_data_are_masked_in_raw_hex() {
+        // 70 { 5A 5413330089600010, 57 5413330089600010D2912201 }
+        let raw = hex::decode(
+            "701D5A0854133300896000105711\
+             5413330089600010D2912201000000000F",
+        )
+        .unwrap_or_default();
+        let m = mask_pan_hex(&raw);
+        assert!(!m.contains("5413330089600010"), "{m}");
+        assert!(m.contains("541333******0010"), "{m}");
+        assert!(m.contains("541333******0010D*"), "{m}");
+        // Not TLV: plain hex.
+        assert_eq!(mask_pan_hex(&[0x01, 0x02]), "0102");
     }
 }
 

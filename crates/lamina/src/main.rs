@@ -109,3 +109,39 @@ fn main() {
         std::process::exit(code);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every leaf command, by its full name (`host settle`).
+    fn leaves(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, bool)>) {
+        let name = format!("{prefix} {}", cmd.get_name()).trim().to_owned();
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            let json = cmd.get_arguments().any(|a| a.get_id() == "json");
+            out.push((name.clone(), json));
+        }
+        for s in subs {
+            leaves(s, &name, out);
+        }
+    }
+
+    /// "Every command takes --json" (README).
+    #[test]
+    fn every_command_takes_json() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "", &mut all);
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|(_, json)| !json)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(all.len() > 30, "{all:?}");
+        assert!(missing.is_empty(), "commands without --json: {missing:?}");
+    }
+}

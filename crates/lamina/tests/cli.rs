@@ -314,6 +314,40 @@ fn card_issue_then_apdu_and_state() {
     assert!(!text.contains("key.ac"), "keys must not be shown: {text}");
     // records hold the PAN: the state shows their sizes only
     assert!(text.contains("bytes)"), "{text}");
+
+    // `card apdu` masks the PAN everywhere, the raw response hex included,
+    // unless --reveal-pan.
+    let read = |reveal: bool| {
+        let mut cmd = lamina();
+        cmd.args(["card", "apdu", "--json", "--no-save"])
+            .arg(&chip)
+            .arg("00A4040009F04C414D494E41450100")
+            .args((1..=4).flat_map(|sfi| {
+                (1..=3).map(move |r| format!("00B2{r:02X}{:02X}00", (sfi << 3) | 4))
+            }));
+        if reveal {
+            cmd.arg("--reveal-pan");
+        }
+        String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+    };
+    let revealed = read(true);
+    let masked = read(false);
+    let v: serde_json::Value = serde_json::from_str(&revealed).unwrap();
+    let pan = v["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["response"].as_str())
+        .find_map(|r| r.split_once("5A08").map(|(_, rest)| rest[..16].to_owned()))
+        .expect("a record with the PAN (5A)");
+    assert!(
+        !masked.contains(&pan),
+        "full PAN in card apdu --json: {masked}"
+    );
+    assert!(
+        masked.contains(&format!("{}******{}", &pan[..6], &pan[12..])),
+        "{masked}"
+    );
 }
 
 /// A command that reads a database never creates one: `host check-ledger` on a

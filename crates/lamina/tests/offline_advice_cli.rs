@@ -51,7 +51,7 @@ fn s(p: &Path) -> &str {
 /// `lamina host check-ledger` on the host's database: balanced.
 fn ledger_checks(host: &Host) {
     let out = lamina()
-        .args(["host", "check-ledger", "--db", &host.db()])
+        .args(["host", "check-ledger", "--json", "--db", &host.db()])
         .assert()
         .success();
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();

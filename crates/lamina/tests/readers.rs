@@ -94,6 +94,61 @@ fn terminal_pay_through_pcscd_against_card_serve() {
     });
 }
 
+/// `card serve --once --json` stops by itself when the first session ends (a
+/// `card scan` that powers the card off), and reports its events as JSON lines.
+#[test]
+fn card_serve_once_stops_after_the_first_session() {
+    with_private_pcscd("card_serve_once_stops_after_the_first_session", |port| {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("card.json");
+        let card =
+            build_card(&sample_personalization(CvnChoice::EmvCcd).unwrap(), None, 5).unwrap();
+        std::fs::write(&image, card.save_image()).unwrap();
+        let mut serve = Serve(
+            Command::new(BIN)
+                .args(["card", "serve", "--once", "--json"])
+                .arg(&image)
+                .args(["--vpcd", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        assert!(
+            wait_for_card(),
+            "the served card never appeared in {READER}"
+        );
+        let out = Command::new(BIN)
+            .args(["card", "scan", "--reader", READER, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = serve.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "card serve --once still running after the session"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "{status:?}");
+        let mut events = String::new();
+        std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut events).unwrap();
+        for line in events.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["event"].is_string(), "{line}");
+        }
+        assert!(events.contains("\"powered_off\""), "{events}");
+    });
+}
+
 /// Without the PC/SC library, `lamina readers` and `card scan` say what is
 /// missing and what to install, in one line, and exit 1.
 #[test]

@@ -30,6 +30,9 @@ pub struct PersonalizeArgs {
     /// Seed of the chip's random number generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +48,11 @@ pub struct ApduArgs {
     /// Do not save the chip back to the image.
     #[arg(long)]
     pub no_save: bool,
+    /// Show PAN and track data in full (masked by default, also in the raw
+    /// response hex).
+    #[arg(long)]
+    pub reveal_pan: bool,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -81,6 +89,13 @@ pub fn personalize(a: PersonalizeArgs) -> Result<()> {
     let card = chip_from_prepared(&prepared, a.seed)?;
     let out = a.out.unwrap_or_else(|| a.card.with_extension("chip.json"));
     save_chip(&out, &card)?;
+    if a.json {
+        return crate::output::print_json(&serde_json::json!({
+            "card_id": prepared.card_id,
+            "pan": prepared.masked_pan(),
+            "chip_image": out.display().to_string(),
+        }));
+    }
     emit(&format!(
         "chip image of {} ({}) written to {}\n",
         prepared.card_id,
@@ -119,7 +134,7 @@ pub fn apdu(a: ApduArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("card: {e}"))?;
         let r = Response::parse(&raw).map_err(|e| anyhow::anyhow!("card answered: {e}"))?;
         let data_tlv = (!r.data.is_empty())
-            .then(|| decode_nodes(&r.data, false).ok())
+            .then(|| decode_nodes(&r.data, a.reveal_pan).ok())
             .flatten();
         let command = if cmd.instruction().carries_pin() {
             format!(
@@ -132,7 +147,11 @@ pub fn apdu(a: ApduArgs) -> Result<()> {
         log.push(Exchange {
             command,
             instruction: cmd.instruction().name(),
-            response: hx(&r.data),
+            response: if a.reveal_pan {
+                hx(&r.data)
+            } else {
+                lamina_emv::dict::mask_pan_hex(&r.data)
+            },
             sw: format!("{:04X}", r.sw.0),
             meaning: r.sw.meaning(),
             data_tlv,

@@ -28,7 +28,7 @@ pub enum HostCommand {
     InitKeys(InitKeysArgs),
     /// Verify the ledger: postings sum to zero per currency and every balance equals its
     /// postings (exit 1 if not).
-    CheckLedger(DbArgs),
+    CheckLedger(CheckLedgerArgs),
     /// Settle a business date: clearing per merchant (gross, reversals, fees, net).
     Settle(SettleArgs),
     /// Open a cardholder account.
@@ -94,6 +94,9 @@ pub struct TlsCertsArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Database and key file.
@@ -150,6 +153,10 @@ pub struct ServeArgs {
     /// Require client certificates issued by this CA (PEM): mutual TLS.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Print the listening addresses as one JSON line on standard output once
+    /// the host is up.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +167,18 @@ pub struct InitKeysArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckLedgerArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +191,9 @@ pub struct SettleArgs {
     /// Merchant fee in basis points.
     #[arg(long, default_value_t = 100)]
     pub fee_bps: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +218,9 @@ pub struct AddAccountArgs {
     /// Daily count limit per card (0 = none).
     #[arg(long, default_value_t = 0)]
     pub daily_count: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +270,9 @@ pub struct IssueCardArgs {
     /// Refuse refunds (processing code 20) to this card (answered 57).
     #[arg(long)]
     pub no_refunds: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -322,6 +350,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         (Some(_), None) => " (TLS)",
         (Some(_), Some(_)) => " (TLS, client certificates required)",
     };
+    let json = a.json;
     let cfg = HostConfig {
         listen: a.listen,
         http: Some(a.http),
@@ -349,6 +378,12 @@ fn serve(a: ServeArgs) -> Result<()> {
             eprintln!("shutting down: finishing requests in flight");
         };
         run_host(&cfg, shutdown, |iso, http| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"iso8583": iso.to_string(), "http": http.map(|h| h.to_string()), "tls": !tls_note.is_empty()})
+                );
+            }
             eprintln!("lamina host: ISO 8583 on {iso}{tls_note}");
             if let Some(h) = http {
                 eprintln!("lamina host: HTTP API on http://{h} (OpenAPI at /openapi.json)");
@@ -374,18 +409,27 @@ fn init_keys(a: InitKeysArgs) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&a.out, std::fs::Permissions::from_mode(0o600))?;
     }
+    if a.json {
+        return print_json(
+            &serde_json::json!({"file": a.out.display().to_string(), "mode": "0600"}),
+        );
+    }
     emit(&format!(
         "wrote {} (keep it secret; admin and read-only API tokens are inside)\n",
         a.out.display()
     ))
 }
 
-fn check_ledger(a: DbArgs) -> Result<()> {
+fn check_ledger(a: CheckLedgerArgs) -> Result<()> {
     let report = runtime()?.block_on(async {
-        let store = Store::connect_existing(&a.db).await?;
+        let store = Store::connect_existing(&a.db.db).await?;
         lamina_host::ledger::check_ledger(&store).await
     })?;
-    print_json(&serde_json::json!({"ok": report.ok(), "report": report}))?;
+    if a.json {
+        print_json(&serde_json::json!({"ok": report.ok(), "report": report}))?;
+    } else {
+        emit(&ledger_text(&report))?;
+    }
     if !report.ok() {
         bail!("ledger check failed");
     }
@@ -400,7 +444,82 @@ fn settle(a: SettleArgs) -> Result<()> {
         let store = Store::connect_existing(&a.db.db).await?;
         lamina_host::settle::settle(&store, &a.date, a.fee_bps, now_ms()).await
     })?;
-    print_json(&s)
+    if a.json {
+        return print_json(&s);
+    }
+    let mut out = format!("settlement of {} ({} merchant lines)\n", a.date, s.len());
+    for m in &s {
+        out.push_str(&format!(
+            "  {:<16} {:>5} txns  gross {:>12}  reversals {:>10}  refunds {:>10}  fees {:>9}  net {:>12} {}\n",
+            m.merchant,
+            m.count,
+            minor(m.gross),
+            minor(m.reversals),
+            minor(m.refunds),
+            minor(m.fees),
+            minor(m.net),
+            currency_name(&m.currency)
+        ));
+    }
+    emit(&out)
+}
+
+/// Minor units as a decimal amount (ISO 4217 exponent 2).
+fn minor(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let m = v.unsigned_abs();
+    format!("{sign}{}.{:02}", m / 100, m % 100)
+}
+
+/// ISO 4217 alphabetic code of a numeric one, when known.
+fn currency_name(numeric: &str) -> String {
+    numeric
+        .trim_start_matches('0')
+        .parse::<u16>()
+        .ok()
+        .and_then(lamina_emv::dict::currency_alpha)
+        .map_or_else(|| numeric.to_owned(), str::to_owned)
+}
+
+/// The ledger check for people.
+fn ledger_text(r: &lamina_host::ledger::LedgerReport) -> String {
+    let mut out = format!(
+        "ledger {}: {} accounts, {} postings\n",
+        if r.ok() { "balanced" } else { "NOT balanced" },
+        r.accounts,
+        r.postings
+    );
+    for (cur, sum) in &r.unbalanced_currencies {
+        out.push_str(&format!(
+            "  postings in {} sum to {}\n",
+            currency_name(cur),
+            minor(*sum)
+        ));
+    }
+    for e in &r.unbalanced_entries {
+        out.push_str(&format!("  entry {e} does not sum to zero\n"));
+    }
+    for (id, stored, postings) in &r.balance_mismatches {
+        out.push_str(&format!(
+            "  account {id}: balance {} but postings {}\n",
+            minor(*stored),
+            minor(*postings)
+        ));
+    }
+    for (id, stored, holds) in &r.hold_mismatches {
+        out.push_str(&format!(
+            "  account {id}: held {} but active holds {}\n",
+            minor(*stored),
+            minor(*holds)
+        ));
+    }
+    if r.currency_mismatches > 0 {
+        out.push_str(&format!(
+            "  {} postings in another currency than their account's\n",
+            r.currency_mismatches
+        ));
+    }
+    out
 }
 
 fn add_account(a: AddAccountArgs) -> Result<()> {
@@ -420,7 +539,17 @@ fn add_account(a: AddAccountArgs) -> Result<()> {
         )
         .await
     })?;
-    print_json(&acc)
+    if a.json {
+        return print_json(&acc);
+    }
+    emit(&format!(
+        "account {} ({}) opened: balance {} {}, credit limit {}\n",
+        acc.id,
+        acc.name,
+        minor(acc.ledger_balance),
+        currency_name(&acc.currency),
+        minor(acc.credit_limit)
+    ))
 }
 
 fn issue_card(a: IssueCardArgs) -> Result<()> {
@@ -459,7 +588,13 @@ fn issue_card(a: IssueCardArgs) -> Result<()> {
         )
         .await
     })?;
-    print_json(&card)
+    if a.json {
+        return print_json(&card);
+    }
+    emit(&format!(
+        "card {} issued: {} PSN {:02} expiry {} on account {} ({})\n",
+        card.id, card.pan_masked, card.psn, card.expiry, card.account_id, card.cvn
+    ))
 }
 
 /// `lamina load` / `lamina host load`: provision the load cards and drive the host.
@@ -573,6 +708,10 @@ fn tls_certs(a: TlsCertsArgs) -> Result<()> {
     }
     let pki = TestPki::generate(&a.names)?;
     let paths = pki.write(&a.out)?;
+    if a.json {
+        let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return print_json(&serde_json::json!({"test_only": true, "files": files}));
+    }
     let mut s = String::from(
         "TEST certificates (self-signed test CA; for tests and local trials, never production):\n",
     );

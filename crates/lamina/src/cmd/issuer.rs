@@ -37,6 +37,9 @@ pub struct ExportArgs {
     /// Name of the key set in the host's key file (the cards' `key_ref`).
     #[arg(long, default_value = lamina_perso::manifest::DEFAULT_KEY_REF)]
     pub key_ref: String,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +232,13 @@ fn export_host_keys(a: ExportArgs) -> Result<()> {
     let mut text = serde_json::to_string_pretty(&file)?;
     text.push('\n');
     lamina_perso::util::write_private(&a.out, text.as_bytes())?;
+    if a.json {
+        return crate::output::print_json(&serde_json::json!({
+            "file": a.out.display().to_string(),
+            "key_ref": a.key_ref,
+            "mode": "0600",
+        }));
+    }
     eprintln!(
         "host key file written to {} (secret keys in clear: mode 0600)",
         a.out.display()

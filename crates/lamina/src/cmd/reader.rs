@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Print every command and status word (no response data).
     #[arg(long)]
     pub trace: bool,
+    /// Print the events as JSON lines on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lamina card scan --reader NAME`.
@@ -183,22 +186,78 @@ pub fn run_serve(a: ServeArgs) -> Result<()> {
     if !a.no_save {
         cfg.save_to = SaveTo::Image(a.card.clone());
     }
-    let mut bridge = Bridge::new(card, cfg).with_shutdown(Arc::new(AtomicBool::new(false)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut bridge = Bridge::new(card, cfg).with_shutdown(Arc::clone(&stop));
     eprintln!(
-        "serving {} to vpcd at {} ({}); Ctrl-C to stop (the image is saved after every change)",
+        "serving {} to vpcd at {} ({}); {}",
         a.card.display(),
         a.vpcd,
         if a.contactless {
             "contactless, PC/SC pseudo-ATR"
         } else {
             "contact, ATR offers T=0 and T=1"
+        },
+        if a.once {
+            "stops when the first session ends"
+        } else {
+            "Ctrl-C to stop (the image is saved after every change)"
         }
     );
-    let trace = a.trace;
-    bridge.run(&mut |e| match e {
+    let (trace, json, once) = (a.trace, a.json, a.once);
+    let mut session_used = false;
+    bridge.run(&mut |e| {
+        // --once: the first session is over when the card that answered
+        // commands is powered off or removed.
+        match &e {
+            Event::Apdu { .. } => session_used = true,
+            Event::PoweredOff | Event::Disconnected(_) if once && session_used => {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        if json {
+            if let Some(v) = serve_event_json(&e, trace) {
+                outln_json(&v);
+            }
+        } else {
+            print_serve_event(&e, trace);
+        }
+    })?;
+    Ok(())
+}
+
+/// One line of JSON on standard output.
+fn outln_json(v: &serde_json::Value) {
+    println!("{v}");
+}
+
+/// A served card's event as JSON (`--json`): APDUs by header and status word
+/// only, no data (it may hold the PAN).
+fn serve_event_json(e: &Event, trace: bool) -> Option<serde_json::Value> {
+    use serde_json::json;
+    Some(match e {
+        Event::Connected(peer) => json!({"event": "connected", "vpcd": peer.to_string()}),
+        Event::ConnectFailed(why) => json!({"event": "connect_failed", "reason": why}),
+        Event::PoweredOn(atr) => json!({"event": "powered_on", "atr": hx(atr)}),
+        Event::PoweredOff => json!({"event": "powered_off"}),
+        Event::Reset => json!({"event": "reset"}),
+        Event::Apdu { command, response } if trace => json!({
+            "event": "apdu",
+            "header": hx(command.get(..4).unwrap_or(command)),
+            "response_data_bytes": response.len().saturating_sub(2),
+            "sw": response.len().checked_sub(2).and_then(|i| response.get(i..)).map(hx),
+        }),
+        Event::Apdu { .. } => return None,
+        Event::Saved(p) => json!({"event": "saved", "file": p.display().to_string()}),
+        Event::Disconnected(why) => json!({"event": "disconnected", "reason": why}),
+    })
+}
+
+fn print_serve_event(e: &Event, trace: bool) {
+    match e {
         Event::Connected(peer) => eprintln!("connected to vpcd {peer}: card inserted"),
         Event::ConnectFailed(why) if trace => eprintln!("vpcd not reachable: {why}; retrying"),
-        Event::PoweredOn(atr) => eprintln!("power on, ATR {}", hx(&atr)),
+        Event::PoweredOn(atr) => eprintln!("power on, ATR {}", hx(atr)),
         Event::PoweredOff if trace => eprintln!("power off"),
         Event::Reset => eprintln!("reset"),
         Event::Apdu { command, response } if trace => {
@@ -210,7 +269,7 @@ pub fn run_serve(a: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| "(mute)".to_owned());
             eprintln!(
                 "> {}  < {} data bytes, SW {sw}",
-                hx(command.get(..4).unwrap_or(&command)),
+                hx(command.get(..4).unwrap_or(command)),
                 response.len().saturating_sub(2)
             );
         }
@@ -220,8 +279,7 @@ pub fn run_serve(a: ServeArgs) -> Result<()> {
             None => eprintln!("vpcd connection closed: card removed"),
         },
         _ => {}
-    })?;
-    Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------

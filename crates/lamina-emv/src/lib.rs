@@ -15,5 +15,6 @@ pub mod date;
 pub mod dict;
 pub mod dol;
 pub mod format;
+pub mod tags;
 
 pub use format::Format;

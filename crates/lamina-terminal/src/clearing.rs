@@ -27,6 +27,7 @@
 //! ([`TransactionResult::offline_advice`](crate::outcome::TransactionResult::offline_advice));
 //! the terminal application queues and uploads it.
 
+use lamina_emv::tags;
 use std::collections::VecDeque;
 
 use lamina_tlv::Tlv;
@@ -234,30 +235,32 @@ pub(crate) struct AdviceSource<'a> {
 pub(crate) fn offline_advice(src: AdviceSource<'_>) -> Result<OfflineAdvice, AdviceError> {
     let card = src.card;
     let pan = card
-        .get(0x5A)
+        .get(tags::PAN)
         .and_then(data::pan_digits)
         .ok_or(AdviceError::Data("PAN (5A)"))?;
     let expiry = card
-        .get(0x5F24)
+        .get(tags::APPLICATION_EXPIRATION_DATE)
         .and_then(|v| <[u8; 3]>::try_from(v).ok())
         .ok_or(AdviceError::Data("expiry (5F24)"))?;
     let cryptogram = card
-        .get(0x9F26)
+        .get(tags::AC)
         .and_then(|v| <[u8; 8]>::try_from(v).ok())
         .ok_or(AdviceError::Data("cryptogram (9F26)"))?;
     let cid = card
-        .get(0x9F27)
+        .get(tags::CID)
         .and_then(|v| v.first().copied())
         .ok_or(AdviceError::Data("CID (9F27)"))?;
     let atc = card
-        .get(0x9F36)
+        .get(tags::ATC)
         .and_then(|v| <[u8; 2]>::try_from(v).ok())
         .map(u16::from_be_bytes)
         .ok_or(AdviceError::Data("ATC (9F36)"))?;
     let advice = OfflineAdvice {
         stan: src.req.stan,
         pan,
-        pan_sequence: card.get(0x5F34).and_then(|v| v.first().copied()),
+        pan_sequence: card
+            .get(tags::PAN_SEQUENCE_NUMBER)
+            .and_then(|v| v.first().copied()),
         expiry,
         amount: src.req.amount,
         amount_other: src.req.amount_other,
@@ -455,20 +458,20 @@ mod tests {
     fn icc(amount: u64, ac: [u8; 8], cid: u8, atc: u16) -> Vec<u8> {
         let mut v = Vec::new();
         for (tag, value) in [
-            (0x9F26u32, ac.to_vec()),
-            (0x9F27, vec![cid]),
-            (0x9F10, vec![0x06, 0x01, 0x0A, 0x03, 0x90, 0x00, 0x00]),
-            (0x9F36, atc.to_be_bytes().to_vec()),
-            (0x95, vec![0; 5]),
-            (0x9A, vec![0x26, 0x11, 0x25]),
-            (0x9C, vec![0]),
-            (0x9F02, data::bcd(amount, 12)),
-            (0x5F2A, vec![0x09, 0x78]),
-            (0x82, vec![0x19, 0x80]),
-            (0x9F37, vec![1, 2, 3, 4]),
-            (0x9F1A, vec![0x02, 0x50]),
-            (0x9F33, vec![0xE0, 0xF8, 0xC8]),
-            (0x9F34, vec![0x1F, 0x00, 0x02]),
+            (tags::AC, ac.to_vec()),
+            (tags::CID, vec![cid]),
+            (tags::IAD, vec![0x06, 0x01, 0x0A, 0x03, 0x90, 0x00, 0x00]),
+            (tags::ATC, atc.to_be_bytes().to_vec()),
+            (tags::TVR, vec![0; 5]),
+            (tags::TRANSACTION_DATE, vec![0x26, 0x11, 0x25]),
+            (tags::TRANSACTION_TYPE, vec![0]),
+            (tags::AMOUNT_AUTHORISED, data::bcd(amount, 12)),
+            (tags::TRANSACTION_CURRENCY_CODE, vec![0x09, 0x78]),
+            (tags::AIP, vec![0x19, 0x80]),
+            (tags::UNPREDICTABLE_NUMBER, vec![1, 2, 3, 4]),
+            (tags::TERMINAL_COUNTRY_CODE, vec![0x02, 0x50]),
+            (tags::TERMINAL_CAPABILITIES, vec![0xE0, 0xF8, 0xC8]),
+            (tags::CVM_RESULTS, vec![0x1F, 0x00, 0x02]),
         ] {
             v.extend(Tlv::primitive(tag, value).encode());
         }

@@ -50,6 +50,7 @@ use lamina_emv::bitmaps::{
     TvrBit,
 };
 use lamina_emv::dol::Dol;
+use lamina_emv::tags;
 use lamina_tlv::{Tag, Tlv};
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -518,13 +519,18 @@ fn ppse_candidates<R: CryptoRng>(
     if !r.sw.is_ok() {
         return Ok(Vec::new());
     }
-    let fci = data::template(&r.data, 0x6F, "6F (PPSE FCI)")?;
+    let fci = data::template(&r.data, tags::FCI_TEMPLATE, "6F (PPSE FCI)")?;
     let Some(dir) = constructed(&fci, 0xA5).and_then(|a5| constructed(a5, 0xBF0C)) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for entry in dir.children().iter().filter(|c| c.tag.number() == 0x61) {
-        let Some(adf) = data::child(entry, 0x4F).filter(|a| (5..=16).contains(&a.len())) else {
+    for entry in dir
+        .children()
+        .iter()
+        .filter(|c| c.tag.number() == tags::APPLICATION_TEMPLATE)
+    {
+        let Some(adf) = data::child(entry, tags::ADF_NAME).filter(|a| (5..=16).contains(&a.len()))
+        else {
             continue;
         };
         let Some(term) = ctx.cfg.aid_for(adf) else {
@@ -533,7 +539,8 @@ fn ppse_candidates<R: CryptoRng>(
         if adf != term.aid.as_slice() && !term.partial_match {
             continue;
         }
-        let kernel_id = data::child(entry, 0x9F2A).and_then(|v| v.first().copied());
+        let kernel_id =
+            data::child(entry, tags::KERNEL_IDENTIFIER).and_then(|v| v.first().copied());
         if let Some(k) = kernel_id
             && !plan.reader.kernel_ids.is_empty()
             && !plan.reader.kernel_ids.contains(&k)
@@ -543,7 +550,8 @@ fn ppse_candidates<R: CryptoRng>(
         out.push(ClCandidate {
             adf: adf.to_vec(),
             label: text_of(entry, 0x50).unwrap_or_else(|| term.label.clone()),
-            priority: data::child(entry, 0x87).and_then(|v| v.first().copied()),
+            priority: data::child(entry, tags::APPLICATION_PRIORITY_INDICATOR)
+                .and_then(|v| v.first().copied()),
             kernel_id,
         });
     }
@@ -557,10 +565,11 @@ fn final_select<R: CryptoRng>(ctx: &mut Ctx<'_, R>, c: &ClCandidate) -> Result<b
     if !r.sw.is_ok() {
         return Ok(false);
     }
-    let Ok(fci) = data::template(&r.data, 0x6F, "6F (FCI)") else {
+    let Ok(fci) = data::template(&r.data, tags::FCI_TEMPLATE, "6F (FCI)") else {
         return Ok(false);
     };
-    let (Some(df_name), Some(a5)) = (data::child(&fci, 0x84), constructed(&fci, 0xA5)) else {
+    let (Some(df_name), Some(a5)) = (data::child(&fci, tags::DF_NAME), constructed(&fci, 0xA5))
+    else {
         return Ok(false);
     };
     if df_name != c.adf.as_slice() {
@@ -570,7 +579,7 @@ fn final_select<R: CryptoRng>(ctx: &mut Ctx<'_, R>, c: &ClCandidate) -> Result<b
         return Ok(false);
     };
     ctx.card = CardData::default();
-    ctx.card.set(0x84, df_name.to_vec());
+    ctx.card.set(tags::DF_NAME, df_name.to_vec());
     ctx.card.add_all(a5.children(), true)?;
     ctx.df_name = df_name.to_vec();
     ctx.aid = Some(term);
@@ -590,7 +599,7 @@ fn gpo<R: CryptoRng>(
     ctx: &mut Ctx<'_, R>,
     ttq: &Ttq,
 ) -> Result<Option<Vec<crate::kernel::AflEntry>>, KernelError> {
-    let pdol = match ctx.card.get(0x9F38) {
+    let pdol = match ctx.card.get(tags::PDOL) {
         Some(p) => Dol::parse(p).map_err(|e| card_err(format!("PDOL: {e}")))?,
         None => Dol::default(),
     };
@@ -609,9 +618,12 @@ fn read_records<R: CryptoRng>(
         ctx,
         afl,
         &[
-            (0x5F24, "Application Expiration Date (5F24)"),
-            (0x5A, "PAN (5A)"),
-            (0x8C, "CDOL1 (8C)"),
+            (
+                tags::APPLICATION_EXPIRATION_DATE,
+                "Application Expiration Date (5F24)",
+            ),
+            (tags::PAN, "PAN (5A)"),
+            (tags::CDOL1, "CDOL1 (8C)"),
         ],
     )
 }
@@ -638,20 +650,22 @@ fn prepare_cda<R: CryptoRng>(ctx: &mut Ctx<'_, R>, plan: &Plan<'_>) {
 
 /// Processing restrictions (Book 3 §10.4.1, §10.4.3): version and dates.
 fn restrictions<R: CryptoRng>(ctx: &mut Ctx<'_, R>) {
-    if let (Some(card), Some(term)) = (ctx.card.get(0x9F08), ctx.aid.as_ref())
-        && card != term.app_version
+    if let (Some(card), Some(term)) = (
+        ctx.card.get(tags::APPLICATION_VERSION_NUMBER_ICC),
+        ctx.aid.as_ref(),
+    ) && card != term.app_version
     {
         ctx.tvr.set(TvrBit::DifferentApplicationVersions);
     }
     let today = ctx.now.date_number();
-    if let Some(eff) = ctx.card.get(0x5F25)
+    if let Some(eff) = ctx.card.get(tags::APPLICATION_EFFECTIVE_DATE)
         && date_number(eff).is_none_or(|d| d > today)
     {
         ctx.tvr.set(TvrBit::ApplicationNotYetEffective);
     }
     if ctx
         .card
-        .get(0x5F24)
+        .get(tags::APPLICATION_EXPIRATION_DATE)
         .and_then(date_number)
         .is_none_or(|d| d < today)
     {
@@ -667,7 +681,10 @@ fn cvm<R: CryptoRng>(ctx: &mut Ctx<'_, R>, plan: &Plan<'_>) -> ContactlessCvm {
         return ContactlessCvm::NoCvm;
     }
     ctx.tsi.set(TsiBit::CardholderVerificationPerformed);
-    let ctq = ctx.card.get(0x9F6C).and_then(|v| Ctq::from_slice(v).ok());
+    let ctq = ctx
+        .card
+        .get(tags::CTQ)
+        .and_then(|v| Ctq::from_slice(v).ok());
     let online_pin = plan.reader.online_pin
         && plan.can_go_online
         && plan.pin_encryptor
@@ -772,7 +789,7 @@ fn generate_ac<R: CryptoRng>(
     cda: bool,
     ttq: &Ttq,
 ) -> Result<GenAc, KernelError> {
-    let cdol = Dol::parse(ctx.card.get(0x8C).unwrap_or_default())
+    let cdol = Dol::parse(ctx.card.get(tags::CDOL1).unwrap_or_default())
         .map_err(|e| card_err(format!("CDOL1: {e}")))?;
     let cdol_data = cdol.build(&source(ctx, ttq));
     let p1 = requested.p1() | if cda { 0x10 } else { 0x00 };
@@ -799,9 +816,9 @@ fn generate_ac<R: CryptoRng>(
         .as_slice()
         .try_into()
         .map_err(|_| card_err("ATC is not 2 bytes"))?;
-    ctx.card.set(0x9F27, vec![cid]);
-    ctx.card.set(0x9F36, atc_v.to_vec());
-    ctx.card.set(0x9F10, iad.clone());
+    ctx.card.set(tags::CID, vec![cid]);
+    ctx.card.set(tags::ATC, atc_v.to_vec());
+    ctx.card.set(tags::IAD, iad.clone());
     let mut cda_verified = false;
     let mut cda_failed = false;
     let ac = if cda && returned != AcType::Aac {
@@ -819,7 +836,7 @@ fn generate_ac<R: CryptoRng>(
         ac.ok_or(card_err("Application Cryptogram (9F26) missing"))?
     };
     if ac.len() == 8 {
-        ctx.card.set(0x9F26, ac.clone());
+        ctx.card.set(tags::AC, ac.clone());
     } else if !cda_failed {
         return Err(card_err("Application Cryptogram is not 8 bytes"));
     }
@@ -914,7 +931,7 @@ struct AfterTap {
 
 impl AfterTap {
     fn pan(&self) -> Option<String> {
-        self.card.get(0x5A).and_then(data::pan_digits)
+        self.card.get(tags::PAN).and_then(data::pan_digits)
     }
 }
 
@@ -1264,10 +1281,13 @@ pub fn run_contactless<R: CryptoRng>(
                     let auth = AuthorizationRequest {
                         stan: request.stan,
                         pan: st.pan().unwrap_or_default(),
-                        pan_sequence: st.card.get(0x5F34).and_then(|v| v.first().copied()),
+                        pan_sequence: st
+                            .card
+                            .get(tags::PAN_SEQUENCE_NUMBER)
+                            .and_then(|v| v.first().copied()),
                         expiry: st
                             .card
-                            .get(0x5F24)
+                            .get(tags::APPLICATION_EXPIRATION_DATE)
                             .and_then(|v| <[u8; 3]>::try_from(v).ok())
                             .unwrap_or_default(),
                         amount: request.amount,
@@ -1279,7 +1299,10 @@ pub fn run_contactless<R: CryptoRng>(
                         mcc: cfg.mcc,
                         icc_data: icc_data(&st, cfg, request, &now, Some(&pre.ttq)),
                         pin,
-                        track2: st.card.get(0x57).map(<[u8]>::to_vec),
+                        track2: st
+                            .card
+                            .get(tags::TRACK2_EQUIVALENT_DATA)
+                            .map(<[u8]>::to_vec),
                     };
                     let answer = match acquirer.as_mut().map(|l| l.authorize(&auth)) {
                         Some(Ok(resp)) => Some(resp),
@@ -1471,8 +1494,8 @@ fn receipt(
         .map_or_else(|| c.currency.to_string(), str::to_owned);
     let label = st
         .card
-        .get(0x9F12)
-        .or_else(|| st.card.get(0x50))
+        .get(tags::APPLICATION_PREFERRED_NAME)
+        .or_else(|| st.card.get(tags::APPLICATION_LABEL))
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default();
     let [y, mo, d] = now.yymmdd();
@@ -1494,7 +1517,7 @@ fn receipt(
             hex::encode_upper(st.tsi.0)
         ),
     ];
-    if let Some(ac) = st.card.get(0x9F26) {
+    if let Some(ac) = st.card.get(tags::AC) {
         common.push(format!("AC {}", hex::encode_upper(ac)));
     }
     if let Some(arc) = arc {

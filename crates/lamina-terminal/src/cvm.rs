@@ -9,6 +9,7 @@ use lamina_emv::bitmaps::{
     AipBit, CvRule, CvmCondition, CvmList, CvmMethod, CvmResult, CvmResults,
     TerminalCapabilitiesBit as Cap, TsiBit, TvrBit,
 };
+use lamina_emv::tags;
 use rand::CryptoRng;
 
 use crate::data;
@@ -34,7 +35,7 @@ pub(crate) fn perform<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<(), KernelEr
         return Ok(());
     }
     ctx.tsi.set(TsiBit::CardholderVerificationPerformed);
-    let list = match ctx.card.get(0x8E).map(CvmList::parse) {
+    let list = match ctx.card.get(tags::CVM_LIST).map(CvmList::parse) {
         Some(Ok(l)) if !l.rules.is_empty() => l,
         _ => {
             // §10.5: no (usable) CVM List: ICC data missing, CVM Results '3F0000'.
@@ -112,7 +113,7 @@ fn condition_satisfied<R: CryptoRng>(ctx: &Ctx<'_, R>, list: &CvmList, rule: &Cv
     // Amount X/Y conditions apply only in the application currency (9F42).
     let in_app_currency = ctx
         .card
-        .get(0x9F42)
+        .get(tags::APPLICATION_CURRENCY_CODE)
         .and_then(data::from_bcd)
         .is_some_and(|c| c == u64::from(ctx.cfg.currency));
     let amount = r.amount;

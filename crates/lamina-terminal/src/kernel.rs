@@ -22,6 +22,7 @@ use lamina_card::channel::CardChannel;
 use lamina_crypto::pki::RsaPublicKey;
 use lamina_emv::bitmaps::{Aip, AipBit, AucBit, CvmResults, Tsi, TsiBit, Tvr, TvrBit};
 use lamina_emv::dol::Dol;
+use lamina_emv::tags;
 use lamina_tlv::{Tag, Tlv};
 use rand::CryptoRng;
 
@@ -334,12 +335,12 @@ impl<R: CryptoRng> Ctx<'_, R> {
     }
 
     pub(crate) fn pan(&self) -> Option<String> {
-        self.card.get(0x5A).and_then(data::pan_digits)
+        self.card.get(tags::PAN).and_then(data::pan_digits)
     }
 
     pub(crate) fn aip(&self) -> Aip {
         self.card
-            .get(0x82)
+            .get(tags::AIP)
             .and_then(|v| Aip::from_slice(v).ok())
             .unwrap_or_default()
     }
@@ -348,39 +349,63 @@ impl<R: CryptoRng> Ctx<'_, R> {
     pub(crate) fn terminal_data(&self) -> Vec<(u32, Vec<u8>)> {
         let c = self.cfg;
         let mut v = vec![
-            (0x9F02, data::bcd(self.req.amount, 12)),
-            (0x9F03, data::bcd(self.req.amount_other, 12)),
-            (0x9F1A, data::bcd(u64::from(c.country), 3)),
-            (0x5F2A, data::bcd(u64::from(c.currency), 3)),
-            (0x5F36, vec![c.currency_exponent]),
-            (0x9A, self.now.yymmdd().to_vec()),
-            (0x9F21, self.now.hhmmss().to_vec()),
-            (0x9C, vec![self.req.transaction_type]),
-            (0x9F37, self.un.to_vec()),
-            (0x9F35, vec![c.terminal_type]),
-            (0x9F33, c.capabilities.0.to_vec()),
-            (0x9F40, c.additional_capabilities.0.to_vec()),
-            (0x9F15, data::bcd(u64::from(c.mcc), 4)),
-            (0x9F16, data::text(&c.merchant_id, 15)),
-            (0x9F1C, data::text(&c.terminal_id, 8)),
-            (0x9F1E, data::text(&c.ifd_serial, 8)),
-            (0x9F4E, c.merchant_name.as_bytes().to_vec()),
-            (0x9F39, vec![0x05]),
-            (0x9F41, data::bcd(u64::from(self.req.stan), 8)),
-            (0x95, self.tvr.0.to_vec()),
-            (0x9B, self.tsi.0.to_vec()),
-            (0x9F34, self.cvm.0.to_vec()),
+            (tags::AMOUNT_AUTHORISED, data::bcd(self.req.amount, 12)),
+            (tags::AMOUNT_OTHER, data::bcd(self.req.amount_other, 12)),
+            (
+                tags::TERMINAL_COUNTRY_CODE,
+                data::bcd(u64::from(c.country), 3),
+            ),
+            (
+                tags::TRANSACTION_CURRENCY_CODE,
+                data::bcd(u64::from(c.currency), 3),
+            ),
+            (
+                tags::TRANSACTION_CURRENCY_EXPONENT,
+                vec![c.currency_exponent],
+            ),
+            (tags::TRANSACTION_DATE, self.now.yymmdd().to_vec()),
+            (tags::TRANSACTION_TIME, self.now.hhmmss().to_vec()),
+            (tags::TRANSACTION_TYPE, vec![self.req.transaction_type]),
+            (tags::UNPREDICTABLE_NUMBER, self.un.to_vec()),
+            (tags::TERMINAL_TYPE, vec![c.terminal_type]),
+            (tags::TERMINAL_CAPABILITIES, c.capabilities.0.to_vec()),
+            (
+                tags::ADDITIONAL_TERMINAL_CAPABILITIES,
+                c.additional_capabilities.0.to_vec(),
+            ),
+            (tags::MERCHANT_CATEGORY_CODE, data::bcd(u64::from(c.mcc), 4)),
+            (tags::MERCHANT_IDENTIFIER, data::text(&c.merchant_id, 15)),
+            (tags::TERMINAL_IDENTIFICATION, data::text(&c.terminal_id, 8)),
+            (
+                tags::INTERFACE_DEVICE_SERIAL_NUMBER,
+                data::text(&c.ifd_serial, 8),
+            ),
+            (
+                tags::MERCHANT_NAME_AND_LOCATION,
+                c.merchant_name.as_bytes().to_vec(),
+            ),
+            (tags::POINT_OF_SERVICE_ENTRY_MODE, vec![0x05]),
+            (
+                tags::TRANSACTION_SEQUENCE_COUNTER,
+                data::bcd(u64::from(self.req.stan), 8),
+            ),
+            (tags::TVR, self.tvr.0.to_vec()),
+            (tags::TSI, self.tsi.0.to_vec()),
+            (tags::CVM_RESULTS, self.cvm.0.to_vec()),
         ];
         if let Some(a) = &self.aid {
-            v.push((0x9F09, a.app_version.to_vec()));
+            v.push((
+                tags::APPLICATION_VERSION_NUMBER_TERMINAL,
+                a.app_version.to_vec(),
+            ));
             let fl = u32::try_from(a.floor_limit).unwrap_or(u32::MAX);
-            v.push((0x9F1B, fl.to_be_bytes().to_vec()));
+            v.push((tags::TERMINAL_FLOOR_LIMIT, fl.to_be_bytes().to_vec()));
         }
         if let Some(arc) = self.arc {
-            v.push((0x8A, arc.to_vec()));
+            v.push((tags::ARC, arc.to_vec()));
         }
         if let Some(iad) = &self.issuer_auth_data {
-            v.push((0x91, iad.clone()));
+            v.push((tags::ISSUER_AUTHENTICATION_DATA, iad.clone()));
         }
         v
     }
@@ -545,8 +570,8 @@ struct Fci {
 }
 
 fn parse_fci(data: &[u8]) -> Result<Fci, DataError> {
-    let t = data::template(data, 0x6F, "6F (FCI)")?;
-    let df_name = data::child(&t, 0x84)
+    let t = data::template(data, tags::FCI_TEMPLATE, "6F (FCI)")?;
+    let df_name = data::child(&t, tags::DF_NAME)
         .ok_or(DataError::Template {
             expected: "84 (DF name) in FCI",
             got: "nothing".into(),
@@ -555,7 +580,7 @@ fn parse_fci(data: &[u8]) -> Result<Fci, DataError> {
     let a5 = t
         .children()
         .iter()
-        .find(|c| c.tag.number() == 0xA5)
+        .find(|c| c.tag.number() == tags::FCI_PROPRIETARY_TEMPLATE)
         .cloned()
         .ok_or(DataError::Template {
             expected: "A5 (FCI proprietary template)",
@@ -568,10 +593,11 @@ fn parse_fci(data: &[u8]) -> Result<Fci, DataError> {
     };
     Ok(Fci {
         df_name,
-        label: text(0x50),
-        preferred_name: text(0x9F12),
-        priority: data::child(&a5, 0x87).and_then(|v| v.first().copied()),
-        sfi: data::child(&a5, 0x88).and_then(|v| v.first().copied()),
+        label: text(tags::APPLICATION_LABEL),
+        preferred_name: text(tags::APPLICATION_PREFERRED_NAME),
+        priority: data::child(&a5, tags::APPLICATION_PRIORITY_INDICATOR)
+            .and_then(|v| v.first().copied()),
+        sfi: data::child(&a5, tags::SFI).and_then(|v| v.first().copied()),
         proprietary: a5.children().to_vec(),
     })
 }
@@ -614,11 +640,15 @@ impl<R: CryptoRng> Ctx<'_, R> {
             if !r.sw.is_ok() {
                 return Ok(false);
             }
-            let Ok(t) = data::template(&r.data, 0x70, "70 (record)") else {
+            let Ok(t) = data::template(&r.data, tags::RECORD_TEMPLATE, "70 (record)") else {
                 return Ok(false);
             };
-            for entry in t.children().iter().filter(|c| c.tag.number() == 0x61) {
-                if let Some(adf) = data::child(entry, 0x4F) {
+            for entry in t
+                .children()
+                .iter()
+                .filter(|c| c.tag.number() == tags::APPLICATION_TEMPLATE)
+            {
+                if let Some(adf) = data::child(entry, tags::ADF_NAME) {
                     let Some(term) = self.cfg.aid_for(adf) else {
                         continue;
                     };
@@ -632,13 +662,14 @@ impl<R: CryptoRng> Ctx<'_, R> {
                     };
                     out.push(Candidate {
                         df_name: adf.to_vec(),
-                        label: text(0x9F12)
-                            .or_else(|| text(0x50))
+                        label: text(tags::APPLICATION_PREFERRED_NAME)
+                            .or_else(|| text(tags::APPLICATION_LABEL))
                             .unwrap_or_else(|| term.label.clone()),
-                        priority: data::child(entry, 0x87).and_then(|v| v.first().copied()),
+                        priority: data::child(entry, tags::APPLICATION_PRIORITY_INDICATOR)
+                            .and_then(|v| v.first().copied()),
                         terminal: term.clone(),
                     });
-                } else if let Some(ddf) = data::child(entry, 0x9D) {
+                } else if let Some(ddf) = data::child(entry, tags::DDF_NAME) {
                     if depth >= 2 {
                         continue;
                     }
@@ -747,7 +778,7 @@ impl<R: CryptoRng> Ctx<'_, R> {
             return Ok(false);
         }
         self.card = CardData::default();
-        self.card.set(0x84, fci.df_name.clone());
+        self.card.set(tags::DF_NAME, fci.df_name.clone());
         self.card.add_all(&fci.proprietary, true)?;
         self.df_name = fci.df_name;
         self.aid = Some(c.terminal.clone());
@@ -791,7 +822,7 @@ impl Selected {
         ctx: &mut Ctx<'_, R>,
     ) -> Result<Option<Initiated>, KernelError> {
         let _ = &self.candidate;
-        let pdol = match ctx.card.get(0x9F38) {
+        let pdol = match ctx.card.get(tags::PDOL) {
             Some(p) => Dol::parse(p).map_err(|e| card_err(format!("PDOL: {e}")))?,
             None => Dol::default(),
         };
@@ -822,7 +853,7 @@ pub(crate) fn parse_generate_ac_response(data: &[u8]) -> Result<AcResponse, Kern
     let mut response_tlvs = Vec::new();
     let mut sdad = None;
     let (cid, atc, ac, iad) = match list.as_slice() {
-        [t] if t.tag.number() == 0x80 => {
+        [t] if t.tag.number() == tags::RESPONSE_TEMPLATE_FORMAT_1 => {
             let v = t.value_bytes().unwrap_or_default();
             if v.len() < 11 || v.len() > 43 {
                 return Err(card_err("GENERATE AC format 1 has a wrong length"));
@@ -837,7 +868,7 @@ pub(crate) fn parse_generate_ac_response(data: &[u8]) -> Result<AcResponse, Kern
                 iad.to_vec(),
             )
         }
-        [t] if t.tag.number() == 0x77 => {
+        [t] if t.tag.number() == tags::RESPONSE_TEMPLATE_FORMAT_2 => {
             let mut seen = CardData::default();
             seen.add_all(t.children(), true)?;
             let outer = lamina_tlv::parse(data)
@@ -846,22 +877,22 @@ pub(crate) fn parse_generate_ac_response(data: &[u8]) -> Result<AcResponse, Kern
                 .map_err(|e| card_err(e.to_string()))?;
             for c in outer.children() {
                 let c = c.map_err(|e| card_err(e.to_string()))?;
-                if c.tag.number() == 0x9F4B {
+                if c.tag.number() == tags::SIGNED_DYNAMIC_APPLICATION_DATA {
                     sdad = Some(c.value.to_vec());
                 } else {
                     response_tlvs.extend_from_slice(c.raw);
                 }
             }
             let cid = seen
-                .get(0x9F27)
+                .get(tags::CID)
                 .and_then(|v| v.first().copied())
                 .ok_or(card_err("CID (9F27) missing"))?;
-            let atc = seen.get(0x9F36).ok_or(card_err("ATC (9F36) missing"))?;
+            let atc = seen.get(tags::ATC).ok_or(card_err("ATC (9F36) missing"))?;
             (
                 cid,
                 atc.to_vec(),
-                seen.get(0x9F26).map(<[u8]>::to_vec),
-                seen.get(0x9F10).unwrap_or_default().to_vec(),
+                seen.get(tags::AC).map(<[u8]>::to_vec),
+                seen.get(tags::IAD).unwrap_or_default().to_vec(),
             )
         }
         _ => return Err(card_err("GENERATE AC response is neither 80 nor 77")),
@@ -895,7 +926,7 @@ pub(crate) fn get_processing_options<R: CryptoRng>(
     ctx.pdol_data = pdol_data;
     let list = data::parse(&r.data)?;
     let (aip, afl) = match list.as_slice() {
-        [t] if t.tag.number() == 0x80 => {
+        [t] if t.tag.number() == tags::RESPONSE_TEMPLATE_FORMAT_1 => {
             let v = t.value_bytes().unwrap_or_default();
             if v.len() < 2 {
                 return Err(card_err("GPO format 1 shorter than the AIP"));
@@ -903,10 +934,16 @@ pub(crate) fn get_processing_options<R: CryptoRng>(
             let (aip, afl) = v.split_at(2);
             (aip.to_vec(), afl.to_vec())
         }
-        [t] if t.tag.number() == 0x77 => {
+        [t] if t.tag.number() == tags::RESPONSE_TEMPLATE_FORMAT_2 => {
             ctx.card.add_all(t.children(), true)?;
-            let aip = ctx.card.get(0x82).ok_or(card_err("AIP (82) missing"))?;
-            let afl = ctx.card.get(0x94).ok_or(card_err("AFL (94) missing"))?;
+            let aip = ctx
+                .card
+                .get(tags::AIP)
+                .ok_or(card_err("AIP (82) missing"))?;
+            let afl = ctx
+                .card
+                .get(tags::AFL)
+                .ok_or(card_err("AFL (94) missing"))?;
             (aip.to_vec(), afl.to_vec())
         }
         _ => return Err(card_err("GPO response is neither template 80 nor 77")),
@@ -915,7 +952,7 @@ pub(crate) fn get_processing_options<R: CryptoRng>(
         return Err(card_err("AIP is not 2 bytes"));
     }
     let afl = parse_afl(&afl)?;
-    ctx.card.set(0x82, aip);
+    ctx.card.set(tags::AIP, aip);
     Ok(Some(afl))
 }
 
@@ -962,10 +999,13 @@ impl Initiated {
             ctx,
             &self.afl,
             &[
-                (0x5F24, "Application Expiration Date (5F24)"),
-                (0x5A, "PAN (5A)"),
-                (0x8C, "CDOL1 (8C)"),
-                (0x8D, "CDOL2 (8D)"),
+                (
+                    tags::APPLICATION_EXPIRATION_DATE,
+                    "Application Expiration Date (5F24)",
+                ),
+                (tags::PAN, "PAN (5A)"),
+                (tags::CDOL1, "CDOL1 (8C)"),
+                (tags::CDOL2, "CDOL2 (8D)"),
             ],
         )?;
         Ok(DataRead(()))
@@ -995,7 +1035,7 @@ pub(crate) fn read_records<R: CryptoRng>(
             }
             let for_oda = u16::from(rec) < u16::from(e.first) + u16::from(e.oda);
             let first = lamina_tlv::parse(&r.data).next();
-            let is70 = matches!(&first, Some(Ok(t)) if t.tag.number() == 0x70);
+            let is70 = matches!(&first, Some(Ok(t)) if t.tag.number() == tags::RECORD_TEMPLATE);
             if e.sfi <= 10 {
                 let Some(Ok(t)) = first else {
                     return Err(card_err("record is not BER-TLV"));
@@ -1013,7 +1053,7 @@ pub(crate) fn read_records<R: CryptoRng>(
                 ctx.static_data.extend_from_slice(&r.data);
             }
             if is70 || e.sfi <= 10 {
-                let t = data::template(&r.data, 0x70, "70 (record)")?;
+                let t = data::template(&r.data, tags::RECORD_TEMPLATE, "70 (record)")?;
                 ctx.card.add_all(t.children(), true)?;
             }
         }
@@ -1026,9 +1066,9 @@ pub(crate) fn read_records<R: CryptoRng>(
     if ctx.pan().is_none() {
         return Err(card_err("PAN (5A) is not a valid cn PAN"));
     }
-    if let Some(list) = ctx.card.get(0x9F4A) {
+    if let Some(list) = ctx.card.get(tags::STATIC_DATA_AUTHENTICATION_TAG_LIST) {
         if list == [0x82] {
-            let aip = ctx.card.get(0x82).unwrap_or_default().to_vec();
+            let aip = ctx.card.get(tags::AIP).unwrap_or_default().to_vec();
             ctx.static_data.extend_from_slice(&aip);
         } else {
             ctx.static_data_ok = false;
@@ -1055,15 +1095,17 @@ impl Authenticated {
     /// Usage Control, effective and expiration dates.
     pub(crate) fn processing_restrictions<R: CryptoRng>(self, ctx: &mut Ctx<'_, R>) -> Restricted {
         // §10.4.1 Application Version Number.
-        if let (Some(card), Some(term)) = (ctx.card.get(0x9F08), ctx.aid.as_ref())
-            && card != term.app_version
+        if let (Some(card), Some(term)) = (
+            ctx.card.get(tags::APPLICATION_VERSION_NUMBER_ICC),
+            ctx.aid.as_ref(),
+        ) && card != term.app_version
         {
             ctx.tvr.set(TvrBit::DifferentApplicationVersions);
         }
         // §10.4.2 Application Usage Control.
         if let Some(auc) = ctx
             .card
-            .get(0x9F07)
+            .get(tags::AUC)
             .and_then(|v| lamina_emv::bitmaps::Auc::from_slice(v).ok())
         {
             let atm = ctx.cfg.is_atm();
@@ -1072,7 +1114,11 @@ impl Authenticated {
             } else {
                 auc.is_set(AucBit::NonAtm)
             };
-            if let Some(country) = ctx.card.get(0x5F28).and_then(data::from_bcd) {
+            if let Some(country) = ctx
+                .card
+                .get(tags::ISSUER_COUNTRY_CODE)
+                .and_then(data::from_bcd)
+            {
                 let domestic = country == u64::from(ctx.cfg.country);
                 let r = ctx.req;
                 let need = |d: AucBit, i: AucBit| auc.is_set(if domestic { d } else { i });
@@ -1093,14 +1139,14 @@ impl Authenticated {
         }
         // §10.4.3 Application Effective/Expiration Dates.
         let today = ctx.now.date_number();
-        if let Some(eff) = ctx.card.get(0x5F25)
+        if let Some(eff) = ctx.card.get(tags::APPLICATION_EFFECTIVE_DATE)
             && date_number(eff).is_none_or(|d| d > today)
         {
             ctx.tvr.set(TvrBit::ApplicationNotYetEffective);
         }
         if ctx
             .card
-            .get(0x5F24)
+            .get(tags::APPLICATION_EXPIRATION_DATE)
             .and_then(date_number)
             .is_none_or(|d| d < today)
         {
@@ -1190,8 +1236,12 @@ fn velocity_check<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<(), KernelError>
         return Ok(());
     }
     let (Some(lcol), Some(ucol)) = (
-        ctx.card.get(0x9F14).and_then(|v| v.first().copied()),
-        ctx.card.get(0x9F23).and_then(|v| v.first().copied()),
+        ctx.card
+            .get(tags::LOWER_CONSECUTIVE_OFFLINE_LIMIT)
+            .and_then(|v| v.first().copied()),
+        ctx.card
+            .get(tags::UPPER_CONSECUTIVE_OFFLINE_LIMIT)
+            .and_then(|v| v.first().copied()),
     ) else {
         return Ok(());
     };
@@ -1325,10 +1375,14 @@ fn default_action<R: CryptoRng>(ctx: &Ctx<'_, R>) -> AcType {
 impl<R: CryptoRng> Ctx<'_, R> {
     /// TDOL processing (Book 3 §5.4, §10.7): TC Hash Value `98` when a CDOL asks.
     fn tc_hash(&mut self, cdol: &Dol) {
-        if !cdol.entries.iter().any(|e| e.tag.number() == 0x98) {
+        if !cdol
+            .entries
+            .iter()
+            .any(|e| e.tag.number() == tags::TRANSACTION_CERTIFICATE_HASH_VALUE)
+        {
             return;
         }
-        let tdol = match self.card.get(0x97).and_then(|v| Dol::parse(v).ok()) {
+        let tdol = match self.card.get(tags::TDOL).and_then(|v| Dol::parse(v).ok()) {
             Some(d) => d,
             None => {
                 let d = self
@@ -1351,7 +1405,8 @@ impl<R: CryptoRng> Ctx<'_, R> {
                 ..Default::default()
             },
         );
-        self.card.set(0x98, hash.to_vec());
+        self.card
+            .set(tags::TRANSACTION_CERTIFICATE_HASH_VALUE, hash.to_vec());
     }
 
     /// GENERATE AC (Book 3 §6.5.5) and card action analysis (§10.8).
@@ -1392,9 +1447,9 @@ impl<R: CryptoRng> Ctx<'_, R> {
             .as_slice()
             .try_into()
             .map_err(|_| card_err("ATC is not 2 bytes"))?;
-        self.card.set(0x9F27, vec![cid]);
-        self.card.set(0x9F36, atc_v.to_vec());
-        self.card.set(0x9F10, iad.clone());
+        self.card.set(tags::CID, vec![cid]);
+        self.card.set(tags::ATC, atc_v.to_vec());
+        self.card.set(tags::IAD, iad.clone());
         let mut cda_verified = false;
         let ac = if cda && returned != AcType::Aac {
             let checked =
@@ -1413,7 +1468,7 @@ impl<R: CryptoRng> Ctx<'_, R> {
             ac.ok_or(card_err("Application Cryptogram (9F26) missing"))?
         };
         if ac.len() == 8 {
-            self.card.set(0x9F26, ac.clone());
+            self.card.set(tags::AC, ac.clone());
         } else if !self.tvr.is_set(TvrBit::CdaFailed) {
             return Err(card_err("Application Cryptogram is not 8 bytes"));
         }
@@ -1502,10 +1557,13 @@ fn online_and_complete<R: CryptoRng>(
     let request = AuthorizationRequest {
         stan: ctx.req.stan,
         pan,
-        pan_sequence: ctx.card.get(0x5F34).and_then(|v| v.first().copied()),
+        pan_sequence: ctx
+            .card
+            .get(tags::PAN_SEQUENCE_NUMBER)
+            .and_then(|v| v.first().copied()),
         expiry: ctx
             .card
-            .get(0x5F24)
+            .get(tags::APPLICATION_EXPIRATION_DATE)
             .and_then(|v| <[u8; 3]>::try_from(v).ok())
             .unwrap_or_default(),
         amount: ctx.req.amount,
@@ -1517,7 +1575,10 @@ fn online_and_complete<R: CryptoRng>(
         mcc: ctx.cfg.mcc,
         icc_data: icc_data(ctx),
         pin: ctx.online_pin.clone(),
-        track2: ctx.card.get(0x57).map(<[u8]>::to_vec),
+        track2: ctx
+            .card
+            .get(tags::TRACK2_EQUIVALENT_DATA)
+            .map(<[u8]>::to_vec),
     };
     let answer = match ctx.acquirer.as_mut().map(|link| link.authorize(&request)) {
         Some(Ok(resp)) => Some(resp),
@@ -1599,8 +1660,12 @@ fn issuer_authentication<R: CryptoRng>(
     if !ctx.aip().is_set(AipBit::IssuerAuthenticationSupported) {
         return Ok(());
     }
-    let in_cdol2 = Dol::parse(ctx.card.get(0x8D).unwrap_or_default())
-        .map(|d| d.entries.iter().any(|e| e.tag.number() == 0x91))
+    let in_cdol2 = Dol::parse(ctx.card.get(tags::CDOL2).unwrap_or_default())
+        .map(|d| {
+            d.entries
+                .iter()
+                .any(|e| e.tag.number() == tags::ISSUER_AUTHENTICATION_DATA)
+        })
         .unwrap_or(false);
     ctx.tsi.set(TsiBit::IssuerAuthenticationPerformed);
     if in_cdol2 {
@@ -1623,7 +1688,7 @@ fn run_scripts<R: CryptoRng>(ctx: &mut Ctx<'_, R>, scripts: &[Tlv], kind: u32) {
         let id = s
             .children()
             .iter()
-            .find(|c| c.tag.number() == 0x9F18)
+            .find(|c| c.tag.number() == tags::ISSUER_SCRIPT_IDENTIFIER)
             .and_then(Tlv::value_bytes)
             .and_then(|v| <[u8; 4]>::try_from(v).ok())
             .unwrap_or([0; 4]);
@@ -1631,7 +1696,7 @@ fn run_scripts<R: CryptoRng>(ctx: &mut Ctx<'_, R>, scripts: &[Tlv], kind: u32) {
         let commands: Vec<&Tlv> = s
             .children()
             .iter()
-            .filter(|c| c.tag.number() == 0x86)
+            .filter(|c| c.tag.number() == tags::ISSUER_SCRIPT_COMMAND)
             .collect();
         if commands.is_empty() {
             result = 0x00;
@@ -1877,8 +1942,8 @@ fn receipt<R: CryptoRng>(ctx: &Ctx<'_, R>, outcome: &Outcome, pan_masked: &str) 
         .map_or_else(|| c.currency.to_string(), str::to_owned);
     let label = ctx
         .card
-        .get(0x9F12)
-        .or_else(|| ctx.card.get(0x50))
+        .get(tags::APPLICATION_PREFERRED_NAME)
+        .or_else(|| ctx.card.get(tags::APPLICATION_LABEL))
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default();
     let result = match outcome {
@@ -1909,7 +1974,7 @@ fn receipt<R: CryptoRng>(ctx: &Ctx<'_, R>, outcome: &Outcome, pan_masked: &str) 
             hex::encode_upper(ctx.tsi.0)
         ),
     ];
-    if let Some(ac) = ctx.card.get(0x9F26) {
+    if let Some(ac) = ctx.card.get(tags::AC) {
         common.push(format!("AC {}", hex::encode_upper(ac)));
     }
     if let Some(arc) = ctx.arc {

@@ -5,6 +5,7 @@
 use lamina_crypto::pki::{self, CdaTransactionData, Pan, RsaPublicKey};
 use lamina_emv::bitmaps::{AipBit, TerminalCapabilitiesBit as Cap, TsiBit, TvrBit};
 use lamina_emv::dol::Dol;
+use lamina_emv::tags;
 use rand::CryptoRng;
 
 use crate::data;
@@ -86,7 +87,11 @@ pub(crate) fn retrieve_issuer_key<R: CryptoRng>(
     let index = need(ctx, 0x8F)?.first().copied().ok_or(Failure::Missing)?;
     let cert = need(ctx, 0x90)?;
     let exponent = need(ctx, 0x9F32)?;
-    let remainder = ctx.card.get(0x92).unwrap_or_default().to_vec();
+    let remainder = ctx
+        .card
+        .get(tags::ISSUER_PUBLIC_KEY_REMAINDER)
+        .unwrap_or_default()
+        .to_vec();
     let rid = ctx.df_name.get(..5).ok_or(Failure::Failed)?.to_vec();
     let today = ctx.today().ok_or(Failure::Failed)?;
     let ca = ctx
@@ -127,7 +132,11 @@ pub(crate) fn retrieve_icc_key<R: CryptoRng>(
     let issuer = retrieve_issuer_key(ctx)?;
     let cert = need(ctx, 0x9F46)?;
     let exponent = need(ctx, 0x9F47)?;
-    let remainder = ctx.card.get(0x9F48).unwrap_or_default().to_vec();
+    let remainder = ctx
+        .card
+        .get(tags::ICC_PUBLIC_KEY_REMAINDER)
+        .unwrap_or_default()
+        .to_vec();
     let pan = card_pan(ctx)?;
     let today = ctx.today().ok_or(Failure::Failed)?;
     let key = pki::verify_icc_certificate(
@@ -148,10 +157,18 @@ pub(crate) fn retrieve_icc_key<R: CryptoRng>(
 /// (`9F2D`, `9F2F`, `9F2E`) or else the ICC key.
 pub(crate) fn retrieve_pin_key<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Option<RsaPublicKey> {
     if let (Some(cert), Some(exponent)) = (
-        ctx.card.get(0x9F2D).map(<[u8]>::to_vec),
-        ctx.card.get(0x9F2E).map(<[u8]>::to_vec),
+        ctx.card
+            .get(tags::ICC_PIN_ENCIPHERMENT_PUBLIC_KEY_CERTIFICATE)
+            .map(<[u8]>::to_vec),
+        ctx.card
+            .get(tags::ICC_PIN_ENCIPHERMENT_PUBLIC_KEY_EXPONENT)
+            .map(<[u8]>::to_vec),
     ) {
-        let remainder = ctx.card.get(0x9F2F).unwrap_or_default().to_vec();
+        let remainder = ctx
+            .card
+            .get(tags::ICC_PIN_ENCIPHERMENT_PUBLIC_KEY_REMAINDER)
+            .unwrap_or_default()
+            .to_vec();
         let issuer = retrieve_issuer_key(ctx).ok()?;
         let pan = card_pan(ctx).ok()?;
         let today = ctx.today()?;
@@ -176,7 +193,7 @@ fn sda<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<(), Failure> {
     let ssad = need(ctx, 0x93)?;
     let dac = pki::verify_signed_static_data(&issuer, &ssad, &ctx.static_data)
         .map_err(|_| Failure::Failed)?;
-    ctx.card.set(0x9F45, dac.to_vec());
+    ctx.card.set(tags::DATA_AUTHENTICATION_CODE, dac.to_vec());
     Ok(())
 }
 
@@ -188,7 +205,7 @@ fn dda<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<Result<(), Failure>, Kernel
     };
     // Book 3 §10.3: the card's DDOL, else the terminal's default DDOL; it must
     // ask for the Unpredictable Number.
-    let ddol = match ctx.card.get(0x9F49) {
+    let ddol = match ctx.card.get(tags::DDOL) {
         Some(v) => match Dol::parse(v) {
             Ok(d) => d,
             Err(_) => return Ok(Err(Failure::Failed)),
@@ -199,7 +216,11 @@ fn dda<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<Result<(), Failure>, Kernel
             .map(|a| a.default_ddol.clone())
             .unwrap_or_default(),
     };
-    if !ddol.entries.iter().any(|e| e.tag.number() == 0x9F37) {
+    if !ddol
+        .entries
+        .iter()
+        .any(|e| e.tag.number() == tags::UNPREDICTABLE_NUMBER)
+    {
         return Ok(Err(if ctx.card.has(0x9F49) {
             Failure::Failed
         } else {
@@ -216,8 +237,12 @@ fn dda<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<Result<(), Failure>, Kernel
     }
     let sdad = match data::parse(&r.data) {
         Ok(list) => match list.as_slice() {
-            [t] if t.tag.number() == 0x80 => t.value_bytes().map(<[u8]>::to_vec),
-            [t] if t.tag.number() == 0x77 => data::child(t, 0x9F4B).map(<[u8]>::to_vec),
+            [t] if t.tag.number() == tags::RESPONSE_TEMPLATE_FORMAT_1 => {
+                t.value_bytes().map(<[u8]>::to_vec)
+            }
+            [t] if t.tag.number() == tags::RESPONSE_TEMPLATE_FORMAT_2 => {
+                data::child(t, tags::SIGNED_DYNAMIC_APPLICATION_DATA).map(<[u8]>::to_vec)
+            }
             _ => None,
         },
         Err(e) => return Err(KernelError::Card(e.to_string())),
@@ -228,7 +253,7 @@ fn dda<R: CryptoRng>(ctx: &mut Ctx<'_, R>) -> Result<Result<(), Failure>, Kernel
     match pki::verify_dda(&key, &sdad, &ddol_data) {
         Ok(dyn_data) => {
             if let Ok(n) = dyn_data.icc_dynamic_number() {
-                ctx.card.set(0x9F4C, n.to_vec());
+                ctx.card.set(tags::ICC_DYNAMIC_NUMBER, n.to_vec());
             }
             Ok(Ok(()))
         }
@@ -260,6 +285,7 @@ pub(crate) fn verify_cda<R: CryptoRng>(
         response_tlvs,
     };
     let d = pki::verify_cda(&key, sdad, &ctx.un, cid, &t).ok()?;
-    ctx.card.set(0x9F4C, d.icc_dynamic_number.clone());
+    ctx.card
+        .set(tags::ICC_DYNAMIC_NUMBER, d.icc_dynamic_number.clone());
     Some(d.application_cryptogram)
 }

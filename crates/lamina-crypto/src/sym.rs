@@ -21,6 +21,14 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// "TDES" or "AES".
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Tdes => "TDES",
+            Algorithm::Aes => "AES",
+        }
+    }
+
     /// Block size in bytes (8 for TDES, 16 for AES).
     pub const fn block_size(self) -> usize {
         match self {
@@ -250,6 +258,16 @@ pub enum Padding {
     Method1,
     /// Method 2: a mandatory 80 byte, then zeros (EMV's MAC padding).
     Method2,
+}
+
+impl Padding {
+    /// "method 1 padding" or "method 2 padding" (ISO/IEC 9797-1 §6.1).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Padding::Method1 => "method 1 padding",
+            Padding::Method2 => "method 2 padding",
+        }
+    }
 }
 
 /// Pads `data` to a multiple of `block` bytes (ISO/IEC 9797-1 §6.1).

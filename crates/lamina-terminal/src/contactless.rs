@@ -210,6 +210,7 @@ impl<C: CardChannel> ContactlessReader for ContactlessLink<C> {
 /// The reader's status indication (Book A user interface requirements: the four status
 /// lights and the audio indication). Emitted next to the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Indicator {
     /// Ready to read: first light on, waiting for a card.
     ReadyToRead,
@@ -305,6 +306,7 @@ impl core::fmt::Debug for ContactlessDevices<'_> {
 
 /// The Book A outcome of a tap (the Status of the Book A Outcome Parameter Set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ReaderOutcome {
     /// Approved (offline, or online by the issuer).
     Approved,
@@ -334,6 +336,7 @@ impl core::fmt::Display for ReaderOutcome {
 
 /// The CVM the contactless kernel chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContactlessCvm {
     /// Below the CVM required limit.
     NoCvm,

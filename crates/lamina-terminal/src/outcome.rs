@@ -10,6 +10,7 @@ use crate::ui::Message;
 
 /// The end of a transaction (Book 4 §6.3.8 completion).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The card returned a TC at the first GENERATE AC.
     ApprovedOffline,
@@ -47,6 +48,7 @@ impl core::fmt::Display for Outcome {
 
 /// Why a transaction was terminated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Termination {
     /// No card in the reader (INSERT CARD).
     NoCard,
@@ -80,6 +82,7 @@ impl core::fmt::Display for Termination {
 
 /// Which cryptogram (Book 3 §6.5.5.4 CID bits 8–7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum AcType {
     /// Application Authentication Cryptogram (decline).
     Aac,
@@ -139,7 +142,8 @@ pub struct Cryptogram {
     pub requested: AcType,
     /// Returned type.
     pub returned: AcType,
-    /// Cryptogram Information Data (9F27).
+    /// Cryptogram Information Data (9F27), hex in JSON ("80").
+    #[serde(serialize_with = "hex_byte")]
     pub cid: u8,
     /// Application Transaction Counter (9F36).
     pub atc: u16,
@@ -149,6 +153,10 @@ pub struct Cryptogram {
     pub iad: String,
     /// Whether CDA was requested and verified.
     pub cda_verified: bool,
+}
+
+fn hex_byte<S: serde::Serializer>(v: &u8, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:02X}"))
 }
 
 /// A bitmap with its decoding.

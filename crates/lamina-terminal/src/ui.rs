@@ -5,8 +5,9 @@
 use lamina_crypto::pin::Pin;
 use serde::Serialize;
 
-/// The EMV standard messages (Book 4 §11.2, Table 9), with their message identifiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The EMV standard messages (Book 4 §11.2, Table 9), with their message
+/// identifiers. In JSON a message is its display text ("ENTER PIN").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Message {
     /// '01' AMOUNT.
     Amount,
@@ -100,6 +101,12 @@ impl Message {
     }
 }
 
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.text())
+    }
+}
+
 impl core::fmt::Display for Message {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.text())
@@ -109,6 +116,7 @@ impl core::fmt::Display for Message {
 /// Something the kernel tells the UI besides a standard message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A standard message to display.
     Message(Message),

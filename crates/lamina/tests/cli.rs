@@ -225,7 +225,7 @@ fn terminal_pay_with_the_test_card() {
         .success();
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let text = v.to_string();
-    assert!(text.contains("ApprovedOnline"), "{text}");
+    assert!(text.contains("approved_online"), "{text}");
     let err = String::from_utf8_lossy(&out.get_output().stderr);
     assert!(
         err.contains("built-in TEST host"),
@@ -389,4 +389,57 @@ fn terminal_pay_with_an_unreachable_host_fails() {
         .code(1);
     let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert!(err.contains("connecting to the host"), "{err}");
+}
+
+mod debugtext;
+
+/// What the everyday commands print (text and JSON) holds no Rust debug
+/// formatting: EMV's names (messages "ENTER PIN", outcome "approved_online",
+/// cryptogram types "ARQC", CID as hex).
+#[test]
+fn command_outputs_have_no_debug_formatting() {
+    let runs: &[&[&str]] = &[
+        &[
+            "terminal", "pay", "--card", "test:cda", "--amount", "5.00", "--pin", "1234",
+        ],
+        &[
+            "terminal", "pay", "--card", "test:cda", "--amount", "5.00", "--pin", "1234", "--json",
+        ],
+        &[
+            "terminal",
+            "pay",
+            "--card",
+            "test",
+            "--amount",
+            "5.00",
+            "--offline",
+            "--pin",
+            "1234",
+        ],
+        &["tlv", "decode", FCI],
+        &["tlv", "decode", "--json", FCI],
+        &["apdu", "decode", "00A404000E315041592E5359532E444446303100"],
+        &[
+            "apdu",
+            "decode",
+            "--json",
+            "00A404000E315041592E5359532E444446303100",
+        ],
+        &["crypto", "cvns"],
+    ];
+    let allowed = [
+        "DejaVu",
+        "SQLite",
+        "PostgreSQL",
+        "MasterCard",
+        "APDUs",
+        "AIDs",
+        "CAPKs",
+    ];
+    for args in runs {
+        let out = lamina().args(*args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let bad = debugtext::debug_text(&text, &allowed);
+        assert!(bad.is_empty(), "lamina {}: {bad:?}\n{text}", args.join(" "));
+    }
 }

@@ -336,7 +336,7 @@ fn terminal_pay_over_mutual_tls() {
     let out = pay(&["--tls-ca", s(ca)]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_ne!(doc["result"]["outcome"], "ApprovedOnline", "{doc}");
+    assert_ne!(doc["result"]["outcome"], "approved_online", "{doc}");
     let why = doc["result"]["online_failure"].as_str().unwrap_or_default();
     assert!(!why.is_empty(), "the reason is in the JSON: {doc}");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -361,7 +361,7 @@ fn terminal_pay_over_mutual_tls() {
     ]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ApprovedOnline"), "{text}");
+    assert!(text.contains("approved_online"), "{text}");
     assert_eq!(available(), 100_000 - 1_234);
 
     // --tls-ca without --host is a usage error.

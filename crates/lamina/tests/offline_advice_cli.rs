@@ -83,14 +83,14 @@ fn contact_offline_approval_is_posted_once_through_the_terminal_link() {
     // limits (Book 3 §10.6.3): its first purchase goes online (a 0100 hold),
     // which resets the card's offline counters.
     let v = pay(&card, &host.capk(), "5.00", Some(&host.addr));
-    assert_eq!(v["result"]["outcome"], "ApprovedOnline", "{v:#}");
+    assert_eq!(v["result"]["outcome"], "approved_online", "{v:#}");
     assert_eq!(v["advice"], Value::Null, "{v:#}");
     assert_eq!(host.account(&account), (10_000, 500));
 
     // The next one, under the floor limit, is approved offline (TC) and the
     // terminal reports it at once over its link.
     let v = pay(&card, &host.capk(), "7.00", Some(&host.addr));
-    assert_eq!(v["result"]["outcome"], "ApprovedOffline", "{v:#}");
+    assert_eq!(v["result"]["outcome"], "approved_offline", "{v:#}");
     assert_eq!(v["result"]["offline_advice"]["pan"], v["advice"]["pan"]);
     let adv = &v["advice"];
     assert_eq!(adv["status"], "posted", "{v:#}");
@@ -153,7 +153,7 @@ fn vending_offline_approval_is_posted_once_with_host_and_queued_without() {
     // A new card asks to go online (card risk management): one online purchase
     // at a contact terminal first.
     let v = pay(&card, &host.capk(), "1.00", Some(&host.addr));
-    assert_eq!(v["result"]["outcome"], "ApprovedOnline", "{v:#}");
+    assert_eq!(v["result"]["outcome"], "approved_online", "{v:#}");
 
     let v = tap(&host, "vending", &card, 250, true);
     assert!(v["paid_with"].is_string(), "{v:#}");

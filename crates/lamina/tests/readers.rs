@@ -78,7 +78,7 @@ fn terminal_pay_through_pcscd_against_card_serve() {
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("ApprovedOnline"), "{text}");
+        assert!(text.contains("approved_online"), "{text}");
         // The served card saved its state back: the ATC moved.
         let start = Instant::now();
         while std::fs::read_to_string(&image).unwrap() == before

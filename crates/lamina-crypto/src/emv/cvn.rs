@@ -51,6 +51,16 @@ pub enum AcMac {
     AesCmac,
 }
 
+impl AcMac {
+    /// The MAC's name ("ISO 9797-1 MAC 3, method 2 padding", "AES-CMAC").
+    pub fn name(self) -> String {
+        match self {
+            AcMac::Alg3(p) => format!("ISO 9797-1 MAC 3, {}", p.name()),
+            AcMac::AesCmac => "AES-CMAC".into(),
+        }
+    }
+}
+
 /// ARPC method (Book 2 §8.2 / A1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArpcMethod {
@@ -58,6 +68,16 @@ pub enum ArpcMethod {
     Method1,
     /// Method 2: 4-byte ARPC = MAC(SK)[ARQC ‖ CSU ‖ proprietary data].
     Method2,
+}
+
+impl ArpcMethod {
+    /// "method 1" or "method 2" (Book 2 §8.2).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ArpcMethod::Method1 => "method 1",
+            ArpcMethod::Method2 => "method 2",
+        }
+    }
 }
 
 /// Which key computes the ARPC.
@@ -258,6 +278,19 @@ pub const CVN_PROFILES: [CvnProfile; 6] = [
 ];
 
 impl Cvn {
+    /// The profile's name on the command line and in JSON (`visa10`, `emv-ccd`
+    /// …; `lamina_host::cards::parse_cvn` reads it back).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Cvn::Visa10 => "visa10",
+            Cvn::Visa18 => "visa18",
+            Cvn::Mastercard16 => "mastercard16",
+            Cvn::Interac133 => "interac133",
+            Cvn::EmvCcd => "emv-ccd",
+            Cvn::EmvAes => "emv-aes",
+        }
+    }
+
     /// This CVN's row of [`CVN_PROFILES`].
     pub fn profile(self) -> &'static CvnProfile {
         // Every variant has exactly one row (checked by a unit test); fall back to

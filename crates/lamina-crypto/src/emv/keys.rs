@@ -198,6 +198,17 @@ pub enum SessionKeyDerivation {
     Mastercard,
 }
 
+impl SessionKeyDerivation {
+    /// "none", "EMV common session key" or "Mastercard SKD".
+    pub const fn name(self) -> &'static str {
+        match self {
+            SessionKeyDerivation::None => "none",
+            SessionKeyDerivation::Common => "EMV common session key",
+            SessionKeyDerivation::Mastercard => "Mastercard SKD",
+        }
+    }
+}
+
 /// Derives the application cryptogram session key SK_AC from MK_AC, the ATC
 /// (tag 9F36) and the terminal's Unpredictable Number (tag 9F37).
 pub fn derive_ac_session_key(

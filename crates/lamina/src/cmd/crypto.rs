@@ -928,14 +928,14 @@ fn cvns(a: JsonFlag) -> Result<()> {
         .iter()
         .map(|p| {
             json!({
-                "cvn": format!("{:?}", p.cvn),
+                "cvn": p.cvn.name(),
                 "scheme": p.scheme,
                 "number": p.number,
                 "vector_checked": p.vector_checked,
-                "algorithm": format!("{:?}", p.algorithm),
-                "session_key": format!("{:?}", p.session),
-                "mac": format!("{:?}", p.mac),
-                "arpc": format!("{:?}", p.arpc),
+                "algorithm": p.algorithm.name(),
+                "session_key": p.session.name(),
+                "mac": p.mac.name(),
+                "arpc": p.arpc.name(),
                 "data_layout": p.data_layout,
             })
         })
@@ -947,7 +947,7 @@ fn cvns(a: JsonFlag) -> Result<()> {
     for r in &rows {
         outln!(
             out,
-            "{:<13} {:<11} {:<5} {:<5} session={:<10} arpc={:<8} {}",
+            "{:<13} {:<11} {:<5} {:<5} session key: {:<23} ARPC {:<9} {}",
             r["cvn"].as_str().unwrap_or(""),
             r["scheme"].as_str().unwrap_or(""),
             r["number"],

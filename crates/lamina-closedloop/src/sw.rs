@@ -33,3 +33,30 @@ pub const CONDITIONS: StatusWord = StatusWord::CONDITIONS_NOT_SATISFIED;
 pub const BAD_DATA: StatusWord = StatusWord::INCORRECT_DATA;
 /// Referenced data not found: `6A88`.
 pub const NOT_FOUND: StatusWord = StatusWord::DATA_NOT_FOUND;
+
+/// What a refusal means in the closed-loop applets, for people: the
+/// proprietary `94xx` values by this module's table, the others by ISO/IEC
+/// 7816-4's meaning.
+pub fn meaning(sw: StatusWord) -> &'static str {
+    match sw {
+        INSUFFICIENT_FUNDS => "not enough value or points on the card",
+        MAX_BALANCE_EXCEEDED => "the card's maximum balance or points would be exceeded",
+        BAD_MAC => "a MAC did not verify (wrong keys or altered data)",
+        CONDITIONS => {
+            "conditions not satisfied (no session, application blocked or counter exhausted)"
+        }
+        other => other.meaning(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proprietary_words_have_plain_meanings() {
+        assert!(meaning(MAX_BALANCE_EXCEEDED).contains("maximum balance"));
+        assert!(meaning(INSUFFICIENT_FUNDS).contains("not enough"));
+        assert_eq!(meaning(StatusWord::OK), StatusWord::OK.meaning());
+    }
+}

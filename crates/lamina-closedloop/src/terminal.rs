@@ -14,7 +14,7 @@ pub enum TerminalError {
     #[error("card channel: {0}")]
     Channel(#[from] ChannelError),
     /// The card refused a command.
-    #[error("{command}: card answered {sw}")]
+    #[error("{command}: {} (status word {:04X})", crate::sw::meaning(*sw), sw.0)]
     Status {
         /// The command.
         command: &'static str,
@@ -30,8 +30,8 @@ pub enum TerminalError {
     /// A key could not be used.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The application is not on the card.
-    #[error("application {0} not on the card")]
+    /// The application is not on the card (its AID, hex).
+    #[error("this card has no {} application ({aid})", application_name(.0), aid = .0)]
     NoApplication(String),
     /// The card's answers contradict each other (e.g. a different card id).
     #[error("inconsistent card: {0}")]
@@ -39,6 +39,18 @@ pub enum TerminalError {
     /// A configuration or business rule refused the operation.
     #[error("refused: {0}")]
     Refused(String),
+}
+
+/// The closed-loop application an AID names ("purse", "transit" …).
+fn application_name(aid: &str) -> &'static str {
+    use crate::install::{LOYALTY_AID, PARKING_AID, PURSE_AID, TRANSIT_AID};
+    match aid {
+        a if a.eq_ignore_ascii_case(PURSE_AID) => "purse",
+        a if a.eq_ignore_ascii_case(LOYALTY_AID) => "loyalty",
+        a if a.eq_ignore_ascii_case(TRANSIT_AID) => "transit",
+        a if a.eq_ignore_ascii_case(PARKING_AID) => "parking",
+        _ => "such",
+    }
 }
 
 impl TerminalError {

@@ -332,6 +332,14 @@ fn bad_input_exits_2() {
     }
     // nothing was loaded by the refused commands
     assert_eq!(balance(&card), 0);
+    // A refusal says what happened in words; the status word follows in brackets.
+    let out = lamina()
+        .args(["card", "purse", "load", s(&card), "--amount", "20000"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("maximum balance"), "{err}");
+    assert!(err.contains("9402") && !err.contains("Proprietary or unknown"), "{err}");
 }
 
 #[test]

@@ -642,10 +642,9 @@ fn gate_tap(a: &TapArgs, schemes: &Schemes, profiles: &Profiles) -> Result<()> {
                             ));
                             closed = Some((c, r));
                         }
-                        Err(TerminalError::NoApplication(aid)) => choice.attempts.push(format!(
-                            "{}: application {aid} not on the card",
-                            c.describe()
-                        )),
+                        Err(e @ TerminalError::NoApplication(_)) => {
+                            choice.attempts.push(format!("{}: {e}", c.describe()))
+                        }
                         Err(e) => return Err(e),
                     }
                 }

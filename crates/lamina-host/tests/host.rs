@@ -16,6 +16,8 @@ mod load;
 mod pg;
 #[path = "host/props.rs"]
 mod props;
+#[path = "host/robust.rs"]
+mod robust;
 #[path = "host/server.rs"]
 mod server;
 #[path = "host/settle.rs"]

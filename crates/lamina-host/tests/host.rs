@@ -10,6 +10,8 @@ mod common;
 mod issuer;
 #[path = "host/ledger.rs"]
 mod ledger;
+#[path = "host/limits.rs"]
+mod limits;
 #[path = "host/load.rs"]
 mod load;
 #[path = "host/pg.rs"]

@@ -415,6 +415,11 @@ fn add_account(a: AddAccountArgs) -> Result<()> {
             now_ms(),
         )
         .await
+    });
+    // An amount, name or limit the host refuses is bad input (exit 2), nothing is written.
+    let acc = acc.map_err(|e| match e {
+        lamina_host::HostError::Invalid { .. } => bad(e.to_string()),
+        e => e.into(),
     })?;
     print_json(&acc)
 }

@@ -6,16 +6,23 @@
 //! role each — admin (read and change) or read-only. `/health`, `/metrics` and
 //! `/openapi.json` need no token. Errors are one enum ([`ApiError`]) mapped to HTTP status;
 //! database errors are logged and answered 500 without detail. PANs appear masked only.
+//!
+//! Every list route pages ([`crate::page`]): `?limit=` (default 100, at most 1000; a limit
+//! outside 1..=1000 is refused with 400, not clamped) and `?cursor=` (the `next` of the
+//! previous page; an unknown cursor is 400). A list answers `{"items": [...], "next":
+//! cursor-or-null}`. Request bodies that do not parse (bad JSON, a number beyond 64 bits)
+//! are 400; amounts beyond [`crate::ledger::MAX_AMOUNT`] are 400.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::cards::{self, CardStatus, NewCard, ScriptKind};
@@ -24,6 +31,7 @@ use crate::issuer::{Issuer, TxnFilter};
 use crate::keys::Role;
 use crate::ledger::{self, AccountKind, NewAccount};
 use crate::metrics::Metrics;
+use crate::page::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest};
 use crate::settle;
 
 /// State shared by the handlers.
@@ -92,6 +100,30 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// A JSON request body whose rejection (bad JSON, wrong type, a number beyond 64 bits) is
+/// a 400 [`ApiError::BadRequest`], like every other invalid input.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// The page named by a list route's `cursor` and `limit` parameters.
+fn page_of(cursor: Option<&str>, limit: Option<i64>) -> Result<PageRequest, ApiError> {
+    Ok(PageRequest::parse(cursor, limit)?)
+}
 
 /// The caller's role, from the bearer token.
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +214,15 @@ async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
 #[derive(Debug, Deserialize)]
 struct KindQuery {
     kind: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Paging parameters alone.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
 }
 
 async fn list_accounts(
@@ -195,10 +236,12 @@ async fn list_accounts(
             Some(AccountKind::parse(k).ok_or_else(|| ApiError::BadRequest("unknown kind".into()))?)
         }
     };
-    let list = ledger::list_accounts(s.issuer.store(), kind).await?;
-    Ok(Json(json!(
-        list.iter().map(account_json).collect::<Vec<_>>()
-    )))
+    let page = page_of(q.cursor.as_deref(), q.limit)?;
+    let list = ledger::list_accounts_page(s.issuer.store(), kind, &page).await?;
+    Ok(Json(json!({
+        "items": list.items.iter().map(account_json).collect::<Vec<_>>(),
+        "next": list.next,
+    })))
 }
 
 fn account_json(a: &ledger::Account) -> Value {
@@ -226,7 +269,7 @@ struct NewAccountBody {
 async fn create_account(
     State(s): State<ApiState>,
     _a: Admin,
-    Json(b): Json<NewAccountBody>,
+    Body(b): Body<NewAccountBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let acc = ledger::create_account(
         s.issuer.store(),
@@ -266,13 +309,30 @@ async fn account_postings(
     State(s): State<ApiState>,
     _c: Caller,
     Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Value> {
-    Ok(Json(json!(ledger::postings(s.issuer.store(), &id).await?)))
+    let page = page_of(q.cursor.as_deref(), q.limit)?;
+    let mut conn = s
+        .issuer
+        .store()
+        .pool()
+        .acquire()
+        .await
+        .map_err(HostError::from)?;
+    ledger::get_account(&mut conn, &id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    drop(conn);
+    Ok(Json(json!(
+        ledger::postings_page(s.issuer.store(), &id, &page).await?
+    )))
 }
 
 #[derive(Debug, Deserialize)]
 struct CardsQuery {
     account_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
 }
 
 async fn list_cards(
@@ -280,8 +340,9 @@ async fn list_cards(
     _c: Caller,
     Query(q): Query<CardsQuery>,
 ) -> ApiResult<Value> {
+    let page = page_of(q.cursor.as_deref(), q.limit)?;
     Ok(Json(json!(
-        cards::list_cards(s.issuer.store(), q.account_id.as_deref()).await?
+        cards::list_cards_page(s.issuer.store(), q.account_id.as_deref(), &page).await?
     )))
 }
 
@@ -338,7 +399,7 @@ fn default_tries() -> i64 {
 async fn issue_card(
     State(s): State<ApiState>,
     _a: Admin,
-    Json(b): Json<NewCardBody>,
+    Body(b): Body<NewCardBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let cvn = cards::parse_cvn(&b.cvn).ok_or_else(|| ApiError::BadRequest("unknown cvn".into()))?;
     let mut conn = s
@@ -439,31 +500,55 @@ async fn list_scripts(
     State(s): State<ApiState>,
     _c: Caller,
     Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Value> {
-    Ok(Json(json!(cards::scripts_of(s.issuer.store(), &id).await?)))
+    let page = page_of(q.cursor.as_deref(), q.limit)?;
+    Ok(Json(json!(
+        cards::scripts_page(s.issuer.store(), &id, &page).await?
+    )))
 }
 
 async fn queue_script(
     State(s): State<ApiState>,
     _a: Admin,
     Path(id): Path<String>,
-    Json(script): Json<ScriptKind>,
+    Body(script): Body<ScriptKind>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let q = cards::queue_script(s.issuer.store(), &id, &script, s.issuer.clock().now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!(q))))
 }
 
+#[derive(Debug, Deserialize)]
+struct TxnQuery {
+    card_id: Option<String>,
+    terminal: Option<String>,
+    date: Option<String>,
+    response_code: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
 async fn transactions(
     State(s): State<ApiState>,
     _c: Caller,
-    Query(f): Query<TxnFilter>,
+    Query(q): Query<TxnQuery>,
 ) -> ApiResult<Value> {
-    Ok(Json(json!(s.issuer.transactions(&f).await?)))
+    let page = page_of(q.cursor.as_deref(), q.limit)?;
+    let f = TxnFilter {
+        card_id: q.card_id,
+        terminal: q.terminal,
+        date: q.date,
+        response_code: q.response_code,
+        limit: None,
+    };
+    Ok(Json(json!(s.issuer.transactions_page(&f, &page).await?)))
 }
 
 #[derive(Debug, Deserialize)]
 struct DateQuery {
     date: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
 }
 
 async fn list_settlements(
@@ -471,8 +556,9 @@ async fn list_settlements(
     _c: Caller,
     Query(q): Query<DateQuery>,
 ) -> ApiResult<Value> {
+    let page = page_of(q.cursor.as_deref(), q.limit)?;
     Ok(Json(json!(
-        settle::settlements(s.issuer.store(), q.date.as_deref()).await?
+        settle::settlements_page(s.issuer.store(), q.date.as_deref(), &page).await?
     )))
 }
 
@@ -485,7 +571,7 @@ struct SettleBody {
 async fn run_settlement(
     State(s): State<ApiState>,
     _a: Admin,
-    Json(b): Json<SettleBody>,
+    Body(b): Body<SettleBody>,
 ) -> ApiResult<Value> {
     let fee = b.fee_bps.unwrap_or(s.fee_bps);
     Ok(Json(json!(
@@ -503,6 +589,22 @@ pub fn openapi() -> Value {
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
     let ok = |desc: &str, schema: Value| json!({"description": desc, "content": {"application/json": {"schema": schema}}});
     let err = json!({"$ref": "#/components/responses/Error"});
+    let paging = [
+        json!({"name": "limit", "in": "query", "description": format!("items per page, 1 to {MAX_LIMIT}; above is refused with 400 (not clamped)"),
+               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}}),
+        json!({"name": "cursor", "in": "query", "description": "the `next` of the previous page; an unknown cursor is refused with 400",
+               "schema": {"type": "string"}}),
+    ];
+    let params = |extra: Vec<Value>| {
+        let mut v = extra;
+        v.extend(paging.iter().cloned());
+        Value::Array(v)
+    };
+    let page = |item: Value| {
+        json!({"type": "object", "required": ["items", "next"], "properties": {
+            "items": {"type": "array", "items": item},
+            "next": {"type": "string", "nullable": true, "description": "cursor of the next page; null on the last page"}}})
+    };
     let card_action = |summary: &str| {
         json!({"post": {"summary": summary, "tags": ["cards"], "parameters": [id.clone()],
             "responses": {"200": ok("New status", json!({"type": "object"})), "401": err.clone(), "403": err.clone(), "404": err.clone()}}})
@@ -510,7 +612,7 @@ pub fn openapi() -> Value {
     json!({
         "openapi": "3.0.3",
         "info": {"title": "Lamina host back office", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Accounts, cards, transactions and settlements of the Lamina issuer host. Amounts are integers in minor units; currencies ISO 4217 numeric."},
+                 "description": "Accounts, cards, transactions and settlements of the Lamina issuer host. Amounts are integers in minor units of their ISO 4217 numeric currency, at most 999999999999 (10^12 - 1) per operation; balances stay within +-10^15. Every list is paged: `limit` (default 100, at most 1000, above is 400) and `cursor` (the previous page's `next`)."},
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "Admin or read-only token from the key file"}},
@@ -523,8 +625,16 @@ pub fn openapi() -> Value {
                     "credit_limit": {"type": "integer", "format": "int64"}, "available": {"type": "integer", "format": "int64"},
                     "status": {"type": "string"}, "daily_amount_limit": {"type": "integer"}, "daily_count_limit": {"type": "integer"}}},
                 "NewAccount": {"type": "object", "required": ["name", "currency"], "properties": {
-                    "name": {"type": "string"}, "currency": {"type": "string"}, "credit_limit": {"type": "integer"},
-                    "opening_balance": {"type": "integer"}, "daily_amount_limit": {"type": "integer"}, "daily_count_limit": {"type": "integer"}}},
+                    "name": {"type": "string", "minLength": 1, "maxLength": crate::ledger::MAX_NAME_CHARS},
+                    "currency": {"type": "string", "pattern": "^[0-9]{3}$"},
+                    "credit_limit": {"type": "integer", "minimum": 0, "maximum": crate::ledger::MAX_AMOUNT},
+                    "opening_balance": {"type": "integer", "minimum": 0, "maximum": crate::ledger::MAX_AMOUNT},
+                    "daily_amount_limit": {"type": "integer", "minimum": 0, "maximum": crate::ledger::MAX_AMOUNT},
+                    "daily_count_limit": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}},
+                "Posting": {"type": "object", "properties": {
+                    "entry_id": {"type": "string"}, "transaction_id": {"type": "string", "nullable": true},
+                    "amount": {"type": "integer", "format": "int64"}, "currency": {"type": "string"},
+                    "memo": {"type": "string"}, "created_at": {"type": "integer"}}},
                 "Card": {"type": "object", "properties": {
                     "id": {"type": "string"}, "pan_masked": {"type": "string", "example": "541333******0010"}, "psn": {"type": "integer"},
                     "expiry": {"type": "string", "example": "2812"}, "status": {"type": "string", "enum": ["active","blocked","lost","stolen","expired"]},
@@ -540,7 +650,7 @@ pub fn openapi() -> Value {
                     "pin_validation_length": {"type": "integer", "description": "IBM 3624 validation data: number of PAN digits (1-16), padded to 16 with pin_pad", "default": 16},
                     "pin_pad": {"type": "string", "description": "IBM 3624 pad hex digit", "default": "F"},
                     "refunds_allowed": {"type": "boolean", "description": "refunds (processing code 20) may be credited to the card; false: answered 57", "default": true},
-                    "pin_try_limit": {"type": "integer"}}},
+                    "pin_try_limit": {"type": "integer", "minimum": 1, "maximum": crate::cards::MAX_PIN_TRY_LIMIT, "default": 3}}},
                 "Script": {"type": "object", "required": ["kind"], "properties": {
                     "kind": {"type": "string", "enum": ["block_application","unblock_application","pin_unblock","update_limit"]},
                     "tag": {"type": "string", "example": "9F14"}, "value": {"type": "string", "example": "05"}}},
@@ -564,22 +674,22 @@ pub fn openapi() -> Value {
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text/plain; version=0.0.4"}}}},
             "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI", json!({"type": "object"}))}}},
             "/accounts": {
-                "get": {"summary": "List accounts", "tags": ["accounts"], "parameters": [{"name": "kind", "in": "query", "schema": {"type": "string"}}],
-                        "responses": {"200": ok("Accounts", json!({"type": "array", "items": {"$ref": "#/components/schemas/Account"}})), "401": err}},
+                "get": {"summary": "List accounts, oldest first (paged)", "tags": ["accounts"], "parameters": params(vec![json!({"name": "kind", "in": "query", "schema": {"type": "string"}})]),
+                        "responses": {"200": ok("Accounts", page(json!({"$ref": "#/components/schemas/Account"}))), "400": err, "401": err}},
                 "post": {"summary": "Open a cardholder account (admin)", "tags": ["accounts"],
                          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewAccount"}}}},
                          "responses": {"201": ok("Created", json!({"$ref": "#/components/schemas/Account"})), "400": err, "403": err}}},
-            "/accounts/{id}": {"get": {"summary": "Account with balances", "tags": ["accounts"], "parameters": [id],
+            "/accounts/{id}": {"get": {"summary": "Account with balances", "tags": ["accounts"], "parameters": [id.clone()],
                                "responses": {"200": ok("Account", json!({"$ref": "#/components/schemas/Account"})), "404": err}}},
-            "/accounts/{id}/postings": {"get": {"summary": "Postings of an account", "tags": ["accounts"], "parameters": [id],
-                               "responses": {"200": ok("Postings", json!({"type": "array", "items": {"type": "object"}}))}}},
+            "/accounts/{id}/postings": {"get": {"summary": "Postings of an account, oldest first (paged)", "tags": ["accounts"], "parameters": params(vec![id.clone()]),
+                               "responses": {"200": ok("Postings", page(json!({"$ref": "#/components/schemas/Posting"}))), "400": err, "404": err}}},
             "/cards": {
-                "get": {"summary": "List cards", "tags": ["cards"], "parameters": [{"name": "account_id", "in": "query", "schema": {"type": "string"}}],
-                        "responses": {"200": ok("Cards", json!({"type": "array", "items": {"$ref": "#/components/schemas/Card"}}))}},
+                "get": {"summary": "List cards, oldest first (paged)", "tags": ["cards"], "parameters": params(vec![json!({"name": "account_id", "in": "query", "schema": {"type": "string"}})]),
+                        "responses": {"200": ok("Cards", page(json!({"$ref": "#/components/schemas/Card"}))), "400": err}},
                 "post": {"summary": "Issue a card (admin); the PAN is stored hashed and encrypted", "tags": ["cards"],
                          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCard"}}}},
                          "responses": {"201": ok("Issued", json!({"$ref": "#/components/schemas/Card"})), "400": err, "403": err, "404": err}}},
-            "/cards/{id}": {"get": {"summary": "Card", "tags": ["cards"], "parameters": [id],
+            "/cards/{id}": {"get": {"summary": "Card", "tags": ["cards"], "parameters": [id.clone()],
                             "responses": {"200": ok("Card", json!({"$ref": "#/components/schemas/Card"})), "404": err}}},
             "/cards/{id}/block": card_action("Block (admin)"),
             "/cards/{id}/unblock": card_action("Unblock (admin)"),
@@ -589,21 +699,20 @@ pub fn openapi() -> Value {
             "/cards/{id}/refunds/enable": card_action("Accept refunds (processing code 20) to this card (admin)"),
             "/cards/{id}/refunds/disable": card_action("Refuse refunds to this card: they are answered 57 (admin)"),
             "/cards/{id}/scripts": {
-                "get": {"summary": "Scripts of a card", "tags": ["cards"], "parameters": [id], "responses": {"200": ok("Scripts", json!({"type": "array", "items": {"type": "object"}}))}},
-                "post": {"summary": "Queue an issuer script for the next online transaction (admin)", "tags": ["cards"], "parameters": [id],
+                "get": {"summary": "Scripts of a card, oldest first (paged)", "tags": ["cards"], "parameters": params(vec![id.clone()]), "responses": {"200": ok("Scripts", page(json!({"type": "object"}))), "400": err}},
+                "post": {"summary": "Queue an issuer script for the next online transaction (admin)", "tags": ["cards"], "parameters": [id.clone()],
                          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Script"}}}},
                          "responses": {"201": ok("Queued", json!({"type": "object"})), "400": err, "404": err}}},
-            "/transactions": {"get": {"summary": "Search transactions (newest first; PANs masked)", "tags": ["transactions"],
-                "parameters": [
-                    {"name": "card_id", "in": "query", "schema": {"type": "string"}},
-                    {"name": "terminal", "in": "query", "schema": {"type": "string"}},
-                    {"name": "date", "in": "query", "schema": {"type": "string", "example": "2026-11-25"}},
-                    {"name": "response_code", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
-                "responses": {"200": ok("Transactions", json!({"type": "array", "items": {"$ref": "#/components/schemas/Transaction"}}))}}},
+            "/transactions": {"get": {"summary": "Search transactions (newest first, paged; PANs masked)", "tags": ["transactions"],
+                "parameters": params(vec![
+                    json!({"name": "card_id", "in": "query", "schema": {"type": "string"}}),
+                    json!({"name": "terminal", "in": "query", "schema": {"type": "string"}}),
+                    json!({"name": "date", "in": "query", "schema": {"type": "string", "example": "2026-11-25"}}),
+                    json!({"name": "response_code", "in": "query", "schema": {"type": "string"}})]),
+                "responses": {"200": ok("Transactions", page(json!({"$ref": "#/components/schemas/Transaction"}))), "400": err}}},
             "/settlements": {
-                "get": {"summary": "Settlements", "tags": ["settlements"], "parameters": [{"name": "date", "in": "query", "schema": {"type": "string"}}],
-                        "responses": {"200": ok("Settlements", json!({"type": "array", "items": {"$ref": "#/components/schemas/Settlement"}}))}},
+                "get": {"summary": "Settlements by date, merchant, currency (paged)", "tags": ["settlements"], "parameters": params(vec![json!({"name": "date", "in": "query", "schema": {"type": "string"}})]),
+                        "responses": {"200": ok("Settlements", page(json!({"$ref": "#/components/schemas/Settlement"}))), "400": err}},
                 "post": {"summary": "Settle a business date (admin)", "tags": ["settlements"],
                          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["date"],
                             "properties": {"date": {"type": "string"}, "fee_bps": {"type": "integer"}}}}}},

@@ -9,6 +9,7 @@ use crate::batch::Val;
 use crate::error::{HostError, Result, invalid};
 use crate::hot::{HotConn, RowGet, SqlxConn};
 use crate::keys::{HostKeys, mask_pan};
+use crate::page::{Page, PageRequest};
 use crate::store::{Store, new_id};
 
 /// Card status (issue 7: active, blocked, lost, stolen, expired).
@@ -397,6 +398,12 @@ pub async fn issue_card_with(
 ) -> Result<Card> {
     check_pan(&new.pan)?;
     check_expiry(&new.expiry)?;
+    if !(1..=MAX_PIN_TRY_LIMIT).contains(&new.pin_try_limit) {
+        return Err(invalid(
+            "pin_try_limit",
+            format!("1 to {MAX_PIN_TRY_LIMIT}"),
+        ));
+    }
     if new.psn > 99 {
         return Err(invalid("PSN", "0 to 99"));
     }
@@ -502,7 +509,42 @@ pub(crate) async fn lock_card_by_pan_in<C: HotConn>(
     .await
 }
 
-/// Lists cards (optionally of one account).
+/// One page of cards (optionally of one account), oldest first (keyset on
+/// `(created_at, id)`).
+pub async fn list_cards_page(
+    store: &Store,
+    account_id: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<Card>> {
+    let after = page.after_time_id()?;
+    let (keyset, limit) = match after {
+        Some(_) => (" AND (created_at, id) > ($2, $3)", "$4"),
+        None => ("", "$2"),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLS}, created_at AS page_at FROM cards WHERE ($1 = '' OR account_id = $1){keyset} \
+         ORDER BY created_at, id LIMIT {limit}"
+    ));
+    let mut q = sqlx::query(sql).bind(account_id.unwrap_or(""));
+    if let Some((at, id)) = after {
+        q = q.bind(at).bind(id);
+    }
+    let rows = q.bind(page.fetch()).fetch_all(store.pool()).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let c = card_from_row(r)?;
+            let key = vec![r.int("page_at")?.to_string(), c.id.clone()];
+            Ok((c, key))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page))
+}
+
+/// Largest PIN try limit a card may have (the card's own PIN try counter is 4 bits).
+pub const MAX_PIN_TRY_LIMIT: i64 = 15;
+
+/// Lists every card (optionally of one account); the API pages with [`list_cards_page`].
 pub async fn list_cards(store: &Store, account_id: Option<&str>) -> Result<Vec<Card>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {CARD_COLS} FROM cards WHERE ($1 = '' OR account_id = $1) ORDER BY created_at, id"
@@ -719,4 +761,36 @@ pub async fn scripts_of(store: &Store, card_id: &str) -> Result<Vec<QueuedScript
     .fetch_all(store.pool())
     .await?;
     rows.iter().map(|r| script_from_row(r)).collect()
+}
+
+/// One page of a card's scripts (queued and sent), oldest first (keyset on
+/// `(created_at, id)`).
+pub async fn scripts_page(
+    store: &Store,
+    card_id: &str,
+    page: &PageRequest,
+) -> Result<Page<QueuedScript>> {
+    let after = page.after_time_id()?;
+    let (keyset, limit) = match after {
+        Some(_) => (" AND (created_at, id) > ($2, $3)", "$4"),
+        None => ("", "$2"),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT id, card_id, command, template, status, created_at FROM script_queue \
+         WHERE card_id = $1{keyset} ORDER BY created_at, id LIMIT {limit}"
+    ));
+    let mut q = sqlx::query(sql).bind(card_id);
+    if let Some((at, id)) = after {
+        q = q.bind(at).bind(id);
+    }
+    let rows = q.bind(page.fetch()).fetch_all(store.pool()).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let s = script_from_row(r)?;
+            let key = vec![r.int("created_at")?.to_string(), s.id.clone()];
+            Ok((s, key))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page))
 }

@@ -32,6 +32,27 @@ fn text(msg: &Message, n: u8) -> Option<String> {
     msg.get_str(n).map(str::to_owned)
 }
 
+/// Whether DE 7 (transmission date and time, `MMDDhhmmss`, UTC) is a real date and time:
+/// month 01-12, a day that month can have (29 February included: DE 7 has no year),
+/// hour 00-23, minute and second 00-59.
+pub fn valid_transmission(de7: &str) -> bool {
+    if de7.len() != 10 || !de7.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let n = |i: usize| de7.get(i..i + 2).and_then(|p| p.parse::<u32>().ok());
+    let (Some(month), Some(day), Some(h), Some(m), Some(sec)) = (n(0), n(2), n(4), n(6), n(8))
+    else {
+        return false;
+    };
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 => 29,
+        _ => return false,
+    };
+    (1..=days).contains(&day) && h < 24 && m < 60 && sec < 60
+}
+
 /// Parses a numeric amount element.
 fn amount(msg: &Message, n: u8) -> Result<i64, FormatError> {
     match msg.get_str(n) {
@@ -65,6 +86,9 @@ pub fn to_request(msg: &Message) -> Result<AuthRequest, FormatError> {
         stan: need(11, "DE 11 STAN")?,
         transmission: need(7, "DE 7 transmission time")?,
     };
+    if !valid_transmission(&key.transmission) {
+        return Err(FormatError("DE 7 transmission date and time"));
+    }
     let currency = need(49, "DE 49 currency")?;
     let original = match msg.original_data() {
         Some(Ok(od)) => Some((od.stan, od.transmission)),
@@ -160,6 +184,13 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
     if msg.mti.is_response() {
         return None;
     }
+    if msg.get_str(7).is_some_and(|t| !valid_transmission(t)) {
+        tracing::debug!(
+            mti = msg.mti.as_str(),
+            "format error: DE 7 is not a date and time"
+        );
+        return code_response(msg, "30");
+    }
     match msg.mti.class() {
         MessageClass::NetworkManagement => {
             let mut out = msg.response_skeleton(&[7, 11, 32, 41, 70])?;
@@ -185,14 +216,37 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
                 tracing::debug!(error = %e, "format error");
                 code_response(msg, "30")
             }
-            Ok(req) => match issuer.authorize(req).await {
-                Ok(resp) => to_response(msg, &resp),
-                Err(crate::error::HostError::Invalid { .. }) => code_response(msg, "30"),
-                Err(e) => {
-                    tracing::error!(error = %e, "issuer failure");
-                    code_response(msg, "96")
+            Ok(req) => {
+                // Masked PAN only; never the PIN block or the ICC data.
+                let pan = req.pan.as_deref().map(crate::keys::mask_pan);
+                let (mti, stan, terminal) = (
+                    req.mti.clone(),
+                    req.key.stan.clone(),
+                    req.key.terminal.clone(),
+                );
+                let (amount, currency) = (req.amount, req.currency.clone());
+                let out = issuer.authorize(req).await;
+                if let Ok(resp) = &out {
+                    tracing::debug!(
+                        mti,
+                        stan,
+                        terminal,
+                        pan = pan.as_deref().unwrap_or("-"),
+                        amount,
+                        currency,
+                        code = resp.response_code.as_str(),
+                        "request answered"
+                    );
                 }
-            },
+                match out {
+                    Ok(resp) => to_response(msg, &resp),
+                    Err(crate::error::HostError::Invalid { .. }) => code_response(msg, "30"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "issuer failure");
+                        code_response(msg, "96")
+                    }
+                }
+            }
         },
     }
 }
@@ -200,4 +254,33 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
 /// Whether an MTI is one this host answers.
 pub fn answers(mti: Mti) -> bool {
     mti.expects_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_transmission;
+
+    #[test]
+    fn transmission_date_time() {
+        for ok in ["1125100000", "0229235959", "0101000000", "1231235959"] {
+            assert!(valid_transmission(ok), "{ok}");
+        }
+        for bad in [
+            "9999999999",
+            "0001000000",
+            "1300000000",
+            "0100000000",
+            "0230000000",
+            "0431000000",
+            "1125240000",
+            "1125106000",
+            "1125100060",
+            "112510000",
+            "11251000000",
+            "11251000a0",
+            "+125100000",
+        ] {
+            assert!(!valid_transmission(bad), "{bad}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ use sqlx::{Any, AnyConnection, Row};
 use crate::batch::{Val, WriteBuf};
 use crate::error::{HostError, Result, invalid};
 use crate::hot::{HotConn, RowGet, SqlxConn};
+use crate::page::{Page, PageRequest};
 use crate::store::{Backend, Store, new_id};
 
 /// Kinds of ledger accounts.
@@ -134,6 +135,29 @@ pub struct NewAccount {
     pub daily_count_limit: i64,
 }
 
+/// Largest amount of one operation, in minor units of its ISO 4217 currency: 10^12 − 1,
+/// the largest ISO 8583 DE 4 (`n12`). Opening balances, credit limits and daily amount
+/// limits are refused above it.
+pub const MAX_AMOUNT: i64 = 999_999_999_999;
+
+/// Largest magnitude of any account balance and of any one posting, in minor units:
+/// 10^15. An entry that would take a balance beyond ±`MAX_BALANCE` is refused, so the
+/// database's 64-bit arithmetic (and SQLite's, which turns an overflow into a
+/// floating-point value) never overflows.
+pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
+
+/// Longest account name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Checks an amount or limit of an operation: `0..=MAX_AMOUNT`.
+pub fn check_amount(what: &'static str, v: i64) -> Result<()> {
+    if (0..=MAX_AMOUNT).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(what, format!("0 to {MAX_AMOUNT} minor units")))
+    }
+}
+
 /// Checks an ISO 4217 numeric currency code.
 pub fn check_currency(c: &str) -> Result<()> {
     if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) {
@@ -206,7 +230,8 @@ pub(crate) async fn lock_account_hot<C: HotConn>(
     .await
 }
 
-/// Lists accounts, optionally of one kind.
+/// Lists every account, optionally of one kind (for tools and tests; the API reads them
+/// a page at a time with [`list_accounts_page`]).
 pub async fn list_accounts(store: &Store, kind: Option<AccountKind>) -> Result<Vec<Account>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {ACCOUNT_COLS} FROM accounts WHERE ($1 = '' OR kind = $1) ORDER BY created_at, id"
@@ -216,6 +241,39 @@ pub async fn list_accounts(store: &Store, kind: Option<AccountKind>) -> Result<V
         .fetch_all(store.pool())
         .await?;
     rows.iter().map(|r| account_from_row(r)).collect()
+}
+
+/// One page of accounts, optionally of one kind, oldest first (keyset on
+/// `(created_at, id)`).
+pub async fn list_accounts_page(
+    store: &Store,
+    kind: Option<AccountKind>,
+    page: &PageRequest,
+) -> Result<Page<Account>> {
+    let after = page.after_time_id()?;
+    let (keyset, limit) = match after {
+        Some(_) => (" AND (created_at, id) > ($2, $3)", "$4"),
+        None => ("", "$2"),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS}, created_at FROM accounts WHERE ($1 = '' OR kind = $1){keyset} \
+         ORDER BY created_at, id LIMIT {limit}"
+    ));
+    let mut q = sqlx::query(sql).bind(kind.map(AccountKind::as_str).unwrap_or(""));
+    if let Some((at, id)) = after {
+        q = q.bind(at).bind(id);
+    }
+    let q = q.bind(page.fetch());
+    let rows = q.fetch_all(store.pool()).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let a = account_from_row(r)?;
+            let key = vec![r.try_get::<i64, _>("created_at")?.to_string(), a.id.clone()];
+            Ok((a, key))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page))
 }
 
 #[allow(clippy::too_many_arguments)] // one column each; private
@@ -349,21 +407,27 @@ pub(crate) async fn system_account_hot<C: HotConn>(
 /// Creates a cardholder account and posts its opening balance from the funding account.
 pub async fn create_account(store: &Store, new: &NewAccount, now: i64) -> Result<Account> {
     check_currency(&new.currency)?;
-    if new.credit_limit < 0
-        || new.opening_balance < 0
-        || new.daily_amount_limit < 0
-        || new.daily_count_limit < 0
+    let name = new.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
     {
         return Err(invalid(
-            "account",
-            "amounts and limits must not be negative",
+            "name",
+            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
         ));
+    }
+    check_amount("credit_limit", new.credit_limit)?;
+    check_amount("opening_balance", new.opening_balance)?;
+    check_amount("daily_amount_limit", new.daily_amount_limit)?;
+    if !(0..=1_000_000).contains(&new.daily_count_limit) {
+        return Err(invalid("daily_count_limit", "0 to 1000000"));
     }
     let mut w = store.begin_write().await?;
     let id = insert_account(
         &mut w.tx,
         AccountKind::Cardholder,
-        &new.name,
+        name,
         None,
         &new.currency,
         new.credit_limit,
@@ -417,6 +481,12 @@ pub async fn post_entry(
     if sum != Some(0) || legs.len() < 2 {
         return Err(invalid("ledger entry", "postings must sum to zero"));
     }
+    if legs
+        .iter()
+        .any(|(_, a)| !(-MAX_BALANCE..=MAX_BALANCE).contains(a))
+    {
+        return Err(invalid("ledger entry", "posting beyond the maximum amount"));
+    }
     let entry = new_id("ent");
     let live: Vec<(&str, i64)> = legs.iter().filter(|(_, a)| *a != 0).copied().collect();
     let distinct = {
@@ -434,10 +504,15 @@ pub async fn post_entry(
             ids.push(format!("${}", 2 * i + 1));
         }
         let cur = 2 * live.len() + 1;
+        // Every new balance within ±MAX_BALANCE (no operand can overflow: stored balances
+        // and legs are within it), else no row of that account is updated.
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE accounts SET ledger_balance = ledger_balance + CASE id{case} ELSE 0 END \
-             WHERE currency = ${cur} AND id IN ({})",
-            ids.join(", ")
+             WHERE currency = ${cur} AND id IN ({}) \
+             AND ledger_balance + CASE id{case} ELSE 0 END BETWEEN {} AND {}",
+            ids.join(", "),
+            -MAX_BALANCE,
+            MAX_BALANCE
         ));
         let mut q = sqlx::query(sql);
         for (account, amount) in &live {
@@ -447,7 +522,7 @@ pub async fn post_entry(
         if usize::try_from(updated.rows_affected()).ok() != Some(live.len()) {
             return Err(invalid(
                 "ledger entry",
-                "account missing or in another currency",
+                "account missing, in another currency, or its balance would exceed the maximum",
             ));
         }
         let mut rows = Vec::new();
@@ -488,18 +563,21 @@ pub async fn post_entry(
         if *amount == 0 {
             continue;
         }
-        let updated = sqlx::query(
-            "UPDATE accounts SET ledger_balance = ledger_balance + $1 WHERE id = $2 AND currency = $3",
-        )
-        .bind(*amount)
-        .bind(*account)
-        .bind(currency)
-        .execute(&mut *conn)
-        .await?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE accounts SET ledger_balance = ledger_balance + $1 WHERE id = $2 AND currency = $3 \
+             AND ledger_balance + $1 BETWEEN {} AND {}",
+            -MAX_BALANCE, MAX_BALANCE
+        ));
+        let updated = sqlx::query(sql)
+            .bind(*amount)
+            .bind(*account)
+            .bind(currency)
+            .execute(&mut *conn)
+            .await?;
         if updated.rows_affected() != 1 {
             return Err(invalid(
                 "ledger entry",
-                "account missing or in another currency",
+                "account missing, in another currency, or its balance would exceed the maximum",
             ));
         }
         sqlx::query(
@@ -703,7 +781,8 @@ pub struct Posting {
     pub created_at: i64,
 }
 
-/// An account's postings, oldest first.
+/// All of an account's postings, oldest first (for tools and tests; the API reads them a
+/// page at a time with [`postings_page`]).
 pub async fn postings(store: &Store, account_id: &str) -> Result<Vec<Posting>> {
     let rows = sqlx::query(
         "SELECT entry_id, transaction_id, amount, currency, memo, created_at FROM postings \
@@ -724,6 +803,46 @@ pub async fn postings(store: &Store, account_id: &str) -> Result<Vec<Posting>> {
             })
         })
         .collect()
+}
+
+/// One page of an account's postings, oldest first (keyset on `(created_at, id)`, read
+/// through the `postings_account_page_ix` index).
+pub async fn postings_page(
+    store: &Store,
+    account_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Posting>> {
+    let after = page.after_time_id()?;
+    let (keyset, limit) = match after {
+        Some(_) => (" AND (created_at, id) > ($2, $3)", "$4"),
+        None => ("", "$2"),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT id, entry_id, transaction_id, amount, currency, memo, created_at FROM postings \
+         WHERE account_id = $1{keyset} ORDER BY created_at, id LIMIT {limit}"
+    ));
+    let mut q = sqlx::query(sql).bind(account_id);
+    if let Some((at, id)) = after {
+        q = q.bind(at).bind(id);
+    }
+    let q = q.bind(page.fetch());
+    let rows = q.fetch_all(store.pool()).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let p = Posting {
+                entry_id: r.try_get("entry_id")?,
+                transaction_id: r.try_get("transaction_id")?,
+                amount: r.try_get("amount")?,
+                currency: r.try_get("currency")?,
+                memo: r.try_get("memo")?,
+                created_at: r.try_get("created_at")?,
+            };
+            let key = vec![p.created_at.to_string(), r.try_get::<String, _>("id")?];
+            Ok((p, key))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page))
 }
 
 /// Result of [`check_ledger`].

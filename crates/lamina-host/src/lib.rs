@@ -13,7 +13,8 @@
 //! * [`iso`], [`server`], [`client`]: ISO 8583 mapping, the tokio TCP server, a pipelining
 //!   client;
 //! * [`settle`]: clearing, settlement, 0500 reconciliation;
-//! * [`api`], [`metrics`]: axum back office, `/metrics`, `/openapi.json`;
+//! * [`api`], [`metrics`], [`page`]: axum back office, `/metrics`, `/openapi.json`,
+//!   keyset paging of every list;
 //! * [`load`], [`sim`]: load generator and the simulated card computing real ARQCs;
 //! * [`service`]: run the whole host; [`clock`]: injected time.
 
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod ledger;
 pub mod load;
 pub mod metrics;
+pub mod page;
 pub mod server;
 pub mod service;
 pub mod settle;

@@ -81,7 +81,9 @@ pub async fn provision_cards(
                         name: format!("load {i}"),
                         currency: "978".into(),
                         credit_limit: 0,
-                        opening_balance: 1_000_000_000_000,
+                        // 10^9 minor units: ten million transactions of 100 per card, and a
+                        // million cards before the funding account reaches -10^15.
+                        opening_balance: 1_000_000_000,
                         daily_amount_limit: 0,
                         daily_count_limit: 0,
                     },

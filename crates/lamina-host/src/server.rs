@@ -1,18 +1,28 @@
 //! The ISO 8583 TCP server (tokio).
 //!
-//! * Framing: 2-byte big-endian length prefix (docs/iso8583.md §8), via tokio-util's
-//!   length-delimited codec; an oversized frame closes the connection (the stream cannot
-//!   be resynchronised); a zero-length frame is a keep-alive.
+//! * Framing: 2-byte big-endian length prefix (docs/iso8583.md §8); an oversized frame
+//!   closes the connection (the stream cannot be resynchronised); a zero-length frame is a
+//!   keep-alive.
 //! * Many connections, each pipelined: every request is processed in its own task and
 //!   answered as soon as it is done, so responses may come back out of order; clients
 //!   match them by DE 11 + DE 41 (+ DE 7), which every response echoes.
 //! * Per-request timeout: a request not answered in time gets `91` (issuer inoperative);
 //!   its database transaction is rolled back when the task is dropped.
-//! * Backpressure: a global semaphore bounds requests in flight and a per-connection one
-//!   bounds each connection's; when a bound is reached the server stops reading that
-//!   socket, so TCP flow control pushes back on the sender.
-//! * Malformed messages are answered with the response MTI and `30`, and the connection
-//!   stays open.
+//! * Backpressure and fair share: a request takes a per-connection permit, held until its
+//!   answer is *written*, and a global one, held only while the answer is *computed*. A
+//!   connection whose peer does not read its answers therefore stops being read after
+//!   [`ServerConfig::per_connection`] queued answers (TCP flow control pushes back on the
+//!   sender) without keeping any global permit: it cannot starve other connections.
+//! * Timeouts ([`ServerConfig`]): an answer not written within `write_timeout` closes the
+//!   connection (the peer does not read); a frame not completed within `frame_timeout`
+//!   after its first byte closes it (slowloris); so does `idle_timeout` without a byte
+//!   received while nothing is in flight. At most `max_connections_per_ip` connections
+//!   per source address: a further one is closed on accept.
+//! * Malformed messages whose MTI decoded are answered with the response MTI and `30`, and
+//!   the connection stays open; a framed message whose MTI does not decode cannot be
+//!   answered (a response needs the MTI) and closes the connection.
+//! * Every close is logged (`tracing`) with the peer address and the reason, at `warn`
+//!   when the peer misbehaved, `info` otherwise; never with message content.
 //! * Graceful shutdown: stop accepting, stop reading, finish and answer every request in
 //!   flight, then close.
 //! * TLS (optional, [`ServerConfig::tls`]): each accepted socket first completes a rustls
@@ -20,19 +30,20 @@
 //!   same framing; a failed or timed-out handshake closes that connection only and is
 //!   logged with the peer address and rustls' reason (no key material).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
-use lamina_iso8583::{Message, Spec};
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
+use lamina_iso8583::{DecodeError, Message, Spec};
 use lamina_link::framing::codec;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Decoder, FramedWrite};
 
 use crate::iso;
 use crate::issuer::Issuer;
@@ -53,6 +64,18 @@ pub struct ServerConfig {
     pub tls: Option<lamina_link::tls::TlsAcceptor>,
     /// Time allowed for a client to complete the TLS handshake.
     pub tls_handshake_timeout: Duration,
+    /// Time allowed to write one answer to the socket (default 10 s): a peer that does
+    /// not read its answers for this long is disconnected.
+    pub write_timeout: Duration,
+    /// A connection that sends nothing, not even a keep-alive, for this long while none
+    /// of its requests is in flight is closed (default 300 s).
+    pub idle_timeout: Duration,
+    /// Time allowed to receive the rest of a frame once its first byte arrived (default
+    /// 10 s): a slowloris connection is closed.
+    pub frame_timeout: Duration,
+    /// Open connections allowed from one source IP address (default 64); a further one
+    /// is closed as soon as it is accepted.
+    pub max_connections_per_ip: usize,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -64,6 +87,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_frame", &self.max_frame)
             .field("tls", &self.tls.is_some())
             .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("frame_timeout", &self.frame_timeout)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .finish()
     }
 }
@@ -77,6 +104,10 @@ impl Default for ServerConfig {
             max_frame: 8192,
             tls: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            frame_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -92,15 +123,33 @@ pub struct ServerState {
     pub config: ServerConfig,
 }
 
-/// Processes one frame: decode, answer, encode. `None`: nothing to send.
+/// Processes one frame: decode, answer, encode. `None`: nothing to send (a response or
+/// advice response arriving at the host, or a message whose MTI does not decode — the
+/// connection loop closes the connection in that case, see [`serve`]).
 pub async fn process_frame(state: &ServerState, frame: &[u8]) -> Option<Vec<u8>> {
+    answer(state, None, Spec::lamina().decode(frame), Instant::now()).await
+}
+
+/// Answers one decoded (or malformed) frame; `peer` for the logs.
+async fn answer(
+    state: &ServerState,
+    peer: Option<SocketAddr>,
+    decoded: Result<Message, DecodeError>,
+    started: Instant,
+) -> Option<Vec<u8>> {
     let spec = Spec::lamina();
-    let started = Instant::now();
-    let msg = match spec.decode(frame) {
+    let msg = match decoded {
         Ok(m) => m,
         Err(e) => {
             state.metrics.format_error();
-            tracing::debug!(error = %e, "malformed message");
+            // Location and kind only: the error's context bytes are message content.
+            tracing::warn!(
+                peer = %peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                location = %e.location(),
+                offset = e.offset(),
+                kind = %e.kind(),
+                "malformed message: answered 30"
+            );
             let resp = e.partial().format_error_response()?;
             state
                 .metrics
@@ -119,6 +168,11 @@ pub async fn process_frame(state: &ServerState, frame: &[u8]) -> Option<Vec<u8>>
         Ok(r) => r?,
         Err(_) => {
             state.metrics.timeout();
+            tracing::warn!(
+                peer = %peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                mti = msg.mti.as_str(),
+                "request timed out: answered 91"
+            );
             iso::code_response(&msg, "91")?
         }
     };
@@ -135,6 +189,111 @@ pub async fn process_frame(state: &ServerState, frame: &[u8]) -> Option<Vec<u8>>
     }
 }
 
+/// Why the server closed a connection: logged with the peer address, never with message
+/// content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// The peer closed between frames.
+    Peer,
+    /// The peer closed in the middle of a frame.
+    PeerMidFrame,
+    /// The server is shutting down.
+    Shutdown,
+    /// A frame over [`ServerConfig::max_frame`]: the stream cannot be resynchronised.
+    Oversized,
+    /// A framed message whose MTI does not decode: it cannot be answered.
+    UndecodableMti,
+    /// A frame not completed within [`ServerConfig::frame_timeout`].
+    FrameTimeout,
+    /// Nothing received for [`ServerConfig::idle_timeout`] with nothing in flight.
+    Idle,
+    /// An answer not written within [`ServerConfig::write_timeout`].
+    WriteTimeout,
+    /// A socket error while reading.
+    ReadError,
+    /// A socket error while writing.
+    WriteError,
+}
+
+impl Closed {
+    fn as_str(self) -> &'static str {
+        match self {
+            Closed::Peer => "peer closed",
+            Closed::PeerMidFrame => "peer closed in the middle of a frame",
+            Closed::Shutdown => "server shutting down",
+            Closed::Oversized => "framing error: frame over the size limit",
+            Closed::UndecodableMti => "framing error: MTI does not decode",
+            Closed::FrameTimeout => "partial frame timed out",
+            Closed::Idle => "idle timeout",
+            Closed::WriteTimeout => "write timeout: peer does not read its answers",
+            Closed::ReadError => "read error",
+            Closed::WriteError => "write error",
+        }
+    }
+
+    /// Whether the peer misbehaved (logged at warn; the rest at info).
+    fn is_fault(self) -> bool {
+        matches!(
+            self,
+            Closed::PeerMidFrame
+                | Closed::Oversized
+                | Closed::UndecodableMti
+                | Closed::FrameTimeout
+                | Closed::WriteTimeout
+        )
+    }
+
+    fn log(self, peer: SocketAddr) {
+        if self.is_fault() {
+            tracing::warn!(%peer, reason = self.as_str(), "connection closed");
+        } else {
+            tracing::info!(%peer, reason = self.as_str(), "connection closed");
+        }
+    }
+}
+
+/// Open connections per source address ([`ServerConfig::max_connections_per_ip`]).
+#[derive(Debug, Default)]
+struct PerIp {
+    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`PerIp`], given back on drop.
+#[derive(Debug)]
+struct IpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// A slot for `ip`, or `None` when it already has `max` connections open.
+    fn take(table: &Arc<PerIp>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut open = table.open.lock().ok()?;
+        let n = open.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: Arc::clone(table),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.table.open.lock()
+            && let Some(n) = open.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// One accepted socket: plain, or TLS after a successful handshake.
 async fn socket(
     stream: TcpStream,
@@ -142,6 +301,7 @@ async fn socket(
     state: ServerState,
     global: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
+    _slot: IpSlot,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = state.config.tls.clone() else {
@@ -169,9 +329,41 @@ async fn socket(
     connection(rd, wr, peer, state, global, shutdown).await;
 }
 
+/// An answer waiting for the writer, with the per-connection permit of its request: the
+/// permit is given back once the answer is written, so a connection whose peer does not
+/// read stops being read after [`ServerConfig::per_connection`] answers.
+type Queued = (Bytes, OwnedSemaphorePermit);
+
+/// Writes a connection's answers, each within `write_timeout`; returns why it stopped
+/// early, or `None` once every sender is gone and the stream is shut down.
+async fn write_answers<W>(
+    wr: W,
+    mut rx: mpsc::Receiver<Queued>,
+    write_timeout: Duration,
+) -> Option<Closed>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut sink = FramedWrite::new(wr, codec(lamina_iso8583::MAX_FRAME_LEN));
+    while let Some((bytes, permit)) = rx.recv().await {
+        match tokio::time::timeout(write_timeout, sink.send(bytes)).await {
+            Ok(Ok(())) => drop(permit),
+            Ok(Err(_)) => return Some(Closed::WriteError),
+            Err(_) => return Some(Closed::WriteTimeout),
+        }
+    }
+    // TCP: FIN; TLS: close_notify, then FIN.
+    let _ = tokio::time::timeout(write_timeout, async {
+        let _ = SinkExt::<Bytes>::flush(&mut sink).await;
+        let _ = sink.into_inner().shutdown().await;
+    })
+    .await;
+    None
+}
+
 /// Serves one connection's frames; `rd`/`wr` are the two halves of a TCP or TLS stream.
 async fn connection<R, W>(
-    rd: R,
+    mut rd: R,
     wr: W,
     peer: SocketAddr,
     state: ServerState,
@@ -182,53 +374,120 @@ async fn connection<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     state.metrics.connections(1);
-    let mut frames = FramedRead::new(rd, codec(state.config.max_frame));
-    let (tx, mut rx) = mpsc::channel::<Bytes>(state.config.per_connection.max(1));
-    let max_frame = state.config.max_frame;
-    let writer = tokio::spawn(async move {
-        let mut sink = FramedWrite::new(wr, codec(max_frame.max(lamina_iso8583::MAX_FRAME_LEN)));
-        while let Some(b) = rx.recv().await {
-            if sink.send(b).await.is_err() {
-                break;
+    tracing::info!(%peer, "connection opened");
+    let cfg = &state.config;
+    let per_connection = cfg.per_connection.max(1);
+    // Capacity = the per-connection permits: queueing an answer never waits.
+    let (tx, rx) = mpsc::channel::<Queued>(per_connection);
+    let mut writer = tokio::spawn(write_answers(wr, rx, cfg.write_timeout));
+    let mut writer_done = false;
+    let per_conn = Arc::new(Semaphore::new(per_connection));
+    let mut decoder = codec(cfg.max_frame);
+    let mut buf = BytesMut::with_capacity(4096);
+    // When the frame being received (bytes in `buf`) started, and when the peer was last
+    // heard from or had a request in flight.
+    let mut partial_since: Option<Instant> = None;
+    let mut last_heard = Instant::now();
+    let reason = 'conn: loop {
+        // Every complete frame in the buffer.
+        loop {
+            let frame = match decoder.decode(&mut buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => break 'conn Closed::Oversized,
+            };
+            partial_since = None;
+            if frame.is_empty() {
+                continue; // keep-alive
             }
+            let started = Instant::now();
+            let decoded = Spec::lamina().decode(&frame);
+            if let Err(e) = &decoded
+                && e.partial().mti.is_none()
+            {
+                state.metrics.format_error();
+                tracing::warn!(%peer, kind = %e.kind(), "message whose MTI does not decode");
+                break 'conn Closed::UndecodableMti;
+            }
+            // Backpressure: a per-connection permit (held until the answer is written),
+            // then a global one (held while the answer is computed).
+            let permit = tokio::select! {
+                biased;
+                _ = shutdown.changed() => break 'conn Closed::Shutdown,
+                r = &mut writer, if !writer_done => {
+                    writer_done = true;
+                    break 'conn r.ok().flatten().unwrap_or(Closed::WriteError);
+                }
+                p = Arc::clone(&per_conn).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break 'conn Closed::Shutdown,
+                },
+            };
+            let computing = tokio::select! {
+                biased;
+                _ = shutdown.changed() => break 'conn Closed::Shutdown,
+                p = Arc::clone(&global).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break 'conn Closed::Shutdown,
+                },
+            };
+            let tx = tx.clone();
+            let state = state.clone();
+            tokio::spawn(async move {
+                let out = answer(&state, Some(peer), decoded, started).await;
+                drop(computing);
+                if let Some(out) = out {
+                    // Fails only when the writer has stopped: the permit is dropped.
+                    let _ = tx.send((Bytes::from(out), permit)).await;
+                }
+            });
         }
-        let _ = SinkExt::<Bytes>::flush(&mut sink).await;
-        // TCP: FIN; TLS: close_notify, then FIN.
-        let _ = sink.into_inner().shutdown().await;
-    });
-    let per_conn = Arc::new(Semaphore::new(state.config.per_connection.max(1)));
-    loop {
+        if buf.is_empty() {
+            partial_since = None;
+        } else if partial_since.is_none() {
+            partial_since = Some(Instant::now());
+        }
+        let deadline = match partial_since {
+            Some(t) => t + cfg.frame_timeout,
+            None => last_heard + cfg.idle_timeout,
+        };
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break,
-            frame = frames.next() => match frame {
-                None => break,
-                Some(Err(e)) => {
-                    tracing::info!(%peer, error = %e, "closing connection: framing error");
-                    break;
+            _ = shutdown.changed() => break Closed::Shutdown,
+            r = &mut writer, if !writer_done => {
+                writer_done = true;
+                break r.ok().flatten().unwrap_or(Closed::WriteError);
+            }
+            r = rd.read_buf(&mut buf) => match r {
+                Ok(0) if buf.is_empty() => break Closed::Peer,
+                Ok(0) => break Closed::PeerMidFrame,
+                Ok(_) => last_heard = Instant::now(),
+                Err(_) => break Closed::ReadError,
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                if partial_since.is_some() {
+                    break Closed::FrameTimeout;
                 }
-                Some(Ok(bytes)) => {
-                    if bytes.is_empty() {
-                        continue;
-                    }
-                    // Backpressure: wait for capacity before reading the next frame.
-                    let Ok(p1) = Arc::clone(&per_conn).acquire_owned().await else { break };
-                    let Ok(p2) = Arc::clone(&global).acquire_owned().await else { break };
-                    let tx = tx.clone();
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        if let Some(out) = process_frame(&state, &bytes).await {
-                            let _ = tx.send(Bytes::from(out)).await;
-                        }
-                        drop((p1, p2));
-                    });
+                if per_conn.available_permits() < per_connection {
+                    // Requests in flight or answers queued: busy, not idle.
+                    last_heard = Instant::now();
+                } else {
+                    break Closed::Idle;
                 }
             }
         }
-    }
-    // In-flight tasks hold sender clones: the writer ends after the last one answered.
+    };
+    reason.log(peer);
+    // Stop reading; in-flight tasks hold sender clones: the writer ends after the last
+    // one answered (each write bounded by the write timeout).
+    drop(rd);
     drop(tx);
-    let _ = writer.await;
+    if !writer_done && let Ok(Some(late)) = writer.await {
+        tracing::info!(%peer, reason = late.as_str(), "answers in flight not delivered");
+    }
     state.metrics.connections(-1);
 }
 
@@ -240,6 +499,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let global = Arc::new(Semaphore::new(state.config.max_in_flight.max(1)));
+    let per_ip = Arc::new(PerIp::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
@@ -248,7 +508,13 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    conns.spawn(socket(stream, peer, state.clone(), Arc::clone(&global), stop_rx.clone()));
+                    let max = state.config.max_connections_per_ip.max(1);
+                    let Some(slot) = PerIp::take(&per_ip, peer.ip(), max) else {
+                        tracing::warn!(%peer, max, "connection refused: too many connections from this address");
+                        drop(stream);
+                        continue;
+                    };
+                    conns.spawn(socket(stream, peer, state.clone(), Arc::clone(&global), stop_rx.clone(), slot));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

@@ -180,6 +180,46 @@ pub async fn settle(store: &Store, date: &str, fee_bps: i64, now: i64) -> Result
     settlements(store, Some(date)).await
 }
 
+/// One page of settlements (optionally of one business date), by date, merchant and
+/// currency (keyset on that unique triple).
+pub async fn settlements_page(
+    store: &Store,
+    date: Option<&str>,
+    page: &crate::page::PageRequest,
+) -> Result<crate::page::Page<Settlement>> {
+    let after = page.after_texts(3)?;
+    let (keyset, limit) = match after {
+        Some(_) => (
+            " AND (business_date, merchant, currency) > ($2, $3, $4)",
+            "$5",
+        ),
+        None => ("", "$2"),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT id, business_date, merchant, merchant_account_id, currency, count, gross, reversals, refunds, fees, net \
+         FROM settlements WHERE ($1 = '' OR business_date = $1){keyset} \
+         ORDER BY business_date, merchant, currency LIMIT {limit}"
+    ));
+    let mut q = sqlx::query(sql).bind(date.unwrap_or(""));
+    for part in after.into_iter().flatten() {
+        q = q.bind(part);
+    }
+    let rows = q.bind(page.fetch()).fetch_all(store.pool()).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let s = settlement_from_row(r)?;
+            let key = vec![
+                s.business_date.clone(),
+                s.merchant.clone(),
+                s.currency.clone(),
+            ];
+            Ok((s, key))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::page::Page::from_rows(rows, page))
+}
+
 /// Settlements, optionally of one date.
 pub async fn settlements(store: &Store, date: Option<&str>) -> Result<Vec<Settlement>> {
     let rows = sqlx::query(

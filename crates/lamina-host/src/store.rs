@@ -133,6 +133,13 @@ pub fn migrator() -> Migrator {
             include_str!("../migrations/0005_card_usage_counters.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            6,
+            Cow::Borrowed("postings page index"),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_postings_page_index.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -10,12 +10,16 @@ mod common;
 mod issuer;
 #[path = "host/ledger.rs"]
 mod ledger;
+#[path = "host/limits.rs"]
+mod limits;
 #[path = "host/load.rs"]
 mod load;
 #[path = "host/pg.rs"]
 mod pg;
 #[path = "host/props.rs"]
 mod props;
+#[path = "host/robust.rs"]
+mod robust;
 #[path = "host/server.rs"]
 mod server;
 #[path = "host/settle.rs"]

@@ -10,7 +10,7 @@
 //! | `scripts/<id>.apdu` | personalization script ([`crate::storedata`]) | 0600 |
 //! | `pin-mailers/<id>.txt` | PIN mailer | 0600 |
 //! | `faces/<id>.svg`, `faces/<id>.png` | card face (with `faces`) | 0600 |
-//! | `manifest.jsonl` | issuance records in card order ([`crate::manifest`]) | default |
+//! | `manifest.jsonl` | issuance records in card order ([`crate::manifest`]; PVVs inside) | 0600 |
 //!
 //! Reproducibility: a master generator seeded from the seed draws, in order,
 //! the first account number and one 32-byte seed per card; each card is then

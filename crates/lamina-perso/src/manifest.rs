@@ -194,9 +194,9 @@ pub struct ManifestWriter {
 }
 
 impl ManifestWriter {
-    /// Creates (truncates) the manifest file.
+    /// Creates (truncates) the manifest file, mode 0600: it holds PVVs.
     pub fn create(path: &Path) -> Result<Self> {
-        let f = std::fs::File::create(path).map_err(|e| PersoError::io(path, e))?;
+        let f = crate::util::create_private(path)?;
         Ok(ManifestWriter {
             file: std::io::BufWriter::new(f),
             path: path.to_path_buf(),

@@ -194,6 +194,13 @@ pub fn mask_pan(pan: &str) -> String {
 /// Writes `data` to `path` with mode 0600 (owner read/write only) on Unix; the
 /// file is created or truncated.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = create_private(path)?;
+    f.write_all(data).map_err(|e| PersoError::io(path, e))
+}
+
+/// Creates (truncates) a file readable by its owner only (mode 0600, forced also on an
+/// existing file), for writers that stream into it.
+pub fn create_private(path: &Path) -> Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -201,7 +208,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| PersoError::io(path, e))?;
+    let f = opts.open(path).map_err(|e| PersoError::io(path, e))?;
     // an existing file keeps its old mode: force 0600
     #[cfg(unix)]
     {
@@ -209,7 +216,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| PersoError::io(path, e))?;
     }
-    f.write_all(data).map_err(|e| PersoError::io(path, e))
+    Ok(f)
 }
 
 /// Writes a public file (mode as the umask gives).

@@ -725,3 +725,31 @@ fn kernel_id_reaches_script_and_ppse_entry() {
         vec![0x9F, 0x2A, 0x01, 0x03]
     );
 }
+
+/// The manifest holds PVVs: it is written 0600, also over an existing 0644 file.
+#[cfg(unix)]
+#[test]
+fn manifest_written_with_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = profile("credit.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("manifest.jsonl");
+    std::fs::write(&existing, b"old\n").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let opts = lamina_perso::batch::BatchOptions {
+        count: 2,
+        seed: Some(5),
+        out_dir: dir.path().to_path_buf(),
+        today: today(),
+        faces: false,
+    };
+    let s = lamina_perso::batch::issue_batch(issuer(), &p, &opts, &|_| {}).unwrap();
+    let mode = std::fs::metadata(&s.manifest).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        lamina_perso::manifest::read_manifest(&s.manifest)
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -339,7 +339,10 @@ fn bad_input_exits_2() {
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr);
     assert!(err.contains("maximum balance"), "{err}");
-    assert!(err.contains("9402") && !err.contains("Proprietary or unknown"), "{err}");
+    assert!(
+        err.contains("9402") && !err.contains("Proprietary or unknown"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1485,7 +1485,45 @@ impl Issuer {
         Ok(resp)
     }
 
-    /// Searches transactions, newest first.
+    /// One page of the transactions matching `f` (its `limit` is ignored: the page's
+    /// counts), newest first (keyset on `(created_at, id)` descending).
+    pub async fn transactions_page(
+        &self,
+        f: &TxnFilter,
+        page: &crate::page::PageRequest,
+    ) -> Result<crate::page::Page<Transaction>> {
+        let after = page.after_time_id()?;
+        let (keyset, limit) = match after {
+            Some(_) => (" AND (created_at, id) < ($5, $6)", "$7"),
+            None => ("", "$5"),
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TXN_COLS} FROM transactions WHERE ($1 = '' OR card_id = $1) AND ($2 = '' OR terminal = $2) \
+             AND ($3 = '' OR business_date = $3) AND ($4 = '' OR response_code = $4){keyset} \
+             ORDER BY created_at DESC, id DESC LIMIT {limit}"
+        ));
+        let mut q = sqlx::query(sql)
+            .bind(f.card_id.clone().unwrap_or_default())
+            .bind(f.terminal.clone().unwrap_or_default())
+            .bind(f.date.clone().unwrap_or_default())
+            .bind(f.response_code.clone().unwrap_or_default());
+        if let Some((at, id)) = after {
+            q = q.bind(at).bind(id);
+        }
+        let rows = q.bind(page.fetch()).fetch_all(self.store.pool()).await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let t = txn_from_row(r)?;
+                let key = vec![t.created_at.to_string(), t.id.clone()];
+                Ok((t, key))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::page::Page::from_rows(rows, page))
+    }
+
+    /// Transactions matching `f`, newest first, at most `f.limit` (default 100, clamped to
+    /// 1..=1000); the API pages with [`Issuer::transactions_page`].
     pub async fn transactions(&self, f: &TxnFilter) -> Result<Vec<Transaction>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TXN_COLS} FROM transactions WHERE ($1 = '' OR card_id = $1) AND ($2 = '' OR terminal = $2) \

@@ -11,7 +11,7 @@ use crate::both_backends;
 use crate::common::fixture;
 
 /// Minimal HTTP/1.1 client (Connection: close).
-async fn http(
+pub async fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -56,7 +56,7 @@ async fn http(
     (status, body)
 }
 
-fn j(s: &str) -> Value {
+pub fn j(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
 }
 
@@ -97,7 +97,7 @@ async fn back_office(store: Store) {
     );
     let (st, body) = http(&addr, "GET", "/accounts?kind=cardholder", read, None).await;
     assert_eq!(st, 200);
-    assert_eq!(j(&body)[0]["available"], 10_000);
+    assert_eq!(j(&body)["items"][0]["available"], 10_000);
     let card_path = format!("/cards/{}/block", f.card.id);
     assert_eq!(http(&addr, "POST", &card_path, read, None).await.0, 403);
 
@@ -222,7 +222,7 @@ async fn back_office(store: Store) {
         None,
     )
     .await;
-    assert_eq!(j(&body)[0]["status"], "queued");
+    assert_eq!(j(&body)["items"][0]["status"], "queued");
 
     // Transactions by card, masked.
     let (st, body) = http(
@@ -234,7 +234,7 @@ async fn back_office(store: Store) {
     )
     .await;
     assert_eq!(st, 200);
-    let txns = j(&body);
+    let txns = j(&body)["items"].clone();
     assert_eq!(txns.as_array().unwrap().len(), 2);
     assert_eq!(txns[0]["pan_masked"], "541333******0010");
 
@@ -259,7 +259,7 @@ async fn back_office(store: Store) {
         None,
     )
     .await;
-    assert_eq!(j(&body)[0]["net"], 990);
+    assert_eq!(j(&body)["items"][0]["net"], 990);
     let (_, body) = http(&addr, "GET", "/ledger/check", read, None).await;
     assert_eq!(j(&body)["ok"], true);
 

@@ -157,6 +157,47 @@ pub struct ServeArgs {
     /// the host is up.
     #[arg(long)]
     pub json: bool,
+    /// Log format on stderr: text, or json (one object per event). Default: the
+    /// LAMINA_LOG_FORMAT environment variable, else text. The level comes from RUST_LOG
+    /// (default info).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Log output of `host serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Installs the `tracing` subscriber of `host serve`: structured events on stderr, level
+/// from RUST_LOG (default `info`).
+fn init_logging(format: Option<LogFormat>) -> Result<()> {
+    let format = match format {
+        Some(f) => f,
+        None => match std::env::var("LAMINA_LOG_FORMAT").ok().as_deref() {
+            None | Some("" | "text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(format!(
+                    "LAMINA_LOG_FORMAT={other}: expected text or json"
+                )));
+            }
+        },
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("log subscriber: {e}"))
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +379,7 @@ pub fn run(cmd: HostCommand) -> Result<()> {
 }
 
 fn serve(a: ServeArgs) -> Result<()> {
+    init_logging(a.log_format)?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(lamina_link::tls::acceptor(
             lamina_link::tls::server_config_files(cert, key, a.tls_client_ca.as_deref())?,
@@ -538,6 +580,11 @@ fn add_account(a: AddAccountArgs) -> Result<()> {
             now_ms(),
         )
         .await
+    });
+    // An amount, name or limit the host refuses is bad input (exit 2), nothing is written.
+    let acc = acc.map_err(|e| match e {
+        lamina_host::HostError::Invalid { .. } => bad(e.to_string()),
+        e => e.into(),
     })?;
     if a.json {
         return print_json(&acc);

@@ -105,6 +105,26 @@ fn visa_cvn10_arqc_and_arpc() {
         "3030",
     ]);
     assert_eq!(v["arpc"], "28993816AFAE4AEB");
+    // The CVN's ARPC method decides which input it needs, and the error says so.
+    let err = fails_with(
+        &[
+            "arpc",
+            "--cvn",
+            "visa18",
+            "--imk",
+            IMK,
+            "--pan",
+            "1234567890123456",
+            "--atc",
+            "001C",
+            "--arqc",
+            "29CCA15AE665FA2E",
+            "--arc",
+            "3030",
+        ],
+        2,
+    );
+    assert!(err.contains("method 2") && err.contains("--csu"), "{err}");
     // a wrong cryptogram is reported and exits 1
     fails_with(
         &[

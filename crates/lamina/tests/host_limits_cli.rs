@@ -61,7 +61,7 @@ fn add_account_refuses_amounts_beyond_the_maximum() {
         "999999999999",
     ]);
     assert!(ok.status.success(), "{ok:?}");
-    let check = lamina(&["host", "check-ledger", "--db", &db]);
+    let check = lamina(&["host", "check-ledger", "--json", "--db", &db]);
     assert!(check.status.success(), "{check:?}");
     let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(

@@ -46,9 +46,9 @@ pub fn generate_ac(cvn: Cvn, mk_ac: &[u8], atc: u16, un: [u8; 4], data: &[u8]) -
     let p = cvn.profile();
     if data.len() < p.min_data_len {
         return Err(Error::Length {
-            what: "cryptogram input data",
+            what: "cryptogram input data (is the CDOL data complete?)",
             got: data.len(),
-            expected: "at least the profile's minimum (see CvnProfile::min_data_len)",
+            expected: "at least 33 bytes: 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36",
         });
     }
     let sk = ac_session_key(cvn, mk_ac, atc, un)?;

@@ -53,7 +53,7 @@ impl Date {
         if !(1..=12).contains(&month) {
             return Err(PkiError::Invalid {
                 what: "date",
-                reason: "month not 1..=12",
+                reason: "the month must be 01 to 12",
             });
         }
         if day == 0 || day > days_in_month(year, month) {
@@ -106,7 +106,7 @@ impl CertExpiry {
         if !(1..=12).contains(&month) {
             return Err(PkiError::Invalid {
                 what: "certificate expiry",
-                reason: "month not 1..=12",
+                reason: "the month must be 01 to 12",
             });
         }
         if !(1950..=2049).contains(&year) {

@@ -655,18 +655,28 @@ fn arpc(a: ArpcArgs) -> Result<()> {
     let (atc, un) = (atc_arg(&a.atc)?, fixed(&a.un, "--un")?);
     let arqc: [u8; 8] = fixed(&a.arqc, "--arqc")?;
     let prop = hex_arg(&a.proprietary, "--proprietary")?;
-    let response = match (&a.arc, &a.csu) {
-        (Some(arc), None) => ArpcResponse::Method1 {
+    let method = cvn.profile().arpc;
+    let response = match (method, &a.arc, &a.csu) {
+        (lamina_crypto::emv::ArpcMethod::Method1, Some(arc), None) => ArpcResponse::Method1 {
             arc: fixed(arc, "--arc")?,
         },
-        (None, Some(csu)) => ArpcResponse::Method2 {
+        (lamina_crypto::emv::ArpcMethod::Method2, None, Some(csu)) => ArpcResponse::Method2 {
             csu: fixed(csu, "--csu")?,
             proprietary: &prop,
         },
-        _ => {
-            return Err(bad(
-                "give --arc (method 1) or --csu (method 2), as the CVN's method needs",
-            ));
+        (lamina_crypto::emv::ArpcMethod::Method1, ..) => {
+            return Err(bad(format!(
+                "{} computes the ARPC by {}: give --arc (the 2-byte response code, hex), not --csu",
+                cvn.name(),
+                method.name()
+            )));
+        }
+        (lamina_crypto::emv::ArpcMethod::Method2, ..) => {
+            return Err(bad(format!(
+                "{} computes the ARPC by {}: give --csu (the 4-byte Card Status Update, hex) and optionally --proprietary, not --arc",
+                cvn.name(),
+                method.name()
+            )));
         }
     };
     let arpc = emv::generate_arpc(cvn, mk.as_bytes(), atc, un, &arqc, response)

@@ -15,7 +15,7 @@
 //! currency, DE 90), is answered with `30` (format error). Internal failures answer `96`;
 //! the server answers `91` when the issuer does not respond in time.
 
-use lamina_iso8583::{Message, MessageClass, Mti};
+use lamina_iso8583::{Message, MessageClass, Mti, ResponseCode};
 
 use crate::error::Result;
 use crate::issuer::{AuthRequest, AuthResponse, Issuer, PinData, RequestKind, TxnKey};
@@ -150,7 +150,7 @@ pub fn to_response(msg: &Message, resp: &AuthResponse) -> Option<Message> {
     if let Some(code) = &resp.auth_code {
         out.set(38, code.as_str());
     }
-    if resp.response_code == "10" {
+    if resp.response_code == ResponseCode::APPROVED_PARTIAL.as_str() {
         out.set(4, format!("{:012}", resp.approved_amount));
     }
     if let (Some(avail), Some(cur)) = (resp.available, msg.get_str(49))
@@ -172,9 +172,9 @@ pub fn to_response(msg: &Message, resp: &AuthResponse) -> Option<Message> {
 }
 
 /// A response with only a code (format error, system error, timeout).
-pub fn code_response(msg: &Message, code: &str) -> Option<Message> {
+pub fn code_response(msg: &Message, code: ResponseCode) -> Option<Message> {
     let mut out = msg.response_skeleton(&ECHO)?;
-    out.set(39, code);
+    out.set(39, code.as_str());
     Some(out)
 }
 
@@ -189,16 +189,16 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
             mti = msg.mti.as_str(),
             "format error: DE 7 is not a date and time"
         );
-        return code_response(msg, "30");
+        return code_response(msg, ResponseCode::FORMAT_ERROR);
     }
     match msg.mti.class() {
         MessageClass::NetworkManagement => {
             let mut out = msg.response_skeleton(&[7, 11, 32, 41, 70])?;
             let code = match msg.get_str(70) {
-                Some("001" | "002" | "301") => "00",
-                _ => "12",
+                Some("001" | "002" | "301") => ResponseCode::APPROVED,
+                _ => ResponseCode::INVALID_TRANSACTION,
             };
-            out.set(39, code);
+            out.set(39, code.as_str());
             Some(out)
         }
         MessageClass::Reconciliation => {
@@ -207,14 +207,14 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::error!(error = %e, "reconciliation failed");
-                    code_response(msg, "96")
+                    code_response(msg, ResponseCode::SYSTEM_MALFUNCTION)
                 }
             }
         }
         _ => match to_request(msg) {
             Err(e) => {
                 tracing::debug!(error = %e, "format error");
-                code_response(msg, "30")
+                code_response(msg, ResponseCode::FORMAT_ERROR)
             }
             Ok(req) => {
                 // Masked PAN only; never the PIN block or the ICC data.
@@ -240,10 +240,12 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
                 }
                 match out {
                     Ok(resp) => to_response(msg, &resp),
-                    Err(crate::error::HostError::Invalid { .. }) => code_response(msg, "30"),
+                    Err(crate::error::HostError::Invalid { .. }) => {
+                        code_response(msg, ResponseCode::FORMAT_ERROR)
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "issuer failure");
-                        code_response(msg, "96")
+                        code_response(msg, ResponseCode::SYSTEM_MALFUNCTION)
                     }
                 }
             }

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
-use lamina_iso8583::{DecodeError, Message, Spec};
+use lamina_iso8583::{DecodeError, Message, ResponseCode, Spec};
 use lamina_link::framing::codec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -151,9 +151,11 @@ async fn answer(
                 "malformed message: answered 30"
             );
             let resp = e.partial().format_error_response()?;
-            state
-                .metrics
-                .record(resp.mti.as_str(), "30", started.elapsed());
+            state.metrics.record(
+                resp.mti.as_str(),
+                ResponseCode::FORMAT_ERROR.as_str(),
+                started.elapsed(),
+            );
             return spec.encode(&resp).ok();
         }
     };
@@ -173,7 +175,7 @@ async fn answer(
                 mti = msg.mti.as_str(),
                 "request timed out: answered 91"
             );
-            iso::code_response(&msg, "91")?
+            iso::code_response(&msg, ResponseCode::ISSUER_INOPERATIVE)?
         }
     };
     let code = resp.get_str(39).unwrap_or("").to_owned();
@@ -184,7 +186,8 @@ async fn answer(
         Ok(b) => Some(b),
         Err(e) => {
             tracing::error!(error = %e, "response does not encode");
-            spec.encode(&iso::code_response(&msg, "96")?).ok()
+            spec.encode(&iso::code_response(&msg, ResponseCode::SYSTEM_MALFUNCTION)?)
+                .ok()
         }
     }
 }

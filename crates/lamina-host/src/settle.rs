@@ -30,7 +30,7 @@ use crate::iso::ECHO;
 use crate::issuer::Issuer;
 use crate::ledger::{self, AccountKind};
 use crate::store::{Store, new_id};
-use lamina_iso8583::Message;
+use lamina_iso8583::{Message, ResponseCode};
 
 /// One merchant's settlement for a date and currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -315,7 +315,7 @@ pub async fn reconcile_message(issuer: &Issuer, msg: &Message) -> Result<Message
         msg.get_str(41),
         msg.get_str(63).and_then(BatchTotals::parse),
     ) else {
-        out.set(39, "30");
+        out.set(39, ResponseCode::FORMAT_ERROR.as_str());
         return Ok(out);
     };
     let acquirer = msg.get_str(32).unwrap_or("");
@@ -342,9 +342,9 @@ pub async fn reconcile_message(issuer: &Issuer, msg: &Message) -> Result<Message
     .await?;
     w.commit().await?;
     if balanced {
-        out.set(39, "00");
+        out.set(39, ResponseCode::APPROVED.as_str());
     } else {
-        out.set(39, "95");
+        out.set(39, ResponseCode::RECONCILE_ERROR.as_str());
         out.set(63, host.to_field());
     }
     Ok(out)

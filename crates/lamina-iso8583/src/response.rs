@@ -173,6 +173,14 @@ impl ResponseCode {
     pub const INVALID_MERCHANT: ResponseCode = ResponseCode(*b"03");
     /// 05 do not honour.
     pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
+    /// 08 honour with identification.
+    pub const HONOUR_WITH_IDENTIFICATION: ResponseCode = ResponseCode(*b"08");
+    /// 09 request in progress.
+    pub const REQUEST_IN_PROGRESS: ResponseCode = ResponseCode(*b"09");
+    /// 10 approved for partial amount.
+    pub const APPROVED_PARTIAL: ResponseCode = ResponseCode(*b"10");
+    /// 11 approved (VIP).
+    pub const APPROVED_VIP: ResponseCode = ResponseCode(*b"11");
     /// 12 invalid transaction.
     pub const INVALID_TRANSACTION: ResponseCode = ResponseCode(*b"12");
     /// 13 invalid amount.
@@ -181,6 +189,10 @@ impl ResponseCode {
     pub const INVALID_CARD_NUMBER: ResponseCode = ResponseCode(*b"14");
     /// 30 format error: the answer to any message that does not decode.
     pub const FORMAT_ERROR: ResponseCode = ResponseCode(*b"30");
+    /// 41 lost card, pick-up.
+    pub const LOST_CARD: ResponseCode = ResponseCode(*b"41");
+    /// 43 stolen card, pick-up.
+    pub const STOLEN_CARD: ResponseCode = ResponseCode(*b"43");
     /// 51 not sufficient funds.
     pub const INSUFFICIENT_FUNDS: ResponseCode = ResponseCode(*b"51");
     /// 54 expired card.

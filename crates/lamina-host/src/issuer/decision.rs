@@ -33,6 +33,7 @@ use lamina_crypto::emv::{self, ArpcMethod, ArpcResponse, Cvn};
 use lamina_crypto::pin::{self, Pan};
 use lamina_crypto::pvv;
 use lamina_crypto::sym::{Algorithm, SecretKey};
+use lamina_iso8583::ResponseCode;
 use lamina_tlv::{Tag, Tlv};
 
 use super::types::{AuthRequest, PinData};
@@ -101,7 +102,7 @@ impl std::fmt::Debug for Cryptogram {
 #[derive(Debug, Clone)]
 pub struct Decision {
     /// Response code.
-    pub code: &'static str,
+    pub code: ResponseCode,
     /// Approved amount (0 when declined).
     pub approved_amount: i64,
     /// Flags raised.
@@ -116,11 +117,11 @@ pub struct Decision {
 
 impl Decision {
     /// A decline with `code` and no state changes.
-    pub fn declined(code: &'static str) -> Self {
+    pub fn declined(code: ResponseCode) -> Self {
         Self::decline(code)
     }
 
-    fn decline(code: &'static str) -> Self {
+    fn decline(code: ResponseCode) -> Self {
         Decision {
             code,
             approved_amount: 0,
@@ -132,7 +133,10 @@ impl Decision {
     }
     /// Whether approved (00 or 10).
     pub fn approved(&self) -> bool {
-        matches!(self.code, "00" | "10")
+        matches!(
+            self.code,
+            ResponseCode::APPROVED | ResponseCode::APPROVED_PARTIAL
+        )
     }
 }
 
@@ -248,23 +252,29 @@ pub fn psn_bcd(psn: u8) -> u8 {
 
 /// Verifies a PIN against an IBM 3624 offset (IBM CCA "IBM-PINO": natural PIN from
 /// E(PVK, validation data) decimalized, offset = PIN − natural PIN mod 10 digit by digit)
-/// with the card's [`Ibm3624Params`]. `Err("96")` when the parameters cannot be used.
+/// with the card's [`Ibm3624Params`]. `Err(96 system malfunction)` when the parameters
+/// cannot be used.
 pub fn verify_ibm3624(
     pvk: &SecretKey,
     params: &Ibm3624Params,
     pan: &str,
     pin: &pin::Pin,
     offset: &str,
-) -> Result<bool, &'static str> {
-    let table = pvv::DecimalizationTable::new(&params.decimalization).map_err(|_| "96")?;
-    let validation_data = params.validation_data(pan).ok_or("96")?;
+) -> Result<bool, ResponseCode> {
+    let table = pvv::DecimalizationTable::new(&params.decimalization)
+        .map_err(|_| ResponseCode::SYSTEM_MALFUNCTION)?;
+    let validation_data = params
+        .validation_data(pan)
+        .ok_or(ResponseCode::SYSTEM_MALFUNCTION)?;
     let method = pvv::Ibm3624 {
         pvk,
         table,
         validation_data,
         pad: params.pad,
     };
-    method.verify(pin, offset).map_err(|_| "96")
+    method
+        .verify(pin, offset)
+        .map_err(|_| ResponseCode::SYSTEM_MALFUNCTION)
 }
 
 /// Online PIN check: DUKPT-decrypt, decode format 0 against the PAN, verify the PVV or
@@ -275,17 +285,18 @@ fn check_pin(
     pan: &str,
     pin_data: &PinData,
     keys: &DecisionKeys<'_>,
-) -> Result<bool, &'static str> {
+) -> Result<bool, ResponseCode> {
     if card.pvv.is_none() && card.pin_offset.is_none() {
-        return Err("55");
+        return Err(ResponseCode::INCORRECT_PIN);
     }
     let (bdk, pvk) = match (keys.bdk, keys.pvk) {
         (Some(b), Some(p)) => (b, p),
-        _ => return Err("96"),
+        _ => return Err(ResponseCode::SYSTEM_MALFUNCTION),
     };
-    let ksn = dukpt::Ksn::from_bytes(&pin_data.ksn).map_err(|_| "30")?;
-    let current = dukpt::derive_current_key_from_bdk(bdk, &ksn).map_err(|_| "96")?;
-    let pan_t = Pan::new(pan).map_err(|_| "14")?;
+    let ksn = dukpt::Ksn::from_bytes(&pin_data.ksn).map_err(|_| ResponseCode::FORMAT_ERROR)?;
+    let current = dukpt::derive_current_key_from_bdk(bdk, &ksn)
+        .map_err(|_| ResponseCode::SYSTEM_MALFUNCTION)?;
+    let pan_t = Pan::new(pan).map_err(|_| ResponseCode::INVALID_CARD_NUMBER)?;
     let Ok(clear) = dukpt::decrypt_pin_block(&current, &pin_data.block) else {
         return Ok(false);
     };
@@ -295,13 +306,14 @@ fn check_pin(
     if let (Some(offset), Some(params)) = (&card.pin_offset, &card.ibm3624) {
         return verify_ibm3624(pvk, params, pan, &pin_value, offset);
     }
-    let stored = card.pvv.as_deref().ok_or("55")?;
+    let stored = card.pvv.as_deref().ok_or(ResponseCode::INCORRECT_PIN)?;
     let pvki = stored
         .get(..1)
         .and_then(|d| d.parse::<u8>().ok())
-        .ok_or("96")?;
-    let pvv_digits = stored.get(1..).ok_or("96")?;
-    pvv::visa_pvv_verify(pvk, &pan_t, pvki, &pin_value, pvv_digits).map_err(|_| "96")
+        .ok_or(ResponseCode::SYSTEM_MALFUNCTION)?;
+    let pvv_digits = stored.get(1..).ok_or(ResponseCode::SYSTEM_MALFUNCTION)?;
+    pvv::visa_pvv_verify(pvk, &pan_t, pvki, &pin_value, pvv_digits)
+        .map_err(|_| ResponseCode::SYSTEM_MALFUNCTION)
 }
 
 /// What a request established before its money checks: flags, the ATC to store, the
@@ -314,7 +326,7 @@ struct Passed {
 }
 
 impl Passed {
-    fn decision(self, code: &'static str, amount: i64) -> Decision {
+    fn decision(self, code: ResponseCode, amount: i64) -> Decision {
         Decision {
             code,
             approved_amount: amount,
@@ -340,10 +352,10 @@ fn common_checks(
 ) -> Result<Passed, Decision> {
     let stopped = match card.status {
         CardStatus::Active => None,
-        CardStatus::Lost => Some("41"),
-        CardStatus::Stolen => Some("43"),
-        CardStatus::Blocked => Some("62"),
-        CardStatus::Expired => Some("54"),
+        CardStatus::Lost => Some(ResponseCode::LOST_CARD),
+        CardStatus::Stolen => Some(ResponseCode::STOLEN_CARD),
+        CardStatus::Blocked => Some(ResponseCode::RESTRICTED_CARD),
+        CardStatus::Expired => Some(ResponseCode::EXPIRED_CARD),
     };
     if let Some(code) = stopped {
         // A card the issuer has stopped still gets an authenticated answer when its
@@ -361,26 +373,28 @@ fn common_checks(
         return Err(d);
     }
     if account.status != "active" {
-        return Err(Decision::decline("62"));
+        return Err(Decision::decline(ResponseCode::RESTRICTED_CARD));
     }
     if expired(&card.expiry, now_ms) {
-        return Err(Decision::decline("54"));
+        return Err(Decision::decline(ResponseCode::EXPIRED_CARD));
     }
     if req.expiry.as_deref().is_some_and(|e| e != card.expiry) {
-        let mut d = Decision::decline("05");
+        let mut d = Decision::decline(ResponseCode::DO_NOT_HONOUR);
         d.flags.push("expiry_mismatch".into());
         return Err(d);
     }
     match (req.processing_code.get(..2), refund) {
         (Some("00" | "01" | "09"), false) | (Some("20"), true) => {}
-        (Some("20"), false) => return Err(Decision::decline("57")),
-        _ => return Err(Decision::decline("12")),
+        (Some("20"), false) => {
+            return Err(Decision::decline(ResponseCode::NOT_PERMITTED_CARDHOLDER));
+        }
+        _ => return Err(Decision::decline(ResponseCode::INVALID_TRANSACTION)),
     }
     if req.amount <= 0 {
-        return Err(Decision::decline("13"));
+        return Err(Decision::decline(ResponseCode::INVALID_AMOUNT));
     }
     if req.currency != account.currency {
-        return Err(Decision::decline("12"));
+        return Err(Decision::decline(ResponseCode::INVALID_TRANSACTION));
     }
     let mut passed = Passed {
         flags: Vec::new(),
@@ -390,16 +404,16 @@ fn common_checks(
     };
     if !req.icc.is_empty() {
         let Ok(icc) = Tlv::parse_all(&req.icc) else {
-            return Err(Decision::decline("30"));
+            return Err(Decision::decline(ResponseCode::FORMAT_ERROR));
         };
         let Some(imk) = keys.imk_ac else {
-            return Err(Decision::decline("96"));
+            return Err(Decision::decline(ResponseCode::SYSTEM_MALFUNCTION));
         };
         match verify_arqc(card, pan, imk, &icc) {
             Ok(c) => {
                 let atc = i64::from(c.atc);
                 if atc <= card.last_atc {
-                    let mut d = Decision::decline("59");
+                    let mut d = Decision::decline(ResponseCode::SUSPECTED_FRAUD);
                     d.flags.push("atc_replay".into());
                     return Err(d);
                 }
@@ -411,7 +425,7 @@ fn common_checks(
                 passed.flags.extend(terminal_risk_flags(&icc));
             }
             Err(flag) => {
-                let mut d = Decision::decline("05");
+                let mut d = Decision::decline(ResponseCode::DO_NOT_HONOUR);
                 d.flags.push(flag.into());
                 return Err(d);
             }
@@ -421,15 +435,15 @@ fn common_checks(
     }
     if let Some(pin_data) = &req.pin {
         if card.pin_tries >= card.pin_try_limit {
-            return Err(passed.decision("75", 0));
+            return Err(passed.decision(ResponseCode::PIN_TRIES_EXCEEDED, 0));
         }
         match check_pin(card, pan, pin_data, keys) {
             Ok(true) => passed.tries = PinTries::Reset,
             Ok(false) => {
                 let code = if card.pin_tries + 1 >= card.pin_try_limit {
-                    "75"
+                    ResponseCode::PIN_TRIES_EXCEEDED
                 } else {
-                    "55"
+                    ResponseCode::INCORRECT_PIN
                 };
                 passed.tries = PinTries::Increment;
                 return Err(passed.decision(code, 0));
@@ -459,18 +473,18 @@ pub fn decide(
     if account.daily_amount_limit > 0
         && usage.amount.saturating_add(req.amount) > account.daily_amount_limit
     {
-        return passed.decision("61", 0);
+        return passed.decision(ResponseCode::EXCEEDS_AMOUNT_LIMIT, 0);
     }
     if account.daily_count_limit > 0 && usage.count + 1 > account.daily_count_limit {
-        return passed.decision("65", 0);
+        return passed.decision(ResponseCode::EXCEEDS_FREQUENCY_LIMIT, 0);
     }
     let available = account.available();
     if available >= req.amount {
-        passed.decision("00", req.amount)
+        passed.decision(ResponseCode::APPROVED, req.amount)
     } else if req.partial_allowed && available > 0 && req.processing_code.starts_with("00") {
-        passed.decision("10", available)
+        passed.decision(ResponseCode::APPROVED_PARTIAL, available)
     } else {
-        passed.decision("51", 0)
+        passed.decision(ResponseCode::INSUFFICIENT_FUNDS, 0)
     }
 }
 
@@ -508,13 +522,13 @@ pub fn decide_refund(
     match refundable {
         Refundable::NotAllowed => {
             passed.flags.push("refunds_not_allowed".into());
-            passed.decision("57", 0)
+            passed.decision(ResponseCode::NOT_PERMITTED_CARDHOLDER, 0)
         }
         Refundable::Up(max) if req.amount > max => {
             passed.flags.push("refund_exceeds_captures".into());
-            passed.decision("57", 0)
+            passed.decision(ResponseCode::NOT_PERMITTED_CARDHOLDER, 0)
         }
-        Refundable::Up(_) => passed.decision("00", req.amount),
+        Refundable::Up(_) => passed.decision(ResponseCode::APPROVED, req.amount),
     }
 }
 
@@ -549,9 +563,12 @@ pub fn terminal_risk_flags(icc: &[Tlv]) -> Vec<String> {
 }
 
 /// Tag 91 Issuer Authentication Data for a verified ARQC (Book 2 §8.2).
-pub fn issuer_authentication_data(c: &Cryptogram, code: &str) -> Option<Vec<u8>> {
-    let arc: [u8; 2] = code.as_bytes().try_into().ok()?;
-    let approved = matches!(code, "00" | "10" | "11");
+pub fn issuer_authentication_data(c: &Cryptogram, code: ResponseCode) -> Option<Vec<u8>> {
+    let arc = code.to_bytes();
+    let approved = matches!(
+        code,
+        ResponseCode::APPROVED | ResponseCode::APPROVED_PARTIAL | ResponseCode::APPROVED_VIP
+    );
     match c.cvn.profile().arpc {
         ArpcMethod::Method1 => {
             let arpc = emv::generate_arpc(

@@ -18,6 +18,7 @@ mod writer;
 use std::sync::Arc;
 
 use lamina_crypto::emv;
+use lamina_iso8583::ResponseCode;
 use lamina_tlv::Tlv;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
@@ -161,7 +162,7 @@ struct TxnRow<'a> {
     /// Stored kind: the request's, or `refund` / `refund_reversal`.
     kind: &'a str,
     card: Option<&'a Card>,
-    code: &'a str,
+    code: ResponseCode,
     approved: i64,
     captured: i64,
     status: &'a str,
@@ -416,7 +417,7 @@ impl Issuer {
         if stored_fp != fp {
             // Same key, different content: not a retransmission.
             return Ok(Some(AuthResponse {
-                response_code: "94".into(),
+                response_code: ResponseCode::DUPLICATE_TRANSMISSION.as_str().into(),
                 approved_amount: 0,
                 auth_code: None,
                 icc: vec![],
@@ -495,7 +496,7 @@ impl Issuer {
                 Val::Int(t.captured),
                 Val::OptText(captured_date),
                 Val::Text(t.req.currency.clone()),
-                Val::Text(t.code.to_owned()),
+                Val::Text(t.code.as_str().to_owned()),
                 Val::OptText(t.auth_code.map(str::to_owned)),
                 Val::Text(t.status.to_owned()),
                 Val::OptText(t.original_id.map(str::to_owned)),
@@ -581,7 +582,7 @@ impl Issuer {
                 req,
                 kind: req.kind.as_str(),
                 card: None,
-                code: "14",
+                code: ResponseCode::INVALID_CARD_NUMBER,
                 approved: 0,
                 captured: 0,
                 status: "declined",
@@ -595,7 +596,7 @@ impl Issuer {
             let mut buf = WriteBuf::default();
             Self::txn_stmt(&mut buf, &row);
             let resp = AuthResponse {
-                response_code: "14".into(),
+                response_code: ResponseCode::INVALID_CARD_NUMBER.as_str().into(),
                 approved_amount: 0,
                 auth_code: None,
                 icc: vec![],
@@ -638,7 +639,7 @@ impl Issuer {
         let d = if hot.reversed_early {
             // The terminal reversed this request before it reached us: nothing may be held
             // or posted for it.
-            let mut d = decision::Decision::declined("05");
+            let mut d = decision::Decision::declined(ResponseCode::DO_NOT_HONOUR);
             d.flags.push("reversed_before_arrival".into());
             d
         } else if refund {
@@ -836,7 +837,7 @@ impl Issuer {
             }
         }
         let resp = AuthResponse {
-            response_code: d.code.into(),
+            response_code: d.code.as_str().into(),
             approved_amount: d.approved_amount,
             auth_code,
             icc: Tlv::encode_all(&icc),
@@ -886,14 +887,14 @@ impl Issuer {
     }
 
     fn simple(
-        code: &str,
+        code: ResponseCode,
         amount: i64,
         txn: Option<String>,
         flags: Vec<String>,
         available: Option<i64>,
     ) -> AuthResponse {
         AuthResponse {
-            response_code: code.into(),
+            response_code: code.as_str().into(),
             approved_amount: amount,
             auth_code: None,
             icc: vec![],
@@ -917,13 +918,17 @@ impl Issuer {
         let resp = match original {
             Some((orig_id, status, approved, _captured, currency, Some(account_id), _)) => {
                 let amount = if req.amount > 0 { req.amount } else { approved };
-                let (code, flags, moved): (&str, Vec<String>, i64) = match status.as_str() {
+                let (code, flags, moved): (ResponseCode, Vec<String>, i64) = match status.as_str() {
                     "authorized" if amount <= approved && currency == req.currency => {
-                        ("00", vec![], amount)
+                        (ResponseCode::APPROVED, vec![], amount)
                     }
-                    "authorized" => ("13", vec![], 0),
-                    "captured" => ("00", vec!["already_captured".into()], 0),
-                    _ => ("12", vec![format!("original_{status}")], 0),
+                    "authorized" => (ResponseCode::INVALID_AMOUNT, vec![], 0),
+                    "captured" => (ResponseCode::APPROVED, vec!["already_captured".into()], 0),
+                    _ => (
+                        ResponseCode::INVALID_TRANSACTION,
+                        vec![format!("original_{status}")],
+                        0,
+                    ),
                 };
                 let account = ledger::lock_account(&self.store, &mut *conn, &account_id)
                     .await?
@@ -987,7 +992,7 @@ impl Issuer {
                         req,
                         kind: req.kind.as_str(),
                         card: None,
-                        code: "12",
+                        code: ResponseCode::INVALID_TRANSACTION,
                         approved: 0,
                         captured: 0,
                         status: "declined",
@@ -999,7 +1004,13 @@ impl Issuer {
                         now,
                     };
                     self.insert_txn(&mut *conn, &row).await?;
-                    let resp = Self::simple("12", 0, Some(txn_id), flags, None);
+                    let resp = Self::simple(
+                        ResponseCode::INVALID_TRANSACTION,
+                        0,
+                        Some(txn_id),
+                        flags,
+                        None,
+                    );
                     self.store_idempotent(&mut *conn, &req.key, fp, &resp, now)
                         .await?;
                     return Ok(resp);
@@ -1013,7 +1024,11 @@ impl Issuer {
                             .await?
                     }
                     other => {
-                        let code = if other.is_none() { "14" } else { "13" };
+                        let code = if other.is_none() {
+                            ResponseCode::INVALID_CARD_NUMBER
+                        } else {
+                            ResponseCode::INVALID_AMOUNT
+                        };
                         let row = TxnRow {
                             id: txn_id.clone(),
                             req,
@@ -1051,30 +1066,30 @@ impl Issuer {
         card: &Card,
         pan: &str,
         req: &AuthRequest,
-    ) -> Result<std::result::Result<i64, (&'static str, Vec<String>)>> {
-        let refuse = |code: &'static str, flags: &[&str]| {
+    ) -> Result<std::result::Result<i64, (ResponseCode, Vec<String>)>> {
+        let refuse = |code: ResponseCode, flags: &[&str]| {
             Ok(Err((code, flags.iter().map(|f| (*f).to_owned()).collect())))
         };
         if req.icc.is_empty() {
-            return refuse("05", &["tc_missing"]);
+            return refuse(ResponseCode::DO_NOT_HONOUR, &["tc_missing"]);
         }
         let Ok(icc) = Tlv::parse_all(&req.icc) else {
-            return refuse("30", &["icc_format"]);
+            return refuse(ResponseCode::FORMAT_ERROR, &["icc_format"]);
         };
         // Cryptogram Information Data (Book 3 Table 14): bits 8-7 = 01 for a TC.
         if decision::tag_value(&icc, 0x9F27)
             .and_then(|c| c.first())
             .is_some_and(|cid| cid & 0xC0 != 0x40)
         {
-            return refuse("05", &["not_a_tc"]);
+            return refuse(ResponseCode::DO_NOT_HONOUR, &["not_a_tc"]);
         }
         let Some(imk) = self.keys.issuer(&card.key_ref).map(|k| &k.imk_ac) else {
-            return refuse("96", &["no_issuer_keys"]);
+            return refuse(ResponseCode::SYSTEM_MALFUNCTION, &["no_issuer_keys"]);
         };
         let c = match decision::verify_cryptogram(card, pan, imk, &icc) {
             Ok(c) => c,
-            Err("arqc_failed") => return refuse("05", &["tc_failed"]),
-            Err(flag) => return refuse("05", &["tc_failed", flag]),
+            Err("arqc_failed") => return refuse(ResponseCode::DO_NOT_HONOUR, &["tc_failed"]),
+            Err(flag) => return refuse(ResponseCode::DO_NOT_HONOUR, &["tc_failed", flag]),
         };
         let atc = i64::from(c.atc);
         let seen = sqlx::query("SELECT atc FROM offline_atcs WHERE card_id = $1 AND atc = $2")
@@ -1083,7 +1098,7 @@ impl Issuer {
             .fetch_optional(&mut *conn)
             .await?;
         if seen.is_some() {
-            return refuse("59", &["atc_replay"]);
+            return refuse(ResponseCode::SUSPECTED_FRAUD, &["atc_replay"]);
         }
         Ok(Ok(atc))
     }
@@ -1109,39 +1124,39 @@ impl Issuer {
         let refund = req.processing_code.starts_with("20");
         let mut flags = vec!["offline_advice".to_string()];
         let (mut code, atc) = match self.check_advice_tc(&mut *conn, card, pan, req).await? {
-            Ok(atc) => ("00", Some(atc)),
+            Ok(atc) => (ResponseCode::APPROVED, Some(atc)),
             Err((code, f)) => {
                 flags.extend(f);
                 (code, None)
             }
         };
-        if code == "00" && account.currency != req.currency {
-            code = "12";
+        if code == ResponseCode::APPROVED && account.currency != req.currency {
+            code = ResponseCode::INVALID_TRANSACTION;
         }
-        if code == "00" && refund {
+        if code == ResponseCode::APPROVED && refund {
             let stopped = match card.status {
                 CardStatus::Active => None,
-                CardStatus::Lost => Some("41"),
-                CardStatus::Stolen => Some("43"),
-                CardStatus::Blocked => Some("62"),
-                CardStatus::Expired => Some("54"),
+                CardStatus::Lost => Some(ResponseCode::LOST_CARD),
+                CardStatus::Stolen => Some(ResponseCode::STOLEN_CARD),
+                CardStatus::Blocked => Some(ResponseCode::RESTRICTED_CARD),
+                CardStatus::Expired => Some(ResponseCode::EXPIRED_CARD),
             };
             if let Some(c) = stopped {
                 code = c;
             } else if account.status != "active" {
-                code = "62";
+                code = ResponseCode::RESTRICTED_CARD;
             } else if !card.refunds_allowed {
-                code = "57";
+                code = ResponseCode::NOT_PERMITTED_CARDHOLDER;
                 flags.push("refunds_not_allowed".into());
             } else {
                 let mut c = SqlxConn::new(&mut *conn, self.store.backend());
                 if refundable_in(&mut c, card, req, now).await? < req.amount {
-                    code = "57";
+                    code = ResponseCode::NOT_PERMITTED_CARDHOLDER;
                     flags.push("refund_exceeds_captures".into());
                 }
             }
         }
-        let ok = code == "00";
+        let ok = code == ResponseCode::APPROVED;
         let amount = if ok { req.amount } else { 0 };
         let row = TxnRow {
             id: txn_id.to_owned(),
@@ -1308,7 +1323,7 @@ impl Issuer {
         // Reversing a refund takes the money back from the cardholder.
         let of_refund = original.as_ref().is_some_and(|o| o.6 == KIND_REFUND);
         let (code, flags, moved, orig_id, available): (
-            &str,
+            ResponseCode,
             Vec<String>,
             i64,
             Option<String>,
@@ -1330,7 +1345,13 @@ impl Issuer {
                     .execute(&mut *conn)
                     .await?;
                 }
-                ("00", vec!["original_not_found".into()], 0, None, None)
+                (
+                    ResponseCode::APPROVED,
+                    vec!["original_not_found".into()],
+                    0,
+                    None,
+                    None,
+                )
             }
             Some((orig_id, status, _approved, captured, currency, account_id, _kind)) => {
                 let account = match &account_id {
@@ -1347,7 +1368,13 @@ impl Issuer {
                                 now,
                             )
                             .await?;
-                        ("00", flags, back, Some(orig_id), Some(available))
+                        (
+                            ResponseCode::APPROVED,
+                            flags,
+                            back,
+                            Some(orig_id),
+                            Some(available),
+                        )
                     }
                     ("authorized", Some(account)) => {
                         let held: i64 = sqlx::query(
@@ -1382,7 +1409,7 @@ impl Issuer {
                                 .execute(&mut *conn)
                                 .await?;
                                 (
-                                    "00",
+                                    ResponseCode::APPROVED,
                                     vec!["partial_reversal".into()],
                                     0,
                                     Some(orig_id),
@@ -1390,7 +1417,7 @@ impl Issuer {
                                 )
                             }
                             Some(_) => (
-                                "00",
+                                ResponseCode::APPROVED,
                                 vec!["nothing_to_reverse".into()],
                                 0,
                                 Some(orig_id),
@@ -1408,7 +1435,7 @@ impl Issuer {
                                 .await?;
                                 release_usage(&mut *conn, &orig_id).await?;
                                 (
-                                    "00",
+                                    ResponseCode::APPROVED,
                                     vec![],
                                     0,
                                     Some(orig_id),
@@ -1424,17 +1451,23 @@ impl Issuer {
                                 false, now,
                             )
                             .await?;
-                        ("00", flags, back, Some(orig_id), Some(available))
+                        (
+                            ResponseCode::APPROVED,
+                            flags,
+                            back,
+                            Some(orig_id),
+                            Some(available),
+                        )
                     }
                     ("reversed", _) => (
-                        "00",
+                        ResponseCode::APPROVED,
                         vec!["already_reversed".into()],
                         0,
                         Some(orig_id),
                         None,
                     ),
                     (other, _) => (
-                        "00",
+                        ResponseCode::APPROVED,
                         vec![format!("original_{other}")],
                         0,
                         Some(orig_id),

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use lamina_iso8583::ResponseCode;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::mask_pan;
@@ -147,7 +148,9 @@ pub struct AuthResponse {
 impl AuthResponse {
     /// Whether approved (00, 10).
     pub fn approved(&self) -> bool {
-        matches!(self.response_code.as_str(), "00" | "10")
+        [ResponseCode::APPROVED, ResponseCode::APPROVED_PARTIAL]
+            .iter()
+            .any(|c| c.as_str() == self.response_code)
     }
 }
 

@@ -101,7 +101,7 @@ proptest! {
         }
         m.set(2, "5413330089600010");
         let _ = lamina_host::iso::to_request(&m);
-        if let Some(resp) = lamina_host::iso::code_response(&m, "30") {
+        if let Some(resp) = lamina_host::iso::code_response(&m, lamina_iso8583::ResponseCode::FORMAT_ERROR) {
             prop_assert!(!resp.has(2));
         }
     }

@@ -133,3 +133,23 @@ fn pure_crates_do_no_io_and_read_no_clock() {
         }
     }
 }
+
+/// The binary holds no payment logic: it builds no ISO 8583 message (the
+/// acquirer side is `lamina-acquirer` / `lamina-accept`, the host
+/// `lamina-host`).
+#[test]
+fn the_binary_builds_no_iso8583_message() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("crates/lamina/src"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for banned in [
+            "Message::new(",
+            ".set(39",
+            "set_original_data",
+            "OriginalData",
+        ] {
+            assert!(!text.contains(banned), "{} uses {banned}", f.display());
+        }
+    }
+}

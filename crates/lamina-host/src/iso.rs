@@ -72,13 +72,7 @@ fn pan_of(msg: &Message) -> Option<String> {
 
 /// Maps a request message to an issuer request.
 pub fn to_request(msg: &Message) -> Result<AuthRequest, FormatError> {
-    let kind = match msg.mti.original().as_str() {
-        "0100" => RequestKind::Authorization,
-        "0200" => RequestKind::Financial,
-        "0120" | "0220" => RequestKind::Completion,
-        "0400" | "0420" => RequestKind::Reversal,
-        _ => return Err(FormatError("message type")),
-    };
+    let kind = request_kind(msg.mti).ok_or(FormatError("message type"))?;
     let need = |n: u8, what: &'static str| text(msg, n).ok_or(FormatError(what));
     let key = TxnKey {
         acquirer: text(msg, 32).unwrap_or_default(),
@@ -178,6 +172,29 @@ pub fn code_response(msg: &Message, code: ResponseCode) -> Option<Message> {
     Some(out)
 }
 
+/// What a request MTI (or its repeat) asks of the issuer.
+fn request_kind(mti: Mti) -> Option<RequestKind> {
+    match mti.original() {
+        Mti::AUTHORIZATION_REQUEST => Some(RequestKind::Authorization),
+        Mti::FINANCIAL_REQUEST => Some(RequestKind::Financial),
+        Mti::AUTHORIZATION_ADVICE | Mti::FINANCIAL_ADVICE => Some(RequestKind::Completion),
+        Mti::REVERSAL_REQUEST | Mti::REVERSAL_ADVICE => Some(RequestKind::Reversal),
+        _ => None,
+    }
+}
+
+/// The 0810 to an 0800: sign-on (001), sign-off (002) and echo (301) are
+/// approved, anything else is an invalid transaction (12).
+fn network_management(msg: &Message) -> Option<Message> {
+    let mut out = msg.response_skeleton(&[7, 11, 32, 41, 70])?;
+    let code = match msg.get_str(70) {
+        Some("001" | "002" | "301") => ResponseCode::APPROVED,
+        _ => ResponseCode::INVALID_TRANSACTION,
+    };
+    out.set(39, code.as_str());
+    Some(out)
+}
+
 /// Handles one decoded message; `None` when nothing is to be sent back (a response or
 /// an advice response arriving at the host).
 pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
@@ -192,15 +209,7 @@ pub async fn handle(issuer: &Issuer, msg: &Message) -> Option<Message> {
         return code_response(msg, ResponseCode::FORMAT_ERROR);
     }
     match msg.mti.class() {
-        MessageClass::NetworkManagement => {
-            let mut out = msg.response_skeleton(&[7, 11, 32, 41, 70])?;
-            let code = match msg.get_str(70) {
-                Some("001" | "002" | "301") => ResponseCode::APPROVED,
-                _ => ResponseCode::INVALID_TRANSACTION,
-            };
-            out.set(39, code.as_str());
-            Some(out)
-        }
+        MessageClass::NetworkManagement => network_management(msg),
         MessageClass::Reconciliation => {
             let r = crate::settle::reconcile_message(issuer, msg).await;
             match r {

@@ -1545,16 +1545,11 @@ fn icc_data<R: CryptoRng>(ctx: &Ctx<'_, R>) -> Vec<u8> {
     out
 }
 
-/// Online processing (Book 3 §10.9), issuer authentication, issuer scripts
-/// (§10.10) and completion (§10.11).
-fn online_and_complete<R: CryptoRng>(
-    ctx: &mut Ctx<'_, R>,
-    cda: bool,
-) -> Result<Outcome, KernelError> {
-    ctx.msg(Message::PleaseWait);
-    ctx.event(Event::GoingOnline);
+/// The authorisation request of this transaction (Book 3 §10.7, Book 4 §6.3.6):
+/// card and terminal data, the ICC data for field 55, the online PIN if any.
+fn authorization_request<R: CryptoRng>(ctx: &Ctx<'_, R>) -> AuthorizationRequest {
     let pan = ctx.pan().unwrap_or_default();
-    let request = AuthorizationRequest {
+    AuthorizationRequest {
         stan: ctx.req.stan,
         pan,
         pan_sequence: ctx
@@ -1579,15 +1574,35 @@ fn online_and_complete<R: CryptoRng>(
             .card
             .get(tags::TRACK2_EQUIVALENT_DATA)
             .map(<[u8]>::to_vec),
-    };
-    let answer = match ctx.acquirer.as_mut().map(|link| link.authorize(&request)) {
+    }
+}
+
+/// Sends the request over the acquirer link; the answer, or `None` when the
+/// terminal could not go online (the link's reason is kept for the result).
+fn request_authorization<R: CryptoRng>(
+    ctx: &mut Ctx<'_, R>,
+    request: &AuthorizationRequest,
+) -> Option<AuthorizationResponse> {
+    match ctx.acquirer.as_mut().map(|link| link.authorize(request)) {
         Some(Ok(resp)) => Some(resp),
         Some(Err(e)) => {
             ctx.online_failure = Some(e.0);
             None
         }
         None => None,
-    };
+    }
+}
+
+/// Online processing (Book 3 §10.9), issuer authentication, issuer scripts
+/// (§10.10) and completion (§10.11).
+fn online_and_complete<R: CryptoRng>(
+    ctx: &mut Ctx<'_, R>,
+    cda: bool,
+) -> Result<Outcome, KernelError> {
+    ctx.msg(Message::PleaseWait);
+    ctx.event(Event::GoingOnline);
+    let request = authorization_request(ctx);
+    let answer = request_authorization(ctx, &request);
     let Some(resp) = answer else {
         // Unable to go online (Book 3 §10.7 default action; Book 4 §6.3.7 ARC Y3/Z3).
         let want = default_action(ctx);

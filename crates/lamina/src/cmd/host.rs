@@ -697,6 +697,12 @@ pub fn load(a: LoadArgs) -> Result<()> {
         print_json(&report)?;
         return too_many;
     }
+    emit(&load_text(&report))?;
+    too_many
+}
+
+/// The load report for people: throughput, errors by reason, latency, codes.
+fn load_text(report: &lamina_host::load::LoadReport) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "sent {}  answered {:.0}/s over {:.1} s  errors {}\n",
@@ -715,8 +721,7 @@ pub fn load(a: LoadArgs) -> Result<()> {
         .map(|(c, n)| format!("{c}: {n}"))
         .collect();
     s.push_str(&format!("response codes: {}\n", codes.join(", ")));
-    emit(&s)?;
-    too_many
+    s
 }
 
 /// A failure when more than `max_rate` (a fraction) of the requests got no answer.

@@ -183,6 +183,24 @@ fn demo_outputs_have_no_debug_formatting() {
         }
     }
     assert!(html.contains("Card transactions per hour"), "hourly chart");
+    // The README's excerpt is what the demo prints (rows with timings aside).
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let excerpt = readme
+        .split("$ cargo run --release -- demo\n")
+        .nth(1)
+        .and_then(|r| r.split("```").next())
+        .expect("the README's demo excerpt");
+    for l in excerpt.lines() {
+        let timed = l.starts_with(|c: char| c.is_ascii_digit());
+        if l.is_empty() || l == "…" || timed {
+            continue;
+        }
+        assert!(
+            text.contains(l),
+            "README excerpt line not in the demo's output: {l}"
+        );
+    }
     assert!(
         html.contains("Approval rate per terminal"),
         "approval chart"

@@ -3,7 +3,7 @@
 
 use lamina_crypto::emv::Cvn;
 use serde::Serialize;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use crate::batch::Val;
 use crate::error::{HostError, Result, invalid};
@@ -440,6 +440,7 @@ pub async fn issue_card_with(
     };
     let id = new_id("card");
     let mut w = store.begin_write().await?;
+    refuse_unknown_account_or_duplicate(&mut w.tx, keys, new).await?;
     sqlx::query(
         "INSERT INTO cards (id, pan_hash, pan_enc, pan_masked, psn, expiry, status, account_id, cvn, \
          key_ref, last_atc, pvv, pin_offset, pin_params, refunds_allowed, pin_tries, pin_try_limit, created_at) \
@@ -467,6 +468,45 @@ pub async fn issue_card_with(
         .ok_or(HostError::NotFound("card"))?;
     w.commit().await?;
     Ok(card)
+}
+
+/// The account must exist and the card (PAN and PSN) must not be issued yet:
+/// said in words, before the database's constraints would refuse it.
+async fn refuse_unknown_account_or_duplicate(
+    conn: &mut AnyConnection,
+    keys: &HostKeys,
+    new: &NewCard,
+) -> Result<()> {
+    let account = sqlx::query("SELECT id FROM accounts WHERE id = $1")
+        .bind(&new.account_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if account.is_none() {
+        return Err(invalid(
+            "account",
+            format!(
+                "{} does not exist (open one with `lamina host add-account` or POST /accounts)",
+                new.account_id
+            ),
+        ));
+    }
+    let existing = sqlx::query("SELECT id FROM cards WHERE pan_hash = $1 AND psn = $2")
+        .bind(keys.pan_hash(&new.pan)?)
+        .bind(i64::from(new.psn))
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = existing {
+        let id: String = row.try_get("id")?;
+        return Err(invalid(
+            "card",
+            format!(
+                "{} PSN {:02} is already issued as {id}",
+                mask_pan(&new.pan),
+                new.psn
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a card by id.

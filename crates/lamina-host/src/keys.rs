@@ -182,12 +182,19 @@ impl HostKeys {
 
     /// Reads and parses a JSON key file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| HostError::Config(format!("cannot read key file: {e}")))?,
-        );
-        let file: KeyFile = serde_json::from_str(&text)
-            .map_err(|e| HostError::Config(format!("key file is not valid JSON: {e}")))?;
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            HostError::Config(format!(
+                "cannot read key file {}: {e} (create one with `lamina host init-keys --out {}`)",
+                path.display(),
+                path.display()
+            ))
+        })?);
+        let file: KeyFile = serde_json::from_str(&text).map_err(|e| {
+            HostError::Config(format!(
+                "key file {} is not valid JSON: {e}",
+                path.display()
+            ))
+        })?;
         Self::from_file(&file)
     }
 

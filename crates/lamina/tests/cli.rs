@@ -443,3 +443,70 @@ fn command_outputs_have_no_debug_formatting() {
         assert!(bad.is_empty(), "lamina {}: {bad:?}\n{text}", args.join(" "));
     }
 }
+
+/// Host CLI refusals name the thing and the fix: an unknown account, a card
+/// issued twice, a key file that is not there.
+#[test]
+fn host_cli_errors_name_the_thing_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let db = format!("sqlite://{}", dir.path().join("h.db").display());
+    lamina()
+        .args(["host", "init-keys", "--out"])
+        .arg(&keys)
+        .assert()
+        .success();
+    let out = lamina()
+        .args([
+            "host",
+            "add-account",
+            "--json",
+            "--db",
+            &db,
+            "--name",
+            "Alice",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let account = v["id"].as_str().unwrap().to_owned();
+    let issue = |account: &str, keys: &std::path::Path| {
+        let out = lamina()
+            .args(["host", "issue-card", "--db", &db, "--keys"])
+            .arg(keys)
+            .args([
+                "--pan",
+                "5413330089600010",
+                "--expiry",
+                "3012",
+                "--account",
+                account,
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(issue(&account, &keys).0, Some(0));
+    let (code, err) = issue(&account, &keys);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("541333******0010 PSN 00 is already issued"),
+        "{err}"
+    );
+    assert_eq!(err.matches("UNIQUE").count(), 0, "{err}");
+    let (code, err) = issue("acc_nope", &keys);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("acc_nope does not exist") && err.contains("add-account"),
+        "{err}"
+    );
+    let missing = dir.path().join("nokeys.json");
+    let (_, err) = issue(&account, &missing);
+    assert!(
+        err.contains("nokeys.json") && err.contains("init-keys"),
+        "{err}"
+    );
+}

@@ -506,6 +506,14 @@ fn settle(a: SettleArgs) -> Result<()> {
     emit(&out)
 }
 
+/// A value the host refuses (`HostError::Invalid`) is bad input: exit 2.
+fn host_input(e: lamina_host::HostError) -> anyhow::Error {
+    match e {
+        lamina_host::HostError::Invalid { .. } => bad(e.to_string()),
+        e => e.into(),
+    }
+}
+
 /// Minor units as a decimal amount (ISO 4217 exponent 2).
 fn minor(v: i64) -> String {
     let sign = if v < 0 { "-" } else { "" };
@@ -582,10 +590,7 @@ fn add_account(a: AddAccountArgs) -> Result<()> {
         .await
     });
     // An amount, name or limit the host refuses is bad input (exit 2), nothing is written.
-    let acc = acc.map_err(|e| match e {
-        lamina_host::HostError::Invalid { .. } => bad(e.to_string()),
-        e => e.into(),
-    })?;
+    let acc = acc.map_err(host_input)?;
     if a.json {
         return print_json(&acc);
     }
@@ -615,26 +620,28 @@ fn issue_card(a: IssueCardArgs) -> Result<()> {
         }),
         refunds_allowed: !a.no_refunds,
     };
-    let card = runtime()?.block_on(async {
-        let issuer = open(&a.db.db, &a.db.keys, &StoreOptions::default()).await?;
-        lamina_host::cards::issue_card_with(
-            issuer.store(),
-            issuer.keys(),
-            &lamina_host::cards::NewCard {
-                pan: a.pan,
-                psn: a.psn,
-                expiry: a.expiry,
-                account_id: a.account,
-                cvn,
-                key_ref: a.key_ref,
-                pvv: a.pvv.map(|p| (a.pvki, p)),
-                pin_try_limit: 3,
-            },
-            &opts,
-            now_ms(),
-        )
-        .await
-    })?;
+    let card = runtime()?
+        .block_on(async {
+            let issuer = open(&a.db.db, &a.db.keys, &StoreOptions::default()).await?;
+            lamina_host::cards::issue_card_with(
+                issuer.store(),
+                issuer.keys(),
+                &lamina_host::cards::NewCard {
+                    pan: a.pan,
+                    psn: a.psn,
+                    expiry: a.expiry,
+                    account_id: a.account,
+                    cvn,
+                    key_ref: a.key_ref,
+                    pvv: a.pvv.map(|p| (a.pvki, p)),
+                    pin_try_limit: 3,
+                },
+                &opts,
+                now_ms(),
+            )
+            .await
+        })
+        .map_err(host_input)?;
     if a.json {
         return print_json(&card);
     }

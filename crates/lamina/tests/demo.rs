@@ -206,3 +206,95 @@ fn demo_outputs_have_no_debug_formatting() {
         "approval chart"
     );
 }
+
+/// Luhn check digit test of a digit string.
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Full PANs of the demo's BIN (999900) in `data`, as digits, also when the
+/// digits are grouped by spaces (card faces).
+fn pans_in(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut found = Vec::new();
+    for (i, _) in text.match_indices("9999") {
+        let digits: String = text[i..]
+            .chars()
+            .take(24)
+            .filter(|c| *c != ' ')
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if digits.starts_with("999900") && digits.len() >= 16 && luhn(&digits[..16]) {
+            found.push(digits[..16].to_owned());
+        }
+    }
+    found
+}
+
+/// Every file the demo writes, by path relative to its directory.
+fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// No full PAN outside the bureau's protected outputs: the host's database and
+/// WAL, the terminals' files, the report and what the demo prints hold none;
+/// the bureau's card images, scripts, PIN mailers and faces that do are mode
+/// 0600.
+#[test]
+fn the_demo_leaks_no_pan() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("lamina")
+        .unwrap()
+        .args(["demo", "--json", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    assert!(
+        pans_in(&out.get_output().stdout).is_empty(),
+        "PAN in the demo's JSON"
+    );
+    let mut files = Vec::new();
+    files_under(dir.path(), &mut files);
+    assert!(files.len() > 10, "{files:?}");
+    let mut protected = 0;
+    for f in files {
+        let pans = pans_in(&std::fs::read(&f).unwrap());
+        if pans.is_empty() {
+            continue;
+        }
+        let rel = f
+            .strip_prefix(dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(rel.starts_with("cards/"), "full PAN in {rel}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{rel} holds a PAN and is mode {mode:o}");
+        }
+        protected += 1;
+    }
+    assert!(protected > 0, "the detector finds the bureau's PANs");
+}

@@ -259,7 +259,11 @@ pub fn build(
             },
             now_ms,
         ))?;
-        let face_svg = lamina_perso::face::svg(&issued.face);
+        // The report is a page people share: its card faces show the PAN
+        // masked (the bureau's own faces, mode 0600, keep the full PAN).
+        let mut shown = issued.face.clone();
+        shown.pan = lamina_emv::dict::mask_pan(&shown.pan).into();
+        let face_svg = lamina_perso::face::svg(&shown);
         cards.push(DemoCard {
             name: (*name).to_string(),
             masked: issued.card.masked_pan(),

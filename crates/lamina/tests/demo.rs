@@ -222,7 +222,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Full PANs of the demo's BIN (999900) in `data`, as digits, also when the

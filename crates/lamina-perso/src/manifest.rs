@@ -169,8 +169,22 @@ pub const DEFAULT_KEY_REF: &str = "default";
 /// The host's key file (`lamina-host` `KeyFile` JSON) holding this issuer's
 /// keys: PAN lookup and encryption keys, the master key set under `key_ref`,
 /// BDK and PVK. Secret: write it with mode 0600.
-pub fn host_key_file(keys: &IssuerKeys, key_ref: &str) -> serde_json::Value {
+///
+/// The file carries one fresh back-office API token of each kind (16 random
+/// bytes, lowercase hex): without them the host's API would answer 401 to
+/// every call.
+pub fn host_key_file<R: CryptoRng + ?Sized>(
+    keys: &IssuerKeys,
+    key_ref: &str,
+    rng: &mut R,
+) -> serde_json::Value {
     let h = |k: &crate::util::SecretBytes| hex::encode_upper(k.expose());
+    let mut token = || {
+        let mut b = [0u8; 16];
+        rng.fill_bytes(&mut b);
+        hex::encode(b)
+    };
+    let (admin, read) = (token(), token());
     serde_json::json!({
         "pan_lookup": h(&keys.pan_token_key),
         "pan_encryption": h(&keys.pan_enc_key),
@@ -181,8 +195,8 @@ pub fn host_key_file(keys: &IssuerKeys, key_ref: &str) -> serde_json::Value {
         }},
         "bdk": h(&keys.bdk),
         "pvk": h(&keys.pvk),
-        "admin_tokens": [],
-        "read_tokens": [],
+        "admin_tokens": [admin],
+        "read_tokens": [read],
     })
 }
 

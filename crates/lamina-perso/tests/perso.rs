@@ -430,7 +430,12 @@ fn manifest_pan_is_protected_and_decrypts() {
     let last = bad.pan_encrypted.pop().unwrap();
     bad.pan_encrypted.push(if last == '0' { '1' } else { '0' });
     assert!(lamina_perso::manifest::decrypt_pan(&issuer().keys, &bad).is_err());
-    let hk = lamina_perso::manifest::host_key_file(&issuer().keys, "default");
+    let hk = lamina_perso::manifest::host_key_file(&issuer().keys, "default", &mut rand::rng());
+    for kind in ["admin_tokens", "read_tokens"] {
+        let t = hk[kind][0].as_str().unwrap_or_default();
+        assert_eq!(t.len(), 32, "one fresh {kind} entry: {hk}");
+    }
+    assert_ne!(hk["admin_tokens"][0], hk["read_tokens"][0]);
     assert_eq!(
         hk["issuer"]["default"]["imk_ac"].as_str().unwrap(),
         hex::encode_upper(issuer().keys.mk_ac.expose())

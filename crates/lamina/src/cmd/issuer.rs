@@ -228,7 +228,7 @@ fn show(a: ShowArgs) -> Result<()> {
 
 fn export_host_keys(a: ExportArgs) -> Result<()> {
     let iss = open(&a.dir)?;
-    let file = lamina_perso::manifest::host_key_file(&iss.keys, &a.key_ref);
+    let file = lamina_perso::manifest::host_key_file(&iss.keys, &a.key_ref, &mut rand::rng());
     let mut text = serde_json::to_string_pretty(&file)?;
     text.push('\n');
     lamina_perso::util::write_private(&a.out, text.as_bytes())?;
@@ -240,7 +240,8 @@ fn export_host_keys(a: ExportArgs) -> Result<()> {
         }));
     }
     eprintln!(
-        "host key file written to {} (secret keys in clear: mode 0600)",
+        "host key file written to {} (secret keys in clear: mode 0600); its back-office API \
+         tokens (admin and read-only) are inside it",
         a.out.display()
     );
     Ok(())

@@ -88,10 +88,6 @@ impl ReaderError {
     fn from_ffi(e: FfiError, reader: &str) -> ReaderError {
         match e {
             FfiError::NoLibrary(why) => ReaderError::NoLibrary(why),
-            FfiError::BadName => ReaderError::NoSuchReader {
-                name: reader.to_owned(),
-                available: String::new(),
-            },
             FfiError::Code(c) => ReaderError::from_code(c, reader),
         }
     }

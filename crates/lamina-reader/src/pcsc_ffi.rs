@@ -190,8 +190,6 @@ pub enum FfiError {
     NoLibrary(String),
     /// The function returned an error code.
     Code(ScardCode),
-    /// A reader name holds a NUL byte.
-    BadName,
 }
 
 impl From<ScardCode> for FfiError {

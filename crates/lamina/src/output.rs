@@ -27,6 +27,13 @@ macro_rules! outln {
     }};
 }
 
+/// Minor units as a decimal amount with two decimals ("12.34", "-0.05").
+pub fn amount(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", m / 100, m % 100)
+}
+
 /// Upper-case hex.
 pub fn hx(b: &[u8]) -> String {
     hex::encode_upper(b)

@@ -17,7 +17,7 @@ use lamina_iso8583::Mti;
 use lamina_link::tls::{ClientTls, TestPki};
 
 use crate::input::bad;
-use crate::output::{emit, print_json};
+use crate::output::{amount, emit, print_json};
 
 /// `lamina host` subcommands.
 #[derive(Debug, Subcommand)]
@@ -495,11 +495,11 @@ fn settle(a: SettleArgs) -> Result<()> {
             "  {:<16} {:>5} txns  gross {:>12}  reversals {:>10}  refunds {:>10}  fees {:>9}  net {:>12} {}\n",
             m.merchant,
             m.count,
-            minor(m.gross),
-            minor(m.reversals),
-            minor(m.refunds),
-            minor(m.fees),
-            minor(m.net),
+            amount(m.gross),
+            amount(m.reversals),
+            amount(m.refunds),
+            amount(m.fees),
+            amount(m.net),
             currency_name(&m.currency)
         ));
     }
@@ -512,13 +512,6 @@ fn host_input(e: lamina_host::HostError) -> anyhow::Error {
         lamina_host::HostError::Invalid { .. } => bad(e.to_string()),
         e => e.into(),
     }
-}
-
-/// Minor units as a decimal amount (ISO 4217 exponent 2).
-fn minor(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    let m = v.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
 }
 
 /// ISO 4217 alphabetic code of a numeric one, when known.
@@ -543,7 +536,7 @@ fn ledger_text(r: &lamina_host::ledger::LedgerReport) -> String {
         out.push_str(&format!(
             "  postings in {} sum to {}\n",
             currency_name(cur),
-            minor(*sum)
+            amount(*sum)
         ));
     }
     for e in &r.unbalanced_entries {
@@ -552,15 +545,15 @@ fn ledger_text(r: &lamina_host::ledger::LedgerReport) -> String {
     for (id, stored, postings) in &r.balance_mismatches {
         out.push_str(&format!(
             "  account {id}: balance {} but postings {}\n",
-            minor(*stored),
-            minor(*postings)
+            amount(*stored),
+            amount(*postings)
         ));
     }
     for (id, stored, holds) in &r.hold_mismatches {
         out.push_str(&format!(
             "  account {id}: held {} but active holds {}\n",
-            minor(*stored),
-            minor(*holds)
+            amount(*stored),
+            amount(*holds)
         ));
     }
     if r.currency_mismatches > 0 {
@@ -598,9 +591,9 @@ fn add_account(a: AddAccountArgs) -> Result<()> {
         "account {} ({}) opened: balance {} {}, credit limit {}\n",
         acc.id,
         acc.name,
-        minor(acc.ledger_balance),
+        amount(acc.ledger_balance),
         currency_name(&acc.currency),
-        minor(acc.credit_limit)
+        amount(acc.credit_limit)
     ))
 }
 

@@ -46,12 +46,7 @@ pub struct Row {
     pub notes: Vec<String>,
 }
 
-/// Formats minor units as a decimal amount ("12.34").
-pub fn amount(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
-}
+pub use crate::output::amount;
 
 /// The text table of the day.
 pub fn table(rows: &[Row]) -> String {
